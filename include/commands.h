@@ -1,0 +1,11 @@
+/* commands.h - the subcommands of the meshinject binary. Each takes the
+ * arguments after its name (argv[0] is the subcommand) and returns the
+ * process exit status. */
+#ifndef MESHINJECT_COMMANDS_H
+#define MESHINJECT_COMMANDS_H
+
+int cmd_serve(int argc, char **argv);
+int cmd_config(int argc, char **argv);
+int cmd_version(int argc, char **argv);
+
+#endif
