@@ -1,0 +1,32 @@
+/* log.h - structured logs: one JSON object per line on stderr,
+ * {"time": RFC 3339 UTC, "level", "msg", plus the caller's fields}.
+ * Safe to call from any thread; a line is written with one write(2). */
+#ifndef MESHINJECT_LOG_H
+#define MESHINJECT_LOG_H
+
+#include <stdarg.h>
+
+enum log_level {
+	LOG_LEVEL_DEBUG,
+	LOG_LEVEL_INFO,
+	LOG_LEVEL_WARN,
+	LOG_LEVEL_ERROR
+};
+
+/* Lines below `level` are dropped (default LOG_LEVEL_INFO). */
+void log_set_level(enum log_level level);
+/* "debug", "info", "warn" or "error" into *level; -1 for anything else. */
+int log_parse_level(const char *name, enum log_level *level);
+
+/* Write one line. After `msg` come string pairs (key, value) ended by a NULL
+ * key; a NULL value is written as JSON null. Keys "time", "level" and "msg"
+ * are reserved and skipped. Nothing here is ever the request body. */
+void log_msg(enum log_level level, const char *msg, ...);
+void log_vmsg(enum log_level level, const char *msg, va_list ap);
+
+#define log_debug(...) log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_LEVEL_INFO, __VA_ARGS__)
+#define log_warn(...) log_msg(LOG_LEVEL_WARN, __VA_ARGS__)
+#define log_error(...) log_msg(LOG_LEVEL_ERROR, __VA_ARGS__)
+
+#endif

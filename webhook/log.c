@@ -1,0 +1,154 @@
+/* log.c - structured JSON logs on stderr, one object per line. */
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "log.h"
+
+static atomic_int log_min_level = LOG_LEVEL_INFO;
+
+static const char *const level_names[] = {
+	[LOG_LEVEL_DEBUG] = "debug",
+	[LOG_LEVEL_INFO] = "info",
+	[LOG_LEVEL_WARN] = "warn",
+	[LOG_LEVEL_ERROR] = "error",
+};
+
+void
+log_set_level(enum log_level level)
+{
+	atomic_store(&log_min_level, (int)level);
+}
+
+int
+log_parse_level(const char *name, enum log_level *level)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++) {
+		if (strcmp(name, level_names[i]) == 0) {
+			*level = (enum log_level)i;
+			return 0;
+		}
+	}
+	if (strcmp(name, "warning") == 0) {
+		*level = LOG_LEVEL_WARN;
+		return 0;
+	}
+	return -1;
+}
+
+/* "2026-11-25T16:56:35.123Z" (RFC 3339, UTC, milliseconds). */
+static void
+log_time(char *buf, size_t len)
+{
+	struct timespec ts;
+	struct tm tm;
+	char secs[24];
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(secs, sizeof(secs), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf, len, "%s.%03uZ", secs,
+	    (unsigned)(ts.tv_nsec / 1000000L) % 1000u);
+}
+
+/* write(2) the whole line so that lines from threads never interleave. */
+static void
+log_write_line(const char *s, size_t len)
+{
+	ssize_t n;
+
+	while (len > 0) {
+		n = write(STDERR_FILENO, s, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return;
+		}
+		s += n;
+		len -= (size_t)n;
+	}
+}
+
+/* A JSON string for `val`; bytes that are not valid UTF-8 become '?'. */
+static json_t *
+log_json_value(const char *val)
+{
+	json_t *j;
+	char *copy;
+	size_t i;
+
+	if (val == NULL)
+		return json_null();
+	if ((j = json_string(val)) != NULL)
+		return j;
+	if ((copy = strdup(val)) == NULL)
+		return NULL;
+	for (i = 0; copy[i] != '\0'; i++)
+		if ((unsigned char)copy[i] >= 0x80)
+			copy[i] = '?';
+	j = json_string(copy);
+	free(copy);
+	return j;
+}
+
+void
+log_vmsg(enum log_level level, const char *msg, va_list ap)
+{
+	static const char oom[] =
+	    "{\"level\":\"error\",\"msg\":\"out of memory while logging\"}\n";
+	const size_t flags = JSON_COMPACT | JSON_PRESERVE_ORDER;
+	json_t *obj;
+	const char *key, *val;
+	char ts[48], *line = NULL;
+	size_t len;
+
+	if ((int)level < atomic_load(&log_min_level))
+		return;
+	if ((unsigned)level >= sizeof(level_names) / sizeof(level_names[0]))
+		level = LOG_LEVEL_ERROR;
+	log_time(ts, sizeof(ts));
+	if ((obj = json_object()) == NULL)
+		goto fail;
+	json_object_set_new(obj, "time", json_string(ts));
+	json_object_set_new(obj, "level", json_string(level_names[level]));
+	json_object_set_new(obj, "msg", log_json_value(msg != NULL ? msg : ""));
+	while ((key = va_arg(ap, const char *)) != NULL) {
+		val = va_arg(ap, const char *);
+		if (strcmp(key, "time") == 0 || strcmp(key, "level") == 0 ||
+		    strcmp(key, "msg") == 0)
+			continue;
+		json_object_set_new(obj, key, log_json_value(val));
+	}
+	if ((len = json_dumpb(obj, NULL, 0, flags)) == 0 ||
+	    (line = malloc(len + 1)) == NULL ||
+	    json_dumpb(obj, line, len, flags) != len)
+		goto fail;
+	line[len] = '\n';
+	log_write_line(line, len + 1);
+	free(line);
+	json_decref(obj);
+	return;
+fail:
+	/* Out of memory: still say something, without the fields. */
+	free(line);
+	json_decref(obj);
+	log_write_line(oom, sizeof(oom) - 1);
+}
+
+void
+log_msg(enum log_level level, const char *msg, ...)
+{
+	va_list ap;
+
+	va_start(ap, msg);
+	log_vmsg(level, msg, ap);
+	va_end(ap);
+}
