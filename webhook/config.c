@@ -1,0 +1,1903 @@
+/* config.c - load the meshinject config: YAML (libyaml events) into a small
+ * tree that remembers where each node came from, the user's tree merged over
+ * the embedded default, then validated into struct config. Every problem is
+ * collected and reported as "file:line: key: reason". */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <yaml.h>
+
+#include "config.h"
+
+#define CONFIG_MAX_BYTES	(1024 * 1024)	/* larger files are refused */
+#define CONFIG_MAX_DEPTH	32		/* nesting of maps and lists */
+#define CONFIG_MAX_NODES	100000
+#define CONFIG_MAX_ERRORS	100		/* then "too many errors" */
+#define QUOTE_MAX		80		/* bytes of a value quoted back */
+#define PATH_MAX_LEN		512
+
+#define DEFAULT_NAME		"<default>"
+
+static const char *const feature_names[FEATURE_COUNT] = {
+	[FEATURE_PROXY] = "proxy",
+	[FEATURE_REDIRECT] = "redirect",
+	[FEATURE_CNI] = "cni",
+	[FEATURE_MTLS] = "mtls",
+	[FEATURE_NATIVE_SIDECAR] = "native-sidecar",
+	[FEATURE_HOLD_APP] = "hold-app",
+	[FEATURE_PROBE_REWRITE] = "probe-rewrite",
+	[FEATURE_METRICS_MERGE] = "metrics-merge",
+	[FEATURE_OBSERVE] = "observe",
+};
+
+const char *
+feature_name(enum feature f)
+{
+	if ((int)f < 0 || f >= FEATURE_COUNT)
+		return NULL;
+	return feature_names[f];
+}
+
+int
+feature_parse(const char *name)
+{
+	int i;
+
+	if (name == NULL)
+		return -1;
+	for (i = 0; i < FEATURE_COUNT; i++)
+		if (strcmp(name, feature_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+/* ---- the tree ---- */
+
+enum node_type {
+	NODE_NULL,	/* plain "", "~", "null": the key is there, unset */
+	NODE_SCALAR,
+	NODE_SEQ,
+	NODE_MAP
+};
+
+struct node {
+	enum node_type type;
+	bool quoted;		/* quoted or !!str: never a number or bool */
+	int line;		/* 1-based, of the value */
+	const char *src;	/* file name for messages (owned by the loader) */
+	char *key;		/* key in the parent map, else NULL */
+	int key_line;
+	char *value;		/* scalar text (also kept for NODE_NULL) */
+	struct node **kids;	/* list items or map entries, in file order */
+	size_t n;
+	size_t cap;
+};
+
+static void
+node_free(struct node *n)
+{
+	size_t i;
+
+	if (n == NULL)
+		return;
+	for (i = 0; i < n->n; i++)
+		node_free(n->kids[i]);
+	free(n->kids);
+	free(n->key);
+	free(n->value);
+	free(n);
+}
+
+static int
+node_append(struct node *parent, struct node *kid)
+{
+	struct node **k;
+	size_t cap;
+
+	if (parent->n == parent->cap) {
+		cap = parent->cap ? parent->cap * 2 : 4;
+		k = realloc(parent->kids, cap * sizeof(*k));
+		if (k == NULL)
+			return -1;
+		parent->kids = k;
+		parent->cap = cap;
+	}
+	parent->kids[parent->n++] = kid;
+	return 0;
+}
+
+/* The entry `key` of a map (borrowed), or NULL. */
+static struct node *
+map_get(const struct node *map, const char *key)
+{
+	size_t i;
+
+	if (map == NULL || map->type != NODE_MAP)
+		return NULL;
+	for (i = 0; i < map->n; i++)
+		if (map->kids[i] != NULL && strcmp(map->kids[i]->key, key) == 0)
+			return map->kids[i];
+	return NULL;
+}
+
+/* ---- errors ---- */
+
+struct error {
+	char *msg;
+	int user;	/* 0 for the file being loaded, 1 for the default */
+	int line;	/* 0 for errors about the whole file */
+	size_t seq;
+};
+
+struct loader {
+	const char *name;	/* the file being loaded, for messages */
+	struct error *errs;
+	size_t n_errs;
+	size_t cap_errs;
+	bool too_many;
+	bool oom;
+	size_t n_nodes;
+};
+
+static void
+loader_oom(struct loader *ld)
+{
+	ld->oom = true;
+}
+
+static void
+add_error(struct loader *ld, const char *src, int line, const char *path,
+    const char *reason)
+{
+	struct error *e;
+	char *msg;
+	size_t cap;
+	int len;
+
+	if (ld->n_errs >= CONFIG_MAX_ERRORS) {
+		ld->too_many = true;
+		return;
+	}
+	if (ld->n_errs == ld->cap_errs) {
+		cap = ld->cap_errs ? ld->cap_errs * 2 : 8;
+		e = realloc(ld->errs, cap * sizeof(*e));
+		if (e == NULL) {
+			loader_oom(ld);
+			return;
+		}
+		ld->errs = e;
+		ld->cap_errs = cap;
+	}
+	if (src == NULL)
+		src = ld->name;
+	if (line > 0 && path != NULL && path[0] != '\0')
+		len = asprintf(&msg, "%s:%d: %s: %s", src, line, path, reason);
+	else if (line > 0)
+		len = asprintf(&msg, "%s:%d: %s", src, line, reason);
+	else
+		len = asprintf(&msg, "%s: %s", src, reason);
+	if (len < 0) {
+		loader_oom(ld);
+		return;
+	}
+	e = &ld->errs[ld->n_errs];
+	e->msg = msg;
+	e->user = strcmp(src, ld->name) == 0 ? 0 : 1;
+	e->line = line;
+	e->seq = ld->n_errs;
+	ld->n_errs++;
+}
+
+static void report_at(struct loader *, const char *, int, const char *,
+    const char *, ...) __attribute__((format(printf, 5, 6)));
+static void report(struct loader *, const struct node *, const char *,
+    const char *, ...) __attribute__((format(printf, 4, 5)));
+
+static void
+report_at(struct loader *ld, const char *src, int line, const char *path,
+    const char *fmt, ...)
+{
+	char reason[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	add_error(ld, src, line, path, reason);
+}
+
+/* Report a problem with the value of node `n` at `path`. */
+static void
+report(struct loader *ld, const struct node *n, const char *path,
+    const char *fmt, ...)
+{
+	char reason[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	add_error(ld, n->src, n->line, path, reason);
+}
+
+static int
+error_cmp(const void *a, const void *b)
+{
+	const struct error *x = a, *y = b;
+
+	if (x->user != y->user)
+		return x->user - y->user;
+	if (x->line != y->line)
+		return x->line < y->line ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Hand the collected messages over to errs, in file order. */
+static void
+loader_finish(struct loader *ld, struct config_errors *errs)
+{
+	char **msgs;
+	size_t i, extra;
+
+	if (ld->oom)
+		add_error(ld, ld->name, 0, NULL, "out of memory");
+	qsort(ld->errs, ld->n_errs, sizeof(*ld->errs), error_cmp);
+	extra = ld->too_many ? 1 : 0;
+	if (errs != NULL && ld->n_errs + extra > 0) {
+		msgs = realloc(errs->msgs,
+		    (errs->count + ld->n_errs + extra) * sizeof(*msgs));
+		if (msgs != NULL) {
+			errs->msgs = msgs;
+			for (i = 0; i < ld->n_errs; i++) {
+				msgs[errs->count++] = ld->errs[i].msg;
+				ld->errs[i].msg = NULL;
+			}
+			if (ld->too_many && asprintf(&msgs[errs->count],
+			    "%s: too many errors, stopped after %d",
+			    ld->name, CONFIG_MAX_ERRORS) >= 0)
+				errs->count++;
+		}
+	}
+	for (i = 0; i < ld->n_errs; i++)
+		free(ld->errs[i].msg);
+	free(ld->errs);
+	ld->errs = NULL;
+	ld->n_errs = ld->cap_errs = 0;
+}
+
+void
+config_errors_clear(struct config_errors *errs)
+{
+	size_t i;
+
+	if (errs == NULL)
+		return;
+	for (i = 0; i < errs->count; i++)
+		free(errs->msgs[i]);
+	free(errs->msgs);
+	errs->msgs = NULL;
+	errs->count = 0;
+}
+
+/* `s` in double quotes for a message: escaped, cut after QUOTE_MAX bytes
+ * (on a UTF-8 boundary). buf needs QUOTE_MAX * 4 + 8 bytes. */
+static const char *
+quote(const char *s, char *buf, size_t size)
+{
+	size_t i, o = 0;
+	unsigned char c;
+
+	if (size < QUOTE_MAX * 4 + 8)
+		return "\"?\"";
+	buf[o++] = '"';
+	for (i = 0; s[i] != '\0'; i++) {
+		c = (unsigned char)s[i];
+		if (i >= QUOTE_MAX && (c & 0xc0) != 0x80) {
+			memcpy(buf + o, "...", 3);
+			o += 3;
+			break;
+		}
+		if (c == '"' || c == '\\') {
+			buf[o++] = '\\';
+			buf[o++] = (char)c;
+		} else if (c < 0x20 || c == 0x7f) {
+			o += (size_t)snprintf(buf + o, size - o, "\\x%02x", c);
+		} else {
+			buf[o++] = (char)c;
+		}
+	}
+	buf[o++] = '"';
+	buf[o] = '\0';
+	return buf;
+}
+
+#define QBUF char qb[QUOTE_MAX * 4 + 8]
+#define Q(s) quote((s), qb, sizeof(qb))
+
+/* Append ".key" (or "key" at the top) to a dotted path. */
+static void
+path_join(char *out, size_t size, const char *prefix, const char *key)
+{
+	size_t o = 0, plen, klen;
+
+	if (size == 0)
+		return;
+	plen = prefix != NULL ? strlen(prefix) : 0;
+	klen = strlen(key);
+	/* out may be prefix: move it first, then append (cut at size) */
+	if (plen > size - 1)
+		plen = size - 1;
+	if (prefix != NULL && prefix != out)
+		memmove(out, prefix, plen);
+	o = plen;
+	if (plen > 0 && o < size - 1)
+		out[o++] = '.';
+	if (klen > size - 1 - o)
+		klen = size - 1 - o;
+	memcpy(out + o, key, klen);
+	out[o + klen] = '\0';
+}
+
+/* ---- YAML to tree ---- */
+
+static bool
+plain_null(const char *v)
+{
+	return v[0] == '\0' || strcmp(v, "~") == 0 || strcmp(v, "null") == 0 ||
+	    strcmp(v, "Null") == 0 || strcmp(v, "NULL") == 0;
+}
+
+struct parse_level {
+	struct node *node;
+	char *key;		/* a map's key waiting for its value */
+	int key_line;
+};
+
+/* The dotted path of the map at lv[depth - 1]; with `pending`, plus the key
+ * waiting there for its value (the path of the node being read). */
+static void
+parse_path(const struct parse_level *lv, size_t depth, bool pending,
+    char *out, size_t size)
+{
+	size_t i;
+
+	out[0] = '\0';
+	for (i = 1; i < depth; i++)
+		if (lv[i].node->key != NULL)	/* else a list item */
+			path_join(out, size, out, lv[i].node->key);
+	if (pending && depth > 0 && lv[depth - 1].key != NULL)
+		path_join(out, size, out, lv[depth - 1].key);
+}
+
+static int
+key_cmp(const void *a, const void *b)
+{
+	const struct node *x = *(const struct node *const *)a;
+	const struct node *y = *(const struct node *const *)b;
+	int c = strcmp(x->key, y->key);
+
+	if (c != 0)
+		return c;
+	return x->key_line < y->key_line ? -1 : x->key_line > y->key_line;
+}
+
+/* Report keys that appear twice in one map (sorted copy: big maps stay
+ * cheap). */
+static void
+check_duplicates(struct loader *ld, const struct node *map,
+    const struct parse_level *lv, size_t depth)
+{
+	struct node **sorted;
+	char path[PATH_MAX_LEN], full[PATH_MAX_LEN];
+	size_t i;
+
+	if (map->n < 2)
+		return;
+	sorted = malloc(map->n * sizeof(*sorted));
+	if (sorted == NULL) {
+		loader_oom(ld);
+		return;
+	}
+	memcpy(sorted, map->kids, map->n * sizeof(*sorted));
+	qsort(sorted, map->n, sizeof(*sorted), key_cmp);
+	parse_path(lv, depth, true, path, sizeof(path));
+	for (i = 1; i < map->n; i++) {
+		if (strcmp(sorted[i]->key, sorted[i - 1]->key) != 0)
+			continue;
+		path_join(full, sizeof(full), path, sorted[i]->key);
+		report_at(ld, map->src, sorted[i]->key_line, full,
+		    "duplicate key (first on line %d)",
+		    sorted[i - 1]->key_line);
+	}
+	free(sorted);
+}
+
+static const char *
+event_anchor(const yaml_event_t *ev)
+{
+	switch (ev->type) {
+	case YAML_SCALAR_EVENT:
+		return (const char *)ev->data.scalar.anchor;
+	case YAML_SEQUENCE_START_EVENT:
+		return (const char *)ev->data.sequence_start.anchor;
+	case YAML_MAPPING_START_EVENT:
+		return (const char *)ev->data.mapping_start.anchor;
+	default:
+		return NULL;
+	}
+}
+
+static const char *
+event_tag(const yaml_event_t *ev)
+{
+	switch (ev->type) {
+	case YAML_SCALAR_EVENT:
+		return (const char *)ev->data.scalar.tag;
+	case YAML_SEQUENCE_START_EVENT:
+		return (const char *)ev->data.sequence_start.tag;
+	case YAML_MAPPING_START_EVENT:
+		return (const char *)ev->data.mapping_start.tag;
+	default:
+		return NULL;
+	}
+}
+
+/* A node for a scalar, sequence-start or mapping-start event, or NULL with
+ * the problem reported. */
+static struct node *
+node_from_event(struct loader *ld, const char *src, const yaml_event_t *ev,
+    const char *path)
+{
+	struct node *n;
+	const char *tag = event_tag(ev);
+	bool str_tag = false;
+
+	if (event_anchor(ev) != NULL) {
+		report_at(ld, src, (int)ev->start_mark.line + 1, path,
+		    "anchors and aliases are not supported");
+		return NULL;
+	}
+	if (tag != NULL) {
+		if (ev->type == YAML_SCALAR_EVENT &&
+		    (strcmp(tag, "tag:yaml.org,2002:str") == 0 ||
+		    strcmp(tag, "!") == 0))
+			str_tag = true;
+		else if (!(ev->type == YAML_MAPPING_START_EVENT &&
+		    strcmp(tag, "tag:yaml.org,2002:map") == 0) &&
+		    !(ev->type == YAML_SEQUENCE_START_EVENT &&
+		    strcmp(tag, "tag:yaml.org,2002:seq") == 0)) {
+			report_at(ld, src, (int)ev->start_mark.line + 1, path,
+			    "YAML tags are not supported");
+			return NULL;
+		}
+	}
+	if (++ld->n_nodes > CONFIG_MAX_NODES) {
+		report_at(ld, src, (int)ev->start_mark.line + 1, path,
+		    "more than %d values", CONFIG_MAX_NODES);
+		return NULL;
+	}
+	n = calloc(1, sizeof(*n));
+	if (n == NULL) {
+		loader_oom(ld);
+		return NULL;
+	}
+	n->src = src;
+	n->line = (int)ev->start_mark.line + 1;
+	switch (ev->type) {
+	case YAML_SCALAR_EVENT:
+		if (strlen((const char *)ev->data.scalar.value) !=
+		    ev->data.scalar.length) {
+			report_at(ld, src, n->line, path,
+			    "value contains a NUL character");
+			free(n);
+			return NULL;
+		}
+		n->value = strdup((const char *)ev->data.scalar.value);
+		if (n->value == NULL) {
+			loader_oom(ld);
+			free(n);
+			return NULL;
+		}
+		n->quoted = str_tag ||
+		    ev->data.scalar.style != YAML_PLAIN_SCALAR_STYLE;
+		n->type = !n->quoted && plain_null(n->value) ?
+		    NODE_NULL : NODE_SCALAR;
+		break;
+	case YAML_SEQUENCE_START_EVENT:
+		n->type = NODE_SEQ;
+		break;
+	default:
+		n->type = NODE_MAP;
+		break;
+	}
+	return n;
+}
+
+/* Parse one YAML document into a tree. Returns the root (an empty map for
+ * an empty document), or NULL with the problem reported. */
+static struct node *
+tree_parse(struct loader *ld, const char *src, const char *text, size_t len)
+{
+	yaml_parser_t parser;
+	yaml_event_t ev;
+	struct parse_level lv[CONFIG_MAX_DEPTH + 1];
+	struct parse_level *top;
+	struct node *root = NULL, *n;
+	char path[PATH_MAX_LEN];
+	size_t depth = 0, i;
+	int docs = 0;
+	bool done = false, failed = false;
+
+	if (len > CONFIG_MAX_BYTES) {
+		report_at(ld, src, 0, NULL, "larger than %d bytes",
+		    CONFIG_MAX_BYTES);
+		return NULL;
+	}
+	if (!yaml_parser_initialize(&parser)) {
+		loader_oom(ld);
+		return NULL;
+	}
+	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+	while (!done && !failed) {
+		if (!yaml_parser_parse(&parser, &ev)) {
+			parse_path(lv, depth, true, path, sizeof(path));
+			if (parser.error == YAML_MEMORY_ERROR)
+				loader_oom(ld);
+			else if (parser.context != NULL)
+				report_at(ld, src,
+				    (int)parser.problem_mark.line + 1, path,
+				    "YAML syntax error: %s %s",
+				    parser.problem ? parser.problem : "error",
+				    parser.context);
+			else
+				report_at(ld, src,
+				    (int)parser.problem_mark.line + 1, path,
+				    "YAML syntax error: %s",
+				    parser.problem ? parser.problem : "error");
+			failed = true;
+			break;
+		}
+		top = depth > 0 ? &lv[depth - 1] : NULL;
+		parse_path(lv, depth, true, path, sizeof(path));
+		switch (ev.type) {
+		case YAML_STREAM_END_EVENT:
+			done = true;
+			break;
+		case YAML_DOCUMENT_START_EVENT:
+			if (++docs > 1) {
+				report_at(ld, src, (int)ev.start_mark.line + 1,
+				    NULL, "more than one YAML document");
+				failed = true;
+			}
+			break;
+		case YAML_ALIAS_EVENT:
+			report_at(ld, src, (int)ev.start_mark.line + 1, path,
+			    "anchors and aliases are not supported");
+			failed = true;
+			break;
+		case YAML_SCALAR_EVENT:
+		case YAML_SEQUENCE_START_EVENT:
+		case YAML_MAPPING_START_EVENT:
+			if (top != NULL && top->node->type == NODE_MAP &&
+			    top->key == NULL) {
+				/* a key */
+				if (ev.type != YAML_SCALAR_EVENT) {
+					report_at(ld, src,
+					    (int)ev.start_mark.line + 1, path,
+					    "a key must be a string, not a %s",
+					    ev.type == YAML_MAPPING_START_EVENT ?
+					    "map" : "list");
+					failed = true;
+					break;
+				}
+				if (event_anchor(&ev) != NULL) {
+					report_at(ld, src,
+					    (int)ev.start_mark.line + 1, path,
+					    "anchors and aliases are not supported");
+					failed = true;
+					break;
+				}
+				top->key = strdup(
+				    (const char *)ev.data.scalar.value);
+				if (top->key == NULL) {
+					loader_oom(ld);
+					failed = true;
+				}
+				top->key_line = (int)ev.start_mark.line + 1;
+				break;
+			}
+			n = node_from_event(ld, src, &ev, path);
+			if (n == NULL) {
+				failed = true;
+				break;
+			}
+			if (top == NULL) {
+				root = n;
+			} else {
+				if (top->node->type == NODE_MAP) {
+					n->key = top->key;
+					n->key_line = top->key_line;
+					top->key = NULL;
+				}
+				if (node_append(top->node, n) != 0) {
+					node_free(n);
+					loader_oom(ld);
+					failed = true;
+					break;
+				}
+			}
+			if (ev.type == YAML_SCALAR_EVENT)
+				break;
+			if (depth == CONFIG_MAX_DEPTH) {
+				report_at(ld, src, n->line, path,
+				    "nested deeper than %d levels",
+				    CONFIG_MAX_DEPTH);
+				failed = true;
+				break;
+			}
+			lv[depth].node = n;
+			lv[depth].key = NULL;
+			lv[depth].key_line = 0;
+			depth++;
+			break;
+		case YAML_MAPPING_END_EVENT:
+			if (depth > 0) {
+				check_duplicates(ld, lv[depth - 1].node, lv,
+				    depth);
+				depth--;
+			}
+			break;
+		case YAML_SEQUENCE_END_EVENT:
+			if (depth > 0)
+				depth--;
+			break;
+		default:
+			break;
+		}
+		yaml_event_delete(&ev);
+	}
+	if (failed)
+		yaml_event_delete(&ev);
+	for (i = 0; i < depth; i++)
+		free(lv[i].key);
+	yaml_parser_delete(&parser);
+	if (failed || ld->oom) {
+		node_free(root);
+		return NULL;
+	}
+	if (root == NULL || root->type == NODE_NULL) {
+		/* an empty file (or only comments): no changes */
+		node_free(root);
+		root = calloc(1, sizeof(*root));
+		if (root == NULL) {
+			loader_oom(ld);
+			return NULL;
+		}
+		root->type = NODE_MAP;
+		root->src = src;
+		root->line = 1;
+	}
+	if (root->type != NODE_MAP) {
+		report(ld, root, NULL, "the config must be a map of keys, "
+		    "not a %s", root->type == NODE_SEQ ? "list" : "single value");
+		node_free(root);
+		return NULL;
+	}
+	return root;
+}
+
+/* ---- merge ---- */
+
+/* Merge `user` into `def` in place, stealing the user's nodes: maps merge
+ * key by key, anything else replaces. At the top, `stages` entries replace
+ * the default's stage whole. A null where the default has a map changes
+ * nothing (`proxy:` with every key commented out). */
+static int
+tree_merge(struct node *def, struct node *user, int level, bool stages)
+{
+	struct node *u, *d;
+	size_t i, j;
+
+	for (i = 0; i < user->n; i++) {
+		u = user->kids[i];
+		d = NULL;
+		for (j = 0; j < def->n; j++)
+			if (strcmp(def->kids[j]->key, u->key) == 0) {
+				d = def->kids[j];
+				break;
+			}
+		if (d == NULL) {
+			if (node_append(def, u) != 0)
+				return -1;
+			user->kids[i] = NULL;
+			continue;
+		}
+		if (d->type == NODE_MAP && u->type == NODE_NULL && !stages)
+			continue;
+		if (d->type == NODE_MAP && u->type == NODE_MAP && !stages) {
+			if (tree_merge(d, u, level + 1, level == 0 &&
+			    strcmp(u->key, "stages") == 0) != 0)
+				return -1;
+			continue;
+		}
+		node_free(d);
+		def->kids[j] = u;
+		user->kids[i] = NULL;
+	}
+	/* the user map's emptied slots must not be freed twice */
+	j = 0;
+	for (i = 0; i < user->n; i++)
+		if (user->kids[i] != NULL)
+			user->kids[j++] = user->kids[i];
+	user->n = j;
+	return 0;
+}
+
+/* ---- validation helpers ---- */
+
+static const char *
+type_name(const struct node *n)
+{
+	switch (n->type) {
+	case NODE_NULL:
+		return "nothing (null)";
+	case NODE_SEQ:
+		return "a list";
+	case NODE_MAP:
+		return "a map";
+	default:
+		return "a value";
+	}
+}
+
+static bool
+want_map(struct loader *ld, const struct node *n, const char *path)
+{
+	QBUF;
+
+	if (n->type == NODE_MAP)
+		return true;
+	if (n->type == NODE_SCALAR)
+		report(ld, n, path, "expected a map, got %s", Q(n->value));
+	else
+		report(ld, n, path, "expected a map, got %s", type_name(n));
+	return false;
+}
+
+static bool
+want_seq(struct loader *ld, const struct node *n, const char *path)
+{
+	QBUF;
+
+	if (n->type == NODE_SEQ)
+		return true;
+	if (n->type == NODE_SCALAR)
+		report(ld, n, path, "expected a list, got %s", Q(n->value));
+	else
+		report(ld, n, path, "expected a list, got %s", type_name(n));
+	return false;
+}
+
+/* Report every key of `map` that is not in `allowed` (NULL-terminated). */
+static void
+check_keys(struct loader *ld, const struct node *map, const char *path,
+    const char *const *allowed)
+{
+	char full[PATH_MAX_LEN];
+	size_t i, j;
+	bool ok;
+
+	for (i = 0; i < map->n; i++) {
+		ok = false;
+		for (j = 0; allowed[j] != NULL; j++)
+			if (strcmp(map->kids[i]->key, allowed[j]) == 0)
+				ok = true;
+		if (ok)
+			continue;
+		path_join(full, sizeof(full), path, map->kids[i]->key);
+		report_at(ld, map->kids[i]->src, map->kids[i]->key_line, full,
+		    "unknown key");
+	}
+}
+
+/* A string value, as a new copy in *out (the old one freed). With
+ * `nullable`, null clears *out; otherwise null or "" is an error. Returns
+ * 0, or -1 with the problem reported. */
+static int
+get_string(struct loader *ld, const struct node *n, const char *path,
+    bool nullable, char **out)
+{
+	char *s;
+
+	if (n->type == NODE_NULL && nullable) {
+		free(*out);
+		*out = NULL;
+		return 0;
+	}
+	if (n->type == NODE_NULL ||
+	    (n->type == NODE_SCALAR && n->value[0] == '\0')) {
+		report(ld, n, path, "must not be empty");
+		return -1;
+	}
+	if (n->type != NODE_SCALAR) {
+		report(ld, n, path, "expected a string, got %s", type_name(n));
+		return -1;
+	}
+	s = strdup(n->value);
+	if (s == NULL) {
+		loader_oom(ld);
+		return -1;
+	}
+	free(*out);
+	*out = s;
+	return 0;
+}
+
+static int
+get_bool(struct loader *ld, const struct node *n, const char *path, bool *out)
+{
+	QBUF;
+	const char *v = n->value;
+
+	if (n->type == NODE_SCALAR && !n->quoted) {
+		if (strcmp(v, "true") == 0 || strcmp(v, "True") == 0 ||
+		    strcmp(v, "TRUE") == 0) {
+			*out = true;
+			return 0;
+		}
+		if (strcmp(v, "false") == 0 || strcmp(v, "False") == 0 ||
+		    strcmp(v, "FALSE") == 0) {
+			*out = false;
+			return 0;
+		}
+		report(ld, n, path, "%s is not a boolean (true or false)", Q(v));
+	} else if (n->type == NODE_SCALAR) {
+		report(ld, n, path, "expected true or false, got the string %s",
+		    Q(v));
+	} else {
+		report(ld, n, path, "expected true or false, got %s",
+		    type_name(n));
+	}
+	return -1;
+}
+
+/* An integer in [min, max]; `what` names it in messages ("a port"). */
+static int
+get_long(struct loader *ld, const struct node *n, const char *path,
+    long min, long max, const char *what, long *out)
+{
+	QBUF;
+	char *end;
+	long v;
+
+	if (n->type == NODE_SCALAR && n->quoted) {
+		report(ld, n, path, "expected a number, got the string %s",
+		    Q(n->value));
+		return -1;
+	}
+	if (n->type != NODE_SCALAR) {
+		report(ld, n, path, "expected a number, got %s", type_name(n));
+		return -1;
+	}
+	errno = 0;
+	v = strtol(n->value, &end, 10);
+	if (n->value[0] == '\0' || isspace((unsigned char)n->value[0]) ||
+	    *end != '\0' || errno == ERANGE || v < min || v > max) {
+		report(ld, n, path, "%s is not %s (%ld-%ld)", Q(n->value), what,
+		    min, max);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+/* [a-z0-9]([-a-z0-9]*[a-z0-9])?, at most 63: an RFC 1123 label, as stage
+ * names appear in URL paths and label values. */
+static bool
+dns_label(const char *s)
+{
+	size_t i, len = strlen(s);
+
+	if (len == 0 || len > 63)
+		return false;
+	for (i = 0; i < len; i++)
+		if (!(islower((unsigned char)s[i]) ||
+		    isdigit((unsigned char)s[i]) || s[i] == '-'))
+			return false;
+	return s[0] != '-' && s[len - 1] != '-';
+}
+
+/* host:port, host a DNS name, an IPv4 address or [IPv6]. */
+static bool
+host_port(const char *s)
+{
+	const char *colon, *h, *end;
+	char *pend;
+	size_t hlen, i, label = 0;
+	long port;
+
+	if (s[0] == '[') {
+		end = strchr(s, ']');
+		if (end == NULL || end == s + 1 || end[1] != ':')
+			return false;
+		for (h = s + 1; h < end; h++)
+			if (!isxdigit((unsigned char)*h) && *h != ':' &&
+			    *h != '.')
+				return false;
+		colon = end + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (colon == NULL || colon == s)
+			return false;
+		hlen = (size_t)(colon - s);
+		if (hlen > 253)
+			return false;
+		for (i = 0; i < hlen; i++) {
+			if (s[i] == '.') {
+				if (label == 0)
+					return false;
+				label = 0;
+				continue;
+			}
+			if (!isalnum((unsigned char)s[i]) && s[i] != '-' &&
+			    s[i] != '_')
+				return false;
+			if (++label > 63)
+				return false;
+		}
+	}
+	if (!isdigit((unsigned char)colon[1]))
+		return false;
+	errno = 0;
+	port = strtol(colon + 1, &pend, 10);
+	return *pend == '\0' && errno == 0 && port >= 1 && port <= 65535;
+}
+
+/* A Kubernetes resource quantity: a non-negative decimal number and an
+ * optional suffix (Ki Mi Gi Ti Pi Ei, n u m k M G T P E, or e/E and an
+ * exponent), as in k8s.io/apimachinery's resource.ParseQuantity. */
+static bool
+quantity(const char *s)
+{
+	const char *p = s;
+	static const char *const suffixes[] = {
+		"Ki", "Mi", "Gi", "Ti", "Pi", "Ei",
+		"n", "u", "m", "k", "M", "G", "T", "P", "E", NULL
+	};
+	size_t digits = 0, i;
+
+	if (*p == '+')
+		p++;
+	while (isdigit((unsigned char)*p)) {
+		p++;
+		digits++;
+	}
+	if (*p == '.') {
+		p++;
+		while (isdigit((unsigned char)*p)) {
+			p++;
+			digits++;
+		}
+	}
+	if (digits == 0)
+		return false;
+	if (*p == '\0')
+		return true;
+	if (*p == 'e' || *p == 'E') {
+		if (p[1] == '\0')
+			return true;	/* "1E": exa */
+		p++;
+		if (*p == '+' || *p == '-')
+			p++;
+		if (!isdigit((unsigned char)*p))
+			return false;
+		while (isdigit((unsigned char)*p))
+			p++;
+		return *p == '\0';
+	}
+	for (i = 0; suffixes[i] != NULL; i++)
+		if (strcmp(p, suffixes[i]) == 0)
+			return true;
+	return false;
+}
+
+static bool
+image_ref(const char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i] != '\0'; i++)
+		if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
+			return false;
+	return i > 0 && i <= 1024;
+}
+
+static const char *const log_levels[] = {
+	"trace", "debug", "info", "warning", "error", "critical", "off", NULL
+};
+
+/* ---- proxy settings ---- */
+
+enum { PORT_ADMIN, PORT_OUTBOUND, PORT_INBOUND, PORT_STATUS, PORT_METRICS,
+	PORT_COUNT };
+static const char *const port_keys[PORT_COUNT + 1] = {
+	"admin", "outbound", "inbound", "status", "metrics", NULL
+};
+
+static int *
+port_field(struct proxy_config *pc, int i)
+{
+	switch (i) {
+	case PORT_ADMIN:
+		return &pc->port_admin;
+	case PORT_OUTBOUND:
+		return &pc->port_outbound;
+	case PORT_INBOUND:
+		return &pc->port_inbound;
+	case PORT_STATUS:
+		return &pc->port_status;
+	default:
+		return &pc->port_metrics;
+	}
+}
+
+static void
+proxy_clear(struct proxy_config *pc)
+{
+	free(pc->image);
+	free(pc->xds_address);
+	free(pc->log_level);
+	free(pc->cpu_request);
+	free(pc->memory_request);
+	free(pc->cpu_limit);
+	free(pc->memory_limit);
+	memset(pc, 0, sizeof(*pc));
+}
+
+static char *
+dup_or_null(struct loader *ld, const char *s)
+{
+	char *d;
+
+	if (s == NULL)
+		return NULL;
+	d = strdup(s);
+	if (d == NULL)
+		loader_oom(ld);
+	return d;
+}
+
+static void
+proxy_copy(struct loader *ld, struct proxy_config *dst,
+    const struct proxy_config *src)
+{
+	*dst = *src;
+	dst->image = dup_or_null(ld, src->image);
+	dst->xds_address = dup_or_null(ld, src->xds_address);
+	dst->log_level = dup_or_null(ld, src->log_level);
+	dst->cpu_request = dup_or_null(ld, src->cpu_request);
+	dst->memory_request = dup_or_null(ld, src->memory_request);
+	dst->cpu_limit = dup_or_null(ld, src->cpu_limit);
+	dst->memory_limit = dup_or_null(ld, src->memory_limit);
+}
+
+static void
+resource_apply(struct loader *ld, const struct node *n, const char *path,
+    char **out)
+{
+	QBUF;
+	char *v = NULL;
+
+	if (n->type == NODE_SCALAR && n->quoted && n->value[0] == '\0') {
+		report(ld, n, path, "must not be empty (leave it out or null "
+		    "for no %s)", strstr(path, "limits") ? "limit" : "request");
+		return;
+	}
+	if (get_string(ld, n, path, true, &v) != 0)
+		return;
+	if (v != NULL && !quantity(v)) {
+		report(ld, n, path, "%s is not a quantity (like 100m, 0.5, "
+		    "128Mi, 1Gi)", Q(v));
+		free(v);
+		return;
+	}
+	free(*out);
+	*out = v;
+}
+
+static void
+resources_apply(struct loader *ld, const struct node *res, const char *path,
+    struct proxy_config *pc)
+{
+	static const char *const top_keys[] = { "requests", "limits", NULL };
+	static const char *const rkeys[] = { "cpu", "memory", NULL };
+	char p1[PATH_MAX_LEN], p2[PATH_MAX_LEN];
+	const struct node *sub, *v;
+	size_t i;
+
+	if (res->type == NODE_NULL)
+		return;
+	if (!want_map(ld, res, path))
+		return;
+	check_keys(ld, res, path, top_keys);
+	for (i = 0; i < 2; i++) {
+		sub = map_get(res, top_keys[i]);
+		if (sub == NULL || sub->type == NODE_NULL)
+			continue;
+		path_join(p1, sizeof(p1), path, top_keys[i]);
+		if (!want_map(ld, sub, p1))
+			continue;
+		check_keys(ld, sub, p1, rkeys);
+		if ((v = map_get(sub, "cpu")) != NULL) {
+			path_join(p2, sizeof(p2), p1, "cpu");
+			resource_apply(ld, v, p2,
+			    i == 0 ? &pc->cpu_request : &pc->cpu_limit);
+		}
+		if ((v = map_get(sub, "memory")) != NULL) {
+			path_join(p2, sizeof(p2), p1, "memory");
+			resource_apply(ld, v, p2,
+			    i == 0 ? &pc->memory_request : &pc->memory_limit);
+		}
+	}
+}
+
+/* Apply the keys of a `proxy:` map over *pc. port_nodes[i] is set to the
+ * node of each port the map sets, for the distinctness check. */
+static void
+proxy_apply(struct loader *ld, const struct node *map, const char *path,
+    struct proxy_config *pc, const struct node *port_nodes[PORT_COUNT])
+{
+	static const char *const keys[] = {
+		"image", "uid", "ports", "xdsAddress", "logLevel", "resources",
+		NULL
+	};
+	QBUF;
+	char p[PATH_MAX_LEN], pp[PATH_MAX_LEN];
+	const struct node *n, *ports;
+	char *s = NULL;
+	long v;
+	size_t i;
+	bool ok;
+
+	if (map->type == NODE_NULL || !want_map(ld, map, path))
+		return;
+	check_keys(ld, map, path, keys);
+	if ((n = map_get(map, "image")) != NULL) {
+		path_join(p, sizeof(p), path, "image");
+		if (get_string(ld, n, p, false, &s) == 0) {
+			if (image_ref(s)) {
+				free(pc->image);
+				pc->image = s;
+			} else {
+				report(ld, n, p, "%s is not an image reference",
+				    Q(s));
+				free(s);
+			}
+			s = NULL;
+		}
+	}
+	if ((n = map_get(map, "uid")) != NULL) {
+		path_join(p, sizeof(p), path, "uid");
+		if (get_long(ld, n, p, 0, 2147483647L, "a UID", &v) == 0)
+			pc->uid = v;
+	}
+	if ((ports = map_get(map, "ports")) != NULL) {
+		path_join(p, sizeof(p), path, "ports");
+		if (ports->type != NODE_NULL && want_map(ld, ports, p)) {
+			check_keys(ld, ports, p, port_keys);
+			for (i = 0; i < PORT_COUNT; i++) {
+				n = map_get(ports, port_keys[i]);
+				if (n == NULL)
+					continue;
+				path_join(pp, sizeof(pp), p, port_keys[i]);
+				if (get_long(ld, n, pp, 1, 65535, "a port",
+				    &v) == 0) {
+					*port_field(pc, (int)i) = (int)v;
+					port_nodes[i] = n;
+				}
+			}
+		}
+	}
+	if ((n = map_get(map, "xdsAddress")) != NULL) {
+		path_join(p, sizeof(p), path, "xdsAddress");
+		if (get_string(ld, n, p, false, &s) == 0) {
+			if (host_port(s)) {
+				free(pc->xds_address);
+				pc->xds_address = s;
+			} else {
+				report(ld, n, p, "%s is not host:port", Q(s));
+				free(s);
+			}
+			s = NULL;
+		}
+	}
+	if ((n = map_get(map, "logLevel")) != NULL) {
+		path_join(p, sizeof(p), path, "logLevel");
+		if (get_string(ld, n, p, false, &s) == 0) {
+			ok = false;
+			for (i = 0; log_levels[i] != NULL; i++)
+				if (strcmp(s, log_levels[i]) == 0)
+					ok = true;
+			if (ok) {
+				free(pc->log_level);
+				pc->log_level = s;
+			} else {
+				report(ld, n, p, "%s is not a log level (trace, "
+				    "debug, info, warning, error, critical, "
+				    "off)", Q(s));
+				free(s);
+			}
+			s = NULL;
+		}
+	}
+	if ((n = map_get(map, "resources")) != NULL) {
+		path_join(p, sizeof(p), path, "resources");
+		resources_apply(ld, n, p, pc);
+	}
+}
+
+/* The five proxy ports must differ. Only pairs where at least one port was
+ * set here (port_nodes) are reported, so that a stage does not repeat the
+ * global proxy's problems. */
+static void
+proxy_check_ports(struct loader *ld, struct proxy_config *pc,
+    const struct node *port_nodes[PORT_COUNT], const char *path)
+{
+	char p[PATH_MAX_LEN];
+	int a, i, j, at, other;
+
+	for (j = 1; j < PORT_COUNT; j++) {
+		for (i = 0; i < j; i++) {
+			a = *port_field(pc, i);
+			if (a == 0 || a != *port_field(pc, j))
+				continue;
+			if (port_nodes[i] == NULL && port_nodes[j] == NULL)
+				continue;
+			/* point at the one in the file being loaded */
+			at = j;
+			other = i;
+			if (port_nodes[j] == NULL || (port_nodes[i] != NULL &&
+			    strcmp(port_nodes[j]->src, ld->name) != 0 &&
+			    strcmp(port_nodes[i]->src, ld->name) == 0)) {
+				at = i;
+				other = j;
+			}
+			snprintf(p, sizeof(p), "%s.ports.%s", path,
+			    port_keys[at]);
+			report(ld, port_nodes[at], p, "%d is also the %s port "
+			    "(the proxy's ports must all differ)", a,
+			    port_keys[other]);
+		}
+	}
+}
+
+/* ---- the config ---- */
+
+static void
+stage_clear(struct stage *st)
+{
+	free(st->name);
+	free(st->rollout_fallback);
+	proxy_clear(&st->proxy);
+}
+
+void
+config_free(struct config *cfg)
+{
+	size_t i;
+
+	if (cfg == NULL)
+		return;
+	free(cfg->default_stage);
+	for (i = 0; i < cfg->n_ignored_namespaces; i++)
+		free(cfg->ignored_namespaces[i]);
+	free(cfg->ignored_namespaces);
+	proxy_clear(&cfg->proxy);
+	free(cfg->init_image);
+	free(cfg->mtls_mode);
+	free(cfg->mtls_token_audience);
+	for (i = 0; i < cfg->n_stages; i++)
+		stage_clear(&cfg->stages[i]);
+	free(cfg->stages);
+	free(cfg);
+}
+
+const struct stage *
+config_stage(const struct config *cfg, const char *name)
+{
+	size_t i;
+
+	if (cfg == NULL || name == NULL)
+		return NULL;
+	for (i = 0; i < cfg->n_stages; i++)
+		if (strcmp(cfg->stages[i].name, name) == 0)
+			return &cfg->stages[i];
+	return NULL;
+}
+
+bool
+config_namespace_ignored(const struct config *cfg, const char *ns)
+{
+	size_t i;
+
+	if (cfg == NULL || ns == NULL)
+		return false;
+	for (i = 0; i < cfg->n_ignored_namespaces; i++)
+		if (strcmp(cfg->ignored_namespaces[i], ns) == 0)
+			return true;
+	return false;
+}
+
+/* "off, observe, traffic, mtls" for messages. */
+static void
+stage_list(const struct config *cfg, char *buf, size_t size)
+{
+	size_t i, o = 0;
+	int w;
+
+	buf[0] = '\0';
+	for (i = 0; i < cfg->n_stages && o < size; i++) {
+		w = snprintf(buf + o, size - o, "%s%s", i ? ", " : "",
+		    cfg->stages[i].name);
+		if (w < 0)
+			break;
+		o += (size_t)w;
+	}
+}
+
+static void
+validate_namespaces(struct loader *ld, const struct node *n,
+    struct config *cfg)
+{
+	QBUF;
+	const char *path = "ignoredNamespaces";
+	const struct node *it;
+	size_t i, j;
+
+	if (!want_seq(ld, n, path))
+		return;
+	cfg->ignored_namespaces = calloc(n->n ? n->n : 1, sizeof(char *));
+	if (cfg->ignored_namespaces == NULL) {
+		loader_oom(ld);
+		return;
+	}
+	for (i = 0; i < n->n; i++) {
+		it = n->kids[i];
+		if (it->type != NODE_SCALAR) {
+			report(ld, it, path, "expected a namespace name, got %s",
+			    type_name(it));
+			continue;
+		}
+		if (!dns_label(it->value)) {
+			report(ld, it, path, "%s is not a namespace name",
+			    Q(it->value));
+			continue;
+		}
+		for (j = 0; j < cfg->n_ignored_namespaces; j++)
+			if (strcmp(cfg->ignored_namespaces[j], it->value) == 0)
+				break;
+		if (j < cfg->n_ignored_namespaces) {
+			report(ld, it, path, "%s is listed twice", Q(it->value));
+			continue;
+		}
+		cfg->ignored_namespaces[cfg->n_ignored_namespaces] =
+		    strdup(it->value);
+		if (cfg->ignored_namespaces[cfg->n_ignored_namespaces] == NULL)
+			loader_oom(ld);
+		else
+			cfg->n_ignored_namespaces++;
+	}
+}
+
+static void
+validate_features(struct loader *ld, const struct node *n, const char *path,
+    unsigned *out)
+{
+	QBUF;
+	const struct node *it;
+	size_t i;
+	int f;
+
+	if (!want_seq(ld, n, path))
+		return;
+	for (i = 0; i < n->n; i++) {
+		it = n->kids[i];
+		if (it->type != NODE_SCALAR) {
+			report(ld, it, path, "expected a feature name, got %s",
+			    type_name(it));
+			continue;
+		}
+		f = feature_parse(it->value);
+		if (f < 0) {
+			report(ld, it, path, "%s is not a feature (proxy, "
+			    "redirect, cni, mtls, native-sidecar, hold-app, "
+			    "probe-rewrite, metrics-merge, observe)",
+			    Q(it->value));
+			continue;
+		}
+		if (*out & FEATURE_BIT(f)) {
+			report(ld, it, path, "%s is listed twice", Q(it->value));
+			continue;
+		}
+		*out |= FEATURE_BIT(f);
+	}
+}
+
+/* Where each stage's rollout.fallback came from, for the cross checks. */
+struct stage_src {
+	const struct node *node;	/* the stage's map */
+	const struct node *fallback;	/* rollout.fallback, NULL if implied */
+};
+
+/* Validate the stage map `n` into *st (whose name is set): its proxy starts
+ * as a copy of the global one, with the stage's own proxy keys over it. */
+static void
+validate_stage(struct loader *ld, const struct node *n, struct config *cfg,
+    struct stage *st, struct stage_src *ss)
+{
+	static const char *const keys[] = {
+		"features", "enforce", "rollout", "proxy", NULL
+	};
+	static const char *const rkeys[] = { "percent", "fallback", NULL };
+	const struct node *port_nodes[PORT_COUNT] = { NULL };
+	char path[PATH_MAX_LEN], p[PATH_MAX_LEN], pr[PATH_MAX_LEN];
+	const struct node *v, *r;
+	long pct;
+
+	path_join(path, sizeof(path), "stages", st->name);
+	st->rollout_percent = 100;
+	proxy_copy(ld, &st->proxy, &cfg->proxy);
+	ss->node = n;
+	if (!want_map(ld, n, path))
+		return;
+	check_keys(ld, n, path, keys);
+	path_join(p, sizeof(p), path, "features");
+	if ((v = map_get(n, "features")) != NULL)
+		validate_features(ld, v, p, &st->features);
+	else
+		report(ld, n, p, "missing (a stage that the file defines "
+		    "replaces the default one whole and must list its "
+		    "features, [] for none)");
+	if ((v = map_get(n, "enforce")) != NULL) {
+		path_join(p, sizeof(p), path, "enforce");
+		get_bool(ld, v, p, &st->enforce);
+	}
+	if ((r = map_get(n, "rollout")) != NULL) {
+		path_join(pr, sizeof(pr), path, "rollout");
+		if (r->type != NODE_NULL && want_map(ld, r, pr)) {
+			check_keys(ld, r, pr, rkeys);
+			if ((v = map_get(r, "percent")) != NULL) {
+				path_join(p, sizeof(p), pr, "percent");
+				if (get_long(ld, v, p, 0, 100, "a percentage",
+				    &pct) == 0)
+					st->rollout_percent = (int)pct;
+			}
+			if ((v = map_get(r, "fallback")) != NULL) {
+				path_join(p, sizeof(p), pr, "fallback");
+				if (get_string(ld, v, p, false,
+				    &st->rollout_fallback) == 0)
+					ss->fallback = v;
+			}
+		}
+	}
+	if ((v = map_get(n, "proxy")) != NULL) {
+		path_join(p, sizeof(p), path, "proxy");
+		proxy_apply(ld, v, p, &st->proxy, port_nodes);
+		proxy_check_ports(ld, &st->proxy, port_nodes, p);
+	}
+}
+
+static void
+validate_stages(struct loader *ld, const struct node *stages,
+    struct config *cfg)
+{
+	QBUF;
+	char list[1024], path[PATH_MAX_LEN];
+	struct stage_src *ss;
+	struct stage *st;
+	const struct node *n;
+	size_t i;
+
+	if (!want_map(ld, stages, "stages"))
+		return;
+	cfg->stages = calloc(stages->n ? stages->n : 1, sizeof(*cfg->stages));
+	ss = calloc(stages->n ? stages->n : 1, sizeof(*ss));
+	if (cfg->stages == NULL || ss == NULL) {
+		free(ss);
+		loader_oom(ld);
+		return;
+	}
+	for (i = 0; i < stages->n; i++) {
+		n = stages->kids[i];
+		path_join(path, sizeof(path), "stages", n->key);
+		if (!dns_label(n->key)) {
+			report_at(ld, n->src, n->key_line, path, "%s is not a "
+			    "stage name (lowercase letters, digits and '-', "
+			    "starting and ending with a letter or digit, at "
+			    "most 63)", Q(n->key));
+			continue;
+		}
+		st = &cfg->stages[cfg->n_stages];
+		st->name = strdup(n->key);
+		if (st->name == NULL) {
+			loader_oom(ld);
+			break;
+		}
+		cfg->n_stages++;
+		validate_stage(ld, n, cfg, st, &ss[cfg->n_stages - 1]);
+	}
+	/* fallbacks: named, existing, not the stage itself; by default the
+	 * previous stage */
+	stage_list(cfg, list, sizeof(list));
+	for (i = 0; i < cfg->n_stages; i++) {
+		st = &cfg->stages[i];
+		snprintf(path, sizeof(path), "stages.%s.rollout.fallback",
+		    st->name);
+		if (st->rollout_fallback == NULL) {
+			if (i > 0)
+				st->rollout_fallback =
+				    dup_or_null(ld, cfg->stages[i - 1].name);
+			else if (strcmp(st->name, "off") != 0 &&
+			    config_stage(cfg, "off") != NULL)
+				st->rollout_fallback = dup_or_null(ld, "off");
+			else if (st->rollout_percent < 100)
+				report(ld, ss[i].node, path, "missing: the first "
+				    "stage has no previous stage to fall back "
+				    "to");
+			continue;
+		}
+		if (ss[i].fallback == NULL)
+			continue;
+		if (strcmp(st->rollout_fallback, st->name) == 0)
+			report(ld, ss[i].fallback, path, "%s is the stage "
+			    "itself", Q(st->rollout_fallback));
+		else if (config_stage(cfg, st->rollout_fallback) == NULL)
+			report(ld, ss[i].fallback, path, "%s is not a stage "
+			    "(%s)", Q(st->rollout_fallback), list);
+	}
+	free(ss);
+}
+
+static void
+validate(struct loader *ld, const struct node *root, struct config *cfg)
+{
+	static const char *const top_keys[] = {
+		"defaultStage", "ignoredNamespaces", "allowImageOverride",
+		"proxy", "init", "mtls", "stages", NULL
+	};
+	static const char *const init_keys[] = { "image", NULL };
+	static const char *const mtls_keys[] = {
+		"mode", "tokenAudience", NULL
+	};
+	static const char *const required[] = {
+		"defaultStage", "ignoredNamespaces", "allowImageOverride",
+		"proxy", "init", "mtls", "stages", NULL
+	};
+	const struct node *port_nodes[PORT_COUNT] = { NULL };
+	QBUF;
+	char list[1024];
+	const struct node *n, *sub, *ds;
+	size_t i;
+
+	check_keys(ld, root, "", top_keys);
+	for (i = 0; required[i] != NULL; i++)
+		if (map_get(root, required[i]) == NULL)
+			report(ld, root, required[i], "missing");
+
+	if ((n = map_get(root, "ignoredNamespaces")) != NULL)
+		validate_namespaces(ld, n, cfg);
+	if ((n = map_get(root, "allowImageOverride")) != NULL)
+		get_bool(ld, n, "allowImageOverride", &cfg->allow_image_override);
+	if ((n = map_get(root, "proxy")) != NULL) {
+		proxy_apply(ld, n, "proxy", &cfg->proxy, port_nodes);
+		proxy_check_ports(ld, &cfg->proxy, port_nodes, "proxy");
+	}
+	if ((n = map_get(root, "init")) != NULL && want_map(ld, n, "init")) {
+		check_keys(ld, n, "init", init_keys);
+		if ((sub = map_get(n, "image")) == NULL)
+			report(ld, n, "init.image", "missing");
+		else if (get_string(ld, sub, "init.image", false,
+		    &cfg->init_image) == 0 && !image_ref(cfg->init_image))
+			report(ld, sub, "init.image", "%s is not an image "
+			    "reference", Q(cfg->init_image));
+	}
+	if ((n = map_get(root, "mtls")) != NULL && want_map(ld, n, "mtls")) {
+		check_keys(ld, n, "mtls", mtls_keys);
+		if ((sub = map_get(n, "mode")) == NULL)
+			report(ld, n, "mtls.mode", "missing");
+		else if (get_string(ld, sub, "mtls.mode", false,
+		    &cfg->mtls_mode) == 0 &&
+		    strcmp(cfg->mtls_mode, "STRICT") != 0 &&
+		    strcmp(cfg->mtls_mode, "PERMISSIVE") != 0)
+			report(ld, sub, "mtls.mode", "%s is not an mTLS mode "
+			    "(STRICT or PERMISSIVE)", Q(cfg->mtls_mode));
+		if ((sub = map_get(n, "tokenAudience")) == NULL)
+			report(ld, n, "mtls.tokenAudience", "missing");
+		else if (get_string(ld, sub, "mtls.tokenAudience", false,
+		    &cfg->mtls_token_audience) == 0 &&
+		    !image_ref(cfg->mtls_token_audience))
+			report(ld, sub, "mtls.tokenAudience", "%s is not a "
+			    "token audience (no spaces)",
+			    Q(cfg->mtls_token_audience));
+	}
+	/* the proxy's required keys, after merging (a null clears them) */
+	if (cfg->proxy.image == NULL || cfg->proxy.xds_address == NULL ||
+	    cfg->proxy.log_level == NULL) {
+		n = map_get(root, "proxy");
+		if (n != NULL && n->type == NODE_MAP) {
+			if (map_get(n, "image") == NULL)
+				report(ld, n, "proxy.image", "missing");
+			if (map_get(n, "xdsAddress") == NULL)
+				report(ld, n, "proxy.xdsAddress", "missing");
+			if (map_get(n, "logLevel") == NULL)
+				report(ld, n, "proxy.logLevel", "missing");
+		}
+	}
+	if ((n = map_get(root, "stages")) != NULL)
+		validate_stages(ld, n, cfg);
+
+	if ((ds = map_get(root, "defaultStage")) != NULL &&
+	    get_string(ld, ds, "defaultStage", false, &cfg->default_stage) == 0 &&
+	    config_stage(cfg, cfg->default_stage) == NULL) {
+		stage_list(cfg, list, sizeof(list));
+		report(ld, ds, "defaultStage", "%s is not a stage (%s)",
+		    Q(cfg->default_stage), list);
+	}
+}
+
+/* ---- hash ---- */
+
+static json_t *
+proxy_json(const struct proxy_config *pc)
+{
+	json_t *o;
+
+	o = json_pack("{s:s?, s:I, s:{s:i, s:i, s:i, s:i, s:i}, s:s?, s:s?, "
+	    "s:{s:{s:s?, s:s?}, s:{s:s?, s:s?}}}",
+	    "image", pc->image, "uid", (json_int_t)pc->uid,
+	    "ports", "admin", pc->port_admin, "outbound", pc->port_outbound,
+	    "inbound", pc->port_inbound, "status", pc->port_status,
+	    "metrics", pc->port_metrics,
+	    "xdsAddress", pc->xds_address, "logLevel", pc->log_level,
+	    "resources",
+	    "requests", "cpu", pc->cpu_request, "memory", pc->memory_request,
+	    "limits", "cpu", pc->cpu_limit, "memory", pc->memory_limit);
+	return o;
+}
+
+static int
+str_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The config's effective values as JSON: key order sorted at dump time,
+ * list order kept where it means something (stages), sorted where it does
+ * not (ignoredNamespaces, features in enum order). */
+static json_t *
+config_json(const struct config *cfg)
+{
+	json_t *root, *ns, *stages, *st, *feats;
+	const char **sorted;
+	size_t i;
+	int f, rc;
+
+	sorted = calloc(cfg->n_ignored_namespaces + 1, sizeof(*sorted));
+	if (sorted == NULL)
+		return NULL;
+	for (i = 0; i < cfg->n_ignored_namespaces; i++)
+		sorted[i] = cfg->ignored_namespaces[i];
+	qsort(sorted, cfg->n_ignored_namespaces, sizeof(*sorted), str_cmp);
+	root = json_object();
+	ns = json_array();
+	stages = json_array();
+	if (root == NULL || ns == NULL || stages == NULL)
+		goto fail;
+	for (i = 0; i < cfg->n_ignored_namespaces; i++)
+		if (json_array_append_new(ns, json_string(sorted[i])) != 0)
+			goto fail;
+	for (i = 0; i < cfg->n_stages; i++) {
+		feats = json_array();
+		if (feats == NULL)
+			goto fail;
+		for (f = 0; f < FEATURE_COUNT; f++)
+			if ((cfg->stages[i].features & FEATURE_BIT(f)) &&
+			    json_array_append_new(feats,
+			    json_string(feature_names[f])) != 0) {
+				json_decref(feats);
+				goto fail;
+			}
+		st = json_pack("{s:s, s:o, s:b, s:{s:i, s:s?}, s:o}",
+		    "name", cfg->stages[i].name, "features", feats,
+		    "enforce", cfg->stages[i].enforce,
+		    "rollout", "percent", cfg->stages[i].rollout_percent,
+		    "fallback", cfg->stages[i].rollout_fallback,
+		    "proxy", proxy_json(&cfg->stages[i].proxy));
+		if (st == NULL || json_array_append_new(stages, st) != 0)
+			goto fail;
+	}
+	/* json_object_set_new() takes the value even when it fails */
+	rc = json_object_set_new(root, "ignoredNamespaces", ns);
+	ns = NULL;
+	rc |= json_object_set_new(root, "stages", stages);
+	stages = NULL;
+	rc |= json_object_set_new(root, "defaultStage",
+	    json_string(cfg->default_stage));
+	rc |= json_object_set_new(root, "allowImageOverride",
+	    json_boolean(cfg->allow_image_override));
+	rc |= json_object_set_new(root, "proxy", proxy_json(&cfg->proxy));
+	rc |= json_object_set_new(root, "init",
+	    json_pack("{s:s?}", "image", cfg->init_image));
+	rc |= json_object_set_new(root, "mtls", json_pack("{s:s?, s:s?}",
+	    "mode", cfg->mtls_mode, "tokenAudience", cfg->mtls_token_audience));
+	if (rc != 0)
+		goto fail;
+	free(sorted);
+	return root;
+fail:
+	free(sorted);
+	json_decref(root);
+	json_decref(ns);
+	json_decref(stages);
+	return NULL;
+}
+
+static int
+config_hash(struct config *cfg)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	json_t *j;
+	char *text;
+	int i, rc;
+
+	j = config_json(cfg);
+	if (j == NULL)
+		return -1;
+	text = json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT);
+	json_decref(j);
+	if (text == NULL)
+		return -1;
+	rc = EVP_Digest(text, strlen(text), md, &mdlen, EVP_sha256(), NULL);
+	free(text);
+	if (rc != 1 || mdlen < 8)
+		return -1;
+	for (i = 0; i < 8; i++) {
+		cfg->hash[2 * i] = hex[md[i] >> 4];
+		cfg->hash[2 * i + 1] = hex[md[i] & 0xf];
+	}
+	cfg->hash[16] = '\0';
+	return 0;
+}
+
+/* ---- entry points ---- */
+
+/* Parse the default and, unless text is NULL, the user's text over it. */
+static struct config *
+config_load(const char *name, const char *text, size_t len,
+    struct config_errors *errs)
+{
+	struct loader ld = { 0 };
+	struct node *def = NULL, *user = NULL;
+	struct config *cfg = NULL;
+
+	ld.name = name;
+	def = tree_parse(&ld, DEFAULT_NAME, config_default_yaml,
+	    strlen(config_default_yaml));
+	if (text != NULL)
+		user = tree_parse(&ld, name, text, len);
+	if (def == NULL || (text != NULL && user == NULL))
+		goto fail;
+	if (user != NULL && tree_merge(def, user, 0, false) != 0) {
+		loader_oom(&ld);
+		goto fail;
+	}
+	cfg = calloc(1, sizeof(*cfg));
+	if (cfg == NULL) {
+		loader_oom(&ld);
+		goto fail;
+	}
+	validate(&ld, def, cfg);
+	if (ld.n_errs > 0 || ld.oom || ld.too_many)
+		goto fail;
+	if (config_hash(cfg) != 0) {
+		loader_oom(&ld);
+		goto fail;
+	}
+	node_free(def);
+	node_free(user);
+	return cfg;
+fail:
+	config_free(cfg);
+	node_free(def);
+	node_free(user);
+	loader_finish(&ld, errs);
+	return NULL;
+}
+
+struct config *
+config_load_default(struct config_errors *errs)
+{
+	return config_load(DEFAULT_NAME, NULL, 0, errs);
+}
+
+struct config *
+config_load_buffer(const char *name, const char *text, size_t len,
+    struct config_errors *errs)
+{
+	if (text == NULL) {
+		text = "";
+		len = 0;
+	}
+	return config_load(name != NULL ? name : "<config>", text, len, errs);
+}
+
+struct config *
+config_load_file(const char *path, struct config_errors *errs)
+{
+	struct loader ld = { 0 };
+	struct config *cfg;
+	struct stat sb;
+	char *buf = NULL;
+	size_t len = 0;
+	ssize_t r;
+	int fd;
+
+	ld.name = path;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		report_at(&ld, path, 0, NULL, "cannot open: %s",
+		    strerror(errno));
+		goto fail;
+	}
+	if (fstat(fd, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+		report_at(&ld, path, 0, NULL, "cannot read: %s",
+		    strerror(EISDIR));
+		goto fail;
+	}
+	buf = malloc(CONFIG_MAX_BYTES + 1);
+	if (buf == NULL) {
+		loader_oom(&ld);
+		goto fail;
+	}
+	while (len <= CONFIG_MAX_BYTES) {
+		r = read(fd, buf + len, CONFIG_MAX_BYTES + 1 - len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			report_at(&ld, path, 0, NULL, "cannot read: %s",
+			    strerror(errno));
+			goto fail;
+		}
+		if (r == 0)
+			break;
+		len += (size_t)r;
+	}
+	if (len > CONFIG_MAX_BYTES) {
+		report_at(&ld, path, 0, NULL, "larger than %d bytes",
+		    CONFIG_MAX_BYTES);
+		goto fail;
+	}
+	close(fd);
+	cfg = config_load(path, buf, len, errs);
+	free(buf);
+	return cfg;
+fail:
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	loader_finish(&ld, errs);
+	return NULL;
+}
