@@ -1,0 +1,28 @@
+/* inject.h - what a decision adds to a pod, as an RFC 6902 patch of `add`
+ * operations against the pod as received. Pure: no I/O. */
+#ifndef MESHINJECT_INJECT_H
+#define MESHINJECT_INJECT_H
+
+#include <jansson.h>
+
+#include "config.h"
+#include "policy.h"
+
+/* Build the patch for a decision whose verdict is VERDICT_INJECT or
+ * VERDICT_OBSERVE. `namespace` is request.namespace (a ReplicaSet's pod
+ * arrives without one). Returns a new JSON array (empty when nothing is
+ * missing), or NULL when memory runs out. */
+json_t *inject_patch(const struct config *cfg, const struct decision *d,
+    const json_t *pod, const char *namespace);
+
+/* The Envoy bootstrap for the pod, as a new JSON object (YAML accepts
+ * JSON), or NULL when memory runs out. Exposed for the tests. */
+json_t *inject_envoy_bootstrap(const struct config *cfg,
+    const struct decision *d, const char *namespace);
+
+/* The `meshinject redirect` arguments for mesh-init, as a new JSON array
+ * of strings, or NULL. Exposed for the tests. */
+json_t *inject_redirect_args(const struct proxy_config *proxy,
+    const struct pod_settings *s);
+
+#endif

@@ -1,0 +1,100 @@
+/* policy.h - which stage and features a pod gets, or why it is skipped or
+ * refused. Pure: pod JSON and config in, decision out. */
+#ifndef MESHINJECT_POLICY_H
+#define MESHINJECT_POLICY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "config.h"
+#include "netparse.h"
+
+#define ANN_PREFIX	"meshinject.io/"
+#define ANN_INJECT	"meshinject.io/inject"
+#define ANN_STAGE	"meshinject.io/stage"
+#define ANN_STATUS	"meshinject.io/status"
+#define LABEL_STAGE	"meshinject.io/stage"
+#define ANN_MIRROR	"kubernetes.io/config.mirror"
+
+enum verdict {
+	VERDICT_INJECT,		/* the pod gets the stage's containers */
+	VERDICT_OBSERVE,	/* only the status annotation (observe) */
+	VERDICT_UNCHANGED,	/* already injected, or the stage adds nothing */
+	VERDICT_SKIP,		/* not ours to touch (operation, namespace, ...) */
+	VERDICT_DENY		/* refused: code and reason say why */
+};
+
+/* "injected", "observed", "unchanged", "skipped", "denied". */
+const char *verdict_name(enum verdict v);
+
+#define POLICY_MSG_MAX	32
+#define POLICY_MSG_LEN	256
+
+struct msg_list {
+	size_t n;
+	char items[POLICY_MSG_MAX][POLICY_MSG_LEN];
+};
+
+/* What the pod's traffic annotations and proxy annotations ask for. The
+ * strings are borrowed from the pod JSON. */
+struct pod_settings {
+	struct port_list include_inbound;
+	struct port_list exclude_inbound;
+	struct port_list exclude_outbound;
+	struct cidr_list include_cidrs;
+	struct cidr_list exclude_cidrs;
+	const char *include_inbound_text;	/* NULL when not annotated */
+	const char *exclude_inbound_text;
+	const char *exclude_outbound_text;
+	const char *include_cidrs_text;
+	const char *exclude_cidrs_text;
+	const char *cpu_request;
+	const char *memory_request;
+	const char *cpu_limit;
+	const char *memory_limit;
+	const char *log_level;
+	const char *image;
+};
+
+struct policy_input {
+	const json_t *pod;		/* borrowed */
+	const char *namespace;		/* request.namespace */
+	const char *operation;		/* CREATE, UPDATE, DELETE, CONNECT */
+	const char *path_stage;		/* from /mutate/<stage>, NULL if none */
+	bool validate;			/* /validate: check only, never patch */
+	const char *self_namespace;	/* the webhook's own, or NULL */
+};
+
+struct decision {
+	enum verdict verdict;
+	const struct stage *stage;	/* stage the pod gets (borrowed), or NULL */
+	const struct stage *ns_stage;	/* stage of the path or namespace */
+	unsigned features;		/* FEATURE_BIT() set the pod gets */
+	int code;			/* for VERDICT_DENY: 403 or 422 */
+	const char *reason;		/* "Forbidden" or "Invalid" */
+	char why[POLICY_MSG_LEN];	/* one line for audit and logs */
+	char workload[POLICY_MSG_LEN];	/* "Deployment/web", for rollout */
+	struct msg_list problems;	/* denials, or warnings under observe */
+	struct msg_list warnings;
+	struct pod_settings settings;
+};
+
+/* Decide what happens to the pod. Fills *d (no allocation, nothing to free).
+ * Returns 0; -1 only on a programming error (NULL arguments). */
+int policy_decide(const struct config *cfg, const struct policy_input *in,
+    struct decision *d);
+
+/* Append a formatted message (cut at POLICY_MSG_LEN, dropped past
+ * POLICY_MSG_MAX). */
+void msg_add(struct msg_list *l, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Small JSON helpers shared by the core; all return borrowed values. */
+const char *json_path_string(const json_t *root, const char *a,
+    const char *b, const char *c);
+const char *pod_annotation(const json_t *pod, const char *key);
+const char *pod_label(const json_t *pod, const char *key);
+
+#endif

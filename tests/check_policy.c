@@ -1,0 +1,290 @@
+/* check_policy.c - the stage and skip decisions, table-driven. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "policy.h"
+
+static struct config *cfg;
+
+static void
+setup(void)
+{
+	struct config_errors errs = { 0 };
+	static const char extra[] =
+	    "stages:\n"
+	    "  strict:\n"
+	    "    features: [proxy, redirect, mtls]\n"
+	    "    enforce: true\n"
+	    "  half:\n"
+	    "    features: [proxy, redirect]\n"
+	    "    rollout: {percent: 50, fallback: observe}\n"
+	    "  none:\n"
+	    "    features: [proxy]\n"
+	    "    rollout: {percent: 0, fallback: traffic}\n";
+
+	cfg = config_load_buffer("test.yaml", extra, sizeof(extra) - 1, &errs);
+	if (cfg == NULL) {
+		size_t i;
+
+		for (i = 0; i < errs.count; i++)
+			fprintf(stderr, "%s\n", errs.msgs[i]);
+	}
+	ck_assert_ptr_nonnull(cfg);
+	config_errors_clear(&errs);
+}
+
+static void
+teardown(void)
+{
+	config_free(cfg);
+	cfg = NULL;
+}
+
+struct policy_case {
+	const char *name;
+	const char *path_stage;
+	const char *operation;
+	const char *namespace;
+	const char *self_namespace;
+	int validate;
+	const char *pod;		/* JSON */
+	enum verdict verdict;
+	const char *stage;		/* NULL: no stage expected */
+	int code;			/* for denials */
+	const char *why;		/* substring of d.why */
+};
+
+#define POD_PLAIN "{\"metadata\":{\"generateName\":\"web-\"},\"spec\":" \
+    "{\"containers\":[{\"name\":\"app\",\"image\":\"nginx\"}]}}"
+
+static const struct policy_case cases[] = {
+	{ "traffic path injects", "traffic", "CREATE", "shop", NULL, 0,
+	  POD_PLAIN, VERDICT_INJECT, "traffic", 0, "injected stage=traffic" },
+	{ "mtls path injects", "mtls", "CREATE", "shop", NULL, 0,
+	  POD_PLAIN, VERDICT_INJECT, "mtls", 0, "injected stage=mtls" },
+	{ "off path changes nothing", "off", "CREATE", "shop", NULL, 0,
+	  POD_PLAIN, VERDICT_UNCHANGED, "off", 0, "injects nothing" },
+	{ "observe path observes", "observe", "CREATE", "shop", NULL, 0,
+	  POD_PLAIN, VERDICT_OBSERVE, "observe", 0, "observed" },
+	{ "bare /mutate uses defaultStage off", NULL, "CREATE", "shop", NULL,
+	  0, POD_PLAIN, VERDICT_UNCHANGED, "off", 0, "injects nothing" },
+	{ "bare /mutate uses the pod label", NULL, "CREATE", "shop", NULL, 0,
+	  "{\"metadata\":{\"labels\":{\"meshinject.io/stage\":\"traffic\"}},"
+	  "\"spec\":{\"containers\":[]}}", VERDICT_INJECT, "traffic", 0,
+	  NULL },
+	{ "bare /mutate uses the pod annotation", NULL, "CREATE", "shop",
+	  NULL, 0, "{\"metadata\":{\"annotations\":{\"meshinject.io/stage\":"
+	  "\"mtls\"}},\"spec\":{\"containers\":[]}}", VERDICT_INJECT, "mtls",
+	  0, NULL },
+	{ "unknown label stage is invalid", NULL, "CREATE", "shop", NULL, 0,
+	  "{\"metadata\":{\"labels\":{\"meshinject.io/stage\":\"nope\"}},"
+	  "\"spec\":{}}", VERDICT_DENY, NULL, 422, "nope" },
+	{ "annotation picks a stronger stage", "traffic", "CREATE", "shop",
+	  NULL, 0, "{\"metadata\":{\"annotations\":{\"meshinject.io/stage\":"
+	  "\"mtls\"}},\"spec\":{}}", VERDICT_INJECT, "mtls", 0, NULL },
+	{ "unknown annotation stage is invalid", "traffic", "CREATE", "shop",
+	  NULL, 0, "{\"metadata\":{\"annotations\":{\"meshinject.io/stage\":"
+	  "\"nope\"}},\"spec\":{}}", VERDICT_DENY, NULL, 422,
+	  "meshinject.io/stage" },
+	{ "DELETE is skipped", "traffic", "DELETE", "shop", NULL, 0,
+	  POD_PLAIN, VERDICT_SKIP, NULL, 0, "operation" },
+	{ "UPDATE is skipped", "traffic", "UPDATE", "shop", NULL, 0,
+	  POD_PLAIN, VERDICT_SKIP, NULL, 0, "operation" },
+	{ "kube-system is skipped", "traffic", "CREATE", "kube-system", NULL,
+	  0, POD_PLAIN, VERDICT_SKIP, NULL, 0, "kube-system" },
+	{ "own namespace is skipped", "traffic", "CREATE", "mesh", "mesh", 0,
+	  POD_PLAIN, VERDICT_SKIP, NULL, 0, "own namespace" },
+	{ "mirror pod is skipped", "traffic", "CREATE", "shop", NULL, 0,
+	  "{\"metadata\":{\"annotations\":{\"kubernetes.io/config.mirror\":"
+	  "\"x\"}},\"spec\":{}}", VERDICT_SKIP, NULL, 0, "mirror" },
+	{ "hostNetwork is skipped", "traffic", "CREATE", "shop", NULL, 0,
+	  "{\"metadata\":{},\"spec\":{\"hostNetwork\":true}}", VERDICT_SKIP,
+	  NULL, 0, "hostNetwork" },
+	{ "opt-out is skipped", "traffic", "CREATE", "shop", NULL, 0,
+	  "{\"metadata\":{\"annotations\":{\"meshinject.io/inject\":"
+	  "\"false\"}},\"spec\":{}}", VERDICT_SKIP, NULL, 0, "opted out" },
+	{ "opt-out refused when enforced", "strict", "CREATE", "shop", NULL,
+	  0, "{\"metadata\":{\"annotations\":{\"meshinject.io/inject\":"
+	  "\"false\"}},\"spec\":{}}", VERDICT_DENY, NULL, 403, "enforced" },
+	{ "bad inject value is invalid", "traffic", "CREATE", "shop", NULL, 0,
+	  "{\"metadata\":{\"annotations\":{\"meshinject.io/inject\":"
+	  "\"maybe\"}},\"spec\":{}}", VERDICT_DENY, NULL, 422, "maybe" },
+	{ "bad port annotation is invalid", "traffic", "CREATE", "shop", NULL,
+	  0, "{\"metadata\":{\"annotations\":{\"meshinject.io/exclude-inbound-"
+	  "ports\":\"abc\"}},\"spec\":{}}", VERDICT_DENY, NULL, 422,
+	  "exclude-inbound-ports" },
+	{ "bad cidr annotation is invalid", "traffic", "CREATE", "shop", NULL,
+	  0, "{\"metadata\":{\"annotations\":{\"meshinject.io/exclude-outbound-"
+	  "cidrs\":\"10.0.0.0/33\"}},\"spec\":{}}", VERDICT_DENY, NULL, 422,
+	  "exclude-outbound-cidrs" },
+	{ "rollout 0% falls back", "none", "CREATE", "shop", NULL, 0,
+	  POD_PLAIN, VERDICT_INJECT, "traffic", 0, NULL },
+	{ "already injected is unchanged", "traffic", "CREATE", "shop", NULL,
+	  0, "{\"metadata\":{\"annotations\":{\"meshinject.io/status\":"
+	  "\"{\\\"containers\\\":[\\\"mesh-proxy\\\"],\\\"initContainers\\\":"
+	  "[\\\"mesh-init\\\"],\\\"volumes\\\":[\\\"mesh-run\\\"]}\"}},"
+	  "\"spec\":{\"initContainers\":[{\"name\":\"mesh-init\"}],"
+	  "\"containers\":[{\"name\":\"app\"},{\"name\":\"mesh-proxy\"}],"
+	  "\"volumes\":[{\"name\":\"mesh-run\"}]}}", VERDICT_UNCHANGED,
+	  "traffic", 0, "already injected" },
+	{ "status without its containers is injected", "traffic", "CREATE",
+	  "shop", NULL, 0, "{\"metadata\":{\"annotations\":{"
+	  "\"meshinject.io/status\":\"{\\\"containers\\\":[\\\"mesh-proxy"
+	  "\\\"]}\"}},\"spec\":{\"containers\":[{\"name\":\"app\"}]}}",
+	  VERDICT_INJECT, "traffic", 0, NULL },
+	{ "validate refuses a pod without proxy when enforced", "strict",
+	  "CREATE", "shop", NULL, 1, POD_PLAIN, VERDICT_DENY, NULL, 403,
+	  "no mesh-proxy" },
+	{ "validate admits an injected pod", "strict", "CREATE", "shop", NULL,
+	  1, "{\"metadata\":{},\"spec\":{\"containers\":[{\"name\":"
+	  "\"mesh-proxy\"}]}}", VERDICT_UNCHANGED, NULL, 0, "validated" },
+	{ "validate admits anything when not enforced", "traffic", "CREATE",
+	  "shop", NULL, 1, POD_PLAIN, VERDICT_UNCHANGED, NULL, 0,
+	  "validated" },
+};
+
+START_TEST(test_case)
+{
+	const struct policy_case *c = &cases[_i];
+	struct policy_input in = {
+		.namespace = c->namespace,
+		.operation = c->operation,
+		.path_stage = c->path_stage,
+		.validate = c->validate != 0,
+		.self_namespace = c->self_namespace,
+	};
+	struct decision *d = malloc(sizeof(*d));
+	json_error_t jerr;
+	json_t *pod;
+
+	pod = json_loads(c->pod, 0, &jerr);
+	ck_assert_msg(pod != NULL, "%s: bad test JSON: %s", c->name, jerr.text);
+	in.pod = pod;
+	ck_assert_int_eq(policy_decide(cfg, &in, d), 0);
+	ck_assert_msg(d->verdict == c->verdict, "%s: verdict %s, want %s "
+	    "(%s)", c->name, verdict_name(d->verdict), verdict_name(c->verdict),
+	    d->why);
+	if (c->stage != NULL) {
+		ck_assert_msg(d->stage != NULL, "%s: no stage", c->name);
+		ck_assert_str_eq(d->stage->name, c->stage);
+	}
+	if (c->verdict == VERDICT_DENY)
+		ck_assert_msg(d->code == c->code, "%s: code %d, want %d",
+		    c->name, d->code, c->code);
+	if (c->why != NULL)
+		ck_assert_msg(strstr(d->why, c->why) != NULL, "%s: why \"%s\" "
+		    "lacks \"%s\"", c->name, d->why, c->why);
+	json_decref(pod);
+	free(d);
+}
+END_TEST
+
+/* The same workload lands in the same bucket across replicas and new
+ * ReplicaSets, and about half of many workloads get a 50 % stage. */
+START_TEST(test_rollout_stable_and_proportional)
+{
+	struct decision *d = malloc(sizeof(*d));
+	int i, got = 0;
+
+	for (i = 0; i < 1000; i++) {
+		char buf[512];
+		struct policy_input in = {
+			.namespace = "shop", .operation = "CREATE",
+			.path_stage = "half",
+		};
+		json_t *pod;
+		const char *first = NULL;
+		int rs;
+
+		for (rs = 0; rs < 3; rs++) {
+			snprintf(buf, sizeof(buf), "{\"metadata\":{"
+			    "\"generateName\":\"w%d-h%d-\",\"labels\":{"
+			    "\"pod-template-hash\":\"h%d\"},\"ownerReferences\":"
+			    "[{\"kind\":\"ReplicaSet\",\"name\":\"w%d-h%d\","
+			    "\"controller\":true}]},\"spec\":{}}", i, rs, rs,
+			    i, rs);
+			pod = json_loads(buf, 0, NULL);
+			in.pod = pod;
+			ck_assert_int_eq(policy_decide(cfg, &in, d), 0);
+			if (first == NULL)
+				first = d->stage->name;
+			else
+				ck_assert_str_eq(first, d->stage->name);
+			snprintf(buf, sizeof(buf), "Deployment/w%d", i);
+			ck_assert_str_eq(d->workload, buf);
+			json_decref(pod);
+		}
+		if (strcmp(first, "half") == 0)
+			got++;
+		else
+			ck_assert_str_eq(first, "observe");
+	}
+	ck_assert_msg(got > 430 && got < 570, "%d of 1000 at 50%%", got);
+	free(d);
+}
+END_TEST
+
+START_TEST(test_workloads)
+{
+	static const struct {
+		const char *pod;
+		const char *want;
+	} w[] = {
+		{ "{\"metadata\":{\"ownerReferences\":[{\"kind\":\"Job\","
+		  "\"name\":\"backup-28930110\",\"controller\":true}]}}",
+		  "CronJob/backup" },
+		{ "{\"metadata\":{\"ownerReferences\":[{\"kind\":\"Job\","
+		  "\"name\":\"migrate-2\",\"controller\":true}]}}",
+		  "Job/migrate-2" },
+		{ "{\"metadata\":{\"ownerReferences\":[{\"kind\":"
+		  "\"StatefulSet\",\"name\":\"db\",\"controller\":true}]}}",
+		  "StatefulSet/db" },
+		{ "{\"metadata\":{\"name\":\"solo\"}}", "Pod/solo" },
+		{ "{\"metadata\":{\"generateName\":\"gen-\"}}", "Pod/gen" },
+	};
+	struct decision *d = malloc(sizeof(*d));
+	size_t i;
+
+	for (i = 0; i < sizeof(w) / sizeof(w[0]); i++) {
+		struct policy_input in = { .namespace = "shop",
+		    .operation = "CREATE", .path_stage = "traffic" };
+		json_t *pod = json_loads(w[i].pod, 0, NULL);
+
+		json_object_set_new(pod, "spec", json_object());
+		in.pod = pod;
+		ck_assert_int_eq(policy_decide(cfg, &in, d), 0);
+		ck_assert_str_eq(d->workload, w[i].want);
+		json_decref(pod);
+	}
+	free(d);
+}
+END_TEST
+
+static Suite *
+policy_suite(void)
+{
+	Suite *s = suite_create("policy");
+	TCase *tc = tcase_create("decisions");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_loop_test(tc, test_case, 0,
+	    (int)(sizeof(cases) / sizeof(cases[0])));
+	tcase_add_test(tc, test_rollout_stable_and_proportional);
+	tcase_add_test(tc, test_workloads);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(policy_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,299 @@
+/* review.c - AdmissionReview in, AdmissionReview out: decode the request,
+ * ask policy.c and inject.c, encode the answer. No I/O. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "inject.h"
+#include "policy.h"
+#include "review.h"
+
+/* The parts of a request the core reads; all borrowed from `root`. */
+struct review_request {
+	json_t *root;
+	const char *api_version;
+	const char *uid;
+	const char *kind;		/* request.kind.kind */
+	const char *group;		/* request.kind.group */
+	const char *operation;
+	const char *namespace;
+	const json_t *object;
+};
+
+/* Copy src (NULL as "") into dst, cut to fit. */
+static void
+copy(char *dst, size_t len, const char *src)
+{
+	size_t n = src != NULL ? strnlen(src, len - 1) : 0;
+
+	if (n > 0)
+		memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
+/* A JSON error body {"error": msg}; NULL when memory runs out. */
+static char *
+error_body(const char *msg)
+{
+	json_t *o = json_pack("{s:s}", "error", msg);
+	char *s;
+
+	if (o == NULL)
+		return NULL;
+	s = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	return s;
+}
+
+/* Decode and check the envelope. Returns 0, or -1 with a reason in err. */
+static int
+review_decode(const char *body, size_t len, struct review_request *r,
+    char *err, size_t errlen)
+{
+	json_error_t jerr;
+	const json_t *req, *kind;
+
+	memset(r, 0, sizeof(*r));
+	r->root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (r->root == NULL) {
+		snprintf(err, errlen, "body is not JSON: %s (line %d, column "
+		    "%d)", jerr.text, jerr.line, jerr.column);
+		return -1;
+	}
+	if (!json_is_object(r->root)) {
+		snprintf(err, errlen, "body is not an AdmissionReview: not a "
+		    "JSON object");
+		return -1;
+	}
+	r->api_version = json_string_value(json_object_get(r->root,
+	    "apiVersion"));
+	if (r->api_version == NULL ||
+	    (strcmp(r->api_version, "admission.k8s.io/v1") != 0 &&
+	    strcmp(r->api_version, "admission.k8s.io/v1beta1") != 0)) {
+		snprintf(err, errlen, "apiVersion must be admission.k8s.io/v1 "
+		    "or admission.k8s.io/v1beta1");
+		return -1;
+	}
+	if (!json_is_string(json_object_get(r->root, "kind")) ||
+	    strcmp(json_string_value(json_object_get(r->root, "kind")),
+	    "AdmissionReview") != 0) {
+		snprintf(err, errlen, "kind must be AdmissionReview");
+		return -1;
+	}
+	req = json_object_get(r->root, "request");
+	if (!json_is_object(req)) {
+		snprintf(err, errlen, "request is missing or not an object");
+		return -1;
+	}
+	r->uid = json_string_value(json_object_get(req, "uid"));
+	if (r->uid == NULL || *r->uid == '\0') {
+		snprintf(err, errlen, "request.uid is missing or not a string");
+		return -1;
+	}
+	kind = json_object_get(req, "kind");
+	r->kind = json_string_value(json_object_get(kind, "kind"));
+	r->group = json_string_value(json_object_get(kind, "group"));
+	r->operation = json_string_value(json_object_get(req, "operation"));
+	r->namespace = json_string_value(json_object_get(req, "namespace"));
+	r->object = json_object_get(req, "object");
+	if (r->kind == NULL || r->operation == NULL) {
+		snprintf(err, errlen, "request.kind.kind and request.operation "
+		    "must be strings");
+		return -1;
+	}
+	return 0;
+}
+
+/* Is this a core/v1 Pod whose object we can read? */
+static bool
+is_pod(const struct review_request *r)
+{
+	return strcmp(r->kind, "Pod") == 0 &&
+	    (r->group == NULL || *r->group == '\0') &&
+	    json_is_object(r->object) &&
+	    json_is_object(json_object_get(r->object, "spec"));
+}
+
+static char *
+base64(const char *data, size_t len)
+{
+	char *out;
+
+	if (len > (size_t)1 << 30)
+		return NULL;
+	out = malloc(4 * ((len + 2) / 3) + 1);
+	if (out == NULL)
+		return NULL;
+	EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)data,
+	    (int)len);
+	return out;
+}
+
+/* Join problem messages into one status message, "; "-separated. */
+static void
+join(const struct msg_list *l, char *buf, size_t buflen)
+{
+	size_t i, n = 0;
+
+	buf[0] = '\0';
+	for (i = 0; i < l->n && n < buflen; i++) {
+		int w = snprintf(buf + n, buflen - n, "%s%s",
+		    i > 0 ? "; " : "meshinject: ", l->items[i]);
+		if (w < 0)
+			break;
+		n += (size_t)w;
+	}
+}
+
+/* Build the AdmissionReview response around decision d and patch (may be
+ * NULL). Returns a new JSON text, or NULL. */
+static char *
+review_encode(const struct review_request *r, const struct decision *d,
+    const json_t *patch)
+{
+	json_t *resp = NULL, *warnings = NULL, *out = NULL;
+	char audit[POLICY_MSG_LEN + 16], *text = NULL, *patch_text = NULL;
+	char *b64 = NULL;
+	size_t i;
+
+	resp = json_pack("{s:s, s:b}", "uid", r->uid, "allowed",
+	    d->verdict != VERDICT_DENY);
+	if (resp == NULL)
+		goto done;
+	if (d->verdict == VERDICT_DENY) {
+		char msg[POLICY_MSG_MAX * (POLICY_MSG_LEN + 2)];
+
+		join(&d->problems, msg, sizeof(msg));
+		if (json_object_set_new(resp, "status", json_pack("{s:{}, s:s,"
+		    " s:s, s:s, s:i}", "metadata", "status", "Failure",
+		    "message", msg, "reason", d->reason != NULL ? d->reason :
+		    "Forbidden", "code", d->code != 0 ? d->code : 403)) == -1)
+			goto done;
+	}
+	if (patch != NULL && json_array_size(patch) > 0) {
+		patch_text = json_dumps(patch, JSON_COMPACT);
+		if (patch_text == NULL)
+			goto done;
+		b64 = base64(patch_text, strlen(patch_text));
+		if (b64 == NULL ||
+		    json_object_set_new(resp, "patchType",
+		    json_string("JSONPatch")) == -1 ||
+		    json_object_set_new(resp, "patch", json_string(b64)) == -1)
+			goto done;
+	}
+	if (d->warnings.n > 0) {
+		warnings = json_array();
+		for (i = 0; warnings != NULL && i < d->warnings.n; i++)
+			json_array_append_new(warnings,
+			    json_string(d->warnings.items[i]));
+		if (json_object_set(resp, "warnings", warnings) == -1)
+			goto done;
+	}
+	snprintf(audit, sizeof(audit), "%s", d->why);
+	if (json_object_set_new(resp, "auditAnnotations",
+	    json_pack("{s:s}", "decision", audit)) == -1)
+		goto done;
+	out = json_pack("{s:s, s:s, s:O}", "apiVersion", r->api_version,
+	    "kind", "AdmissionReview", "response", resp);
+	if (out != NULL)
+		text = json_dumps(out, JSON_COMPACT);
+done:
+	json_decref(out);
+	json_decref(resp);
+	json_decref(warnings);
+	free(patch_text);
+	free(b64);
+	return text;
+}
+
+/* Decide, for a well-formed review, and build its patch. */
+static int
+review_decide(const struct config *cfg, const struct review_opts *opts,
+    const struct review_request *r, struct decision *d, json_t **patch)
+{
+	struct policy_input in = {
+		.pod = r->object,
+		.namespace = r->namespace,
+		.operation = r->operation,
+		.path_stage = opts->stage,
+		.validate = opts->route == ROUTE_VALIDATE,
+		.self_namespace = opts->self_namespace,
+	};
+
+	*patch = NULL;
+	if (!is_pod(r)) {
+		memset(d, 0, sizeof(*d));
+		d->verdict = VERDICT_SKIP;
+		snprintf(d->why, sizeof(d->why), "skipped: kind %s is not a "
+		    "Pod", r->kind);
+		return 0;
+	}
+	if (policy_decide(cfg, &in, d) == -1)
+		return -1;
+	if (d->verdict == VERDICT_INJECT || d->verdict == VERDICT_OBSERVE) {
+		*patch = inject_patch(cfg, d, r->object,
+		    r->namespace != NULL ? r->namespace : "");
+		if (*patch == NULL)
+			return -1;
+		if (json_array_size(*patch) == 0) {
+			d->verdict = VERDICT_UNCHANGED;
+			snprintf(d->why, sizeof(d->why), "unchanged: already "
+			    "injected");
+		}
+	}
+	return 0;
+}
+
+int
+review_handle(const struct config *cfg, const struct review_opts *opts,
+    const char *body, size_t len, char **response,
+    struct review_outcome *outcome)
+{
+	struct review_request r;
+	struct decision *d = NULL;
+	json_t *patch = NULL;
+	char err[512];
+	int status = -1;
+
+	*response = NULL;
+	if (outcome != NULL)
+		memset(outcome, 0, sizeof(*outcome));
+	if (review_decode(body, len, &r, err, sizeof(err)) == -1) {
+		*response = error_body(err);
+		status = *response != NULL ? 400 : -1;
+		if (outcome != NULL)
+			copy(outcome->reason, sizeof(outcome->reason), err);
+		goto done;
+	}
+	/* The decision is large (parsed annotation lists); keep it off the
+	 * stack of server threads. */
+	d = malloc(sizeof(*d));
+	if (d == NULL || review_decide(cfg, opts, &r, d, &patch) == -1)
+		goto done;
+	*response = review_encode(&r, d, patch);
+	if (*response == NULL)
+		goto done;
+	status = 200;
+	if (outcome != NULL) {
+		copy(outcome->uid, sizeof(outcome->uid), r.uid);
+		copy(outcome->namespace, sizeof(outcome->namespace),
+		    r.namespace);
+		copy(outcome->pod, sizeof(outcome->pod),
+		    json_path_string(r.object, "metadata", "name", NULL));
+		if (outcome->pod[0] == '\0')
+			copy(outcome->pod, sizeof(outcome->pod),
+			    json_path_string(r.object, "metadata",
+			    "generateName", NULL));
+		copy(outcome->stage, sizeof(outcome->stage),
+		    d->stage != NULL ? d->stage->name : NULL);
+		outcome->decision = verdict_name(d->verdict);
+		copy(outcome->reason, sizeof(outcome->reason), d->why);
+	}
+done:
+	json_decref(patch);
+	json_decref(r.root);
+	free(d);
+	return status;
+}
