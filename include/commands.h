@@ -6,6 +6,7 @@
 
 int cmd_serve(int argc, char **argv);
 int cmd_config(int argc, char **argv);
+int cmd_redirect(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 
 #endif

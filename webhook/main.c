@@ -14,6 +14,7 @@ struct command {
 static const struct command commands[] = {
 	{ "serve", cmd_serve, "serve admission reviews over HTTPS" },
 	{ "config", cmd_config, "print the embedded default config, or check one (--check FILE)" },
+	{ "redirect", cmd_redirect, "write the pod's iptables redirect to the proxy (what mesh-init runs)" },
 	{ "version", cmd_version, "print the version" },
 };
 

@@ -1,0 +1,1008 @@
+/* redirect.c - `meshinject redirect`: what the injected mesh-init container
+ * runs to send the pod's TCP traffic through the proxy.
+ *
+ * The first half is pure: flags in, iptables-restore text out (unit tested
+ * against golden files in tests/redirect/). The second half is the shell:
+ * it reads the current rules with iptables-save, applies ours with
+ * iptables-restore / ip6tables-restore, and implements --check. It is
+ * proven on real packets by tests/netns/run.sh. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "redirect.h"
+
+/* From <linux/netfilter_ipv4.h> and <linux/netfilter_ipv6/ip6_tables.h>,
+ * whose includes clash with glibc's <netinet/in.h>. */
+#ifndef SO_ORIGINAL_DST
+#define SO_ORIGINAL_DST 80
+#endif
+#ifndef IP6T_SO_ORIGINAL_DST
+#define IP6T_SO_ORIGINAL_DST 80
+#endif
+
+#define MAX_ID 4294967294UL	/* (uid_t)-1 means "no change" to setuid */
+#define RULES_MAX (4u << 20)	/* generated rules and iptables-save output */
+
+/* ---- a bounded string buffer ---------------------------------------- */
+
+struct sbuf {
+	char *p;
+	size_t len, cap;
+	bool failed;		/* out of memory or over RULES_MAX */
+};
+
+static void sbuf_printf(struct sbuf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+sbuf_reserve(struct sbuf *b, size_t more)
+{
+	size_t cap;
+	char *p;
+
+	if (b->failed || b->len + more + 1 <= b->cap)
+		return;
+	if (b->len + more + 1 > RULES_MAX) {
+		b->failed = true;
+		return;
+	}
+	cap = b->cap != 0 ? b->cap : 1024;
+	while (cap < b->len + more + 1)
+		cap *= 2;
+	if (cap > RULES_MAX)
+		cap = RULES_MAX;
+	if ((p = realloc(b->p, cap)) == NULL) {
+		b->failed = true;
+		return;
+	}
+	b->p = p;
+	b->cap = cap;
+}
+
+static void
+sbuf_printf(struct sbuf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		b->failed = true;
+		return;
+	}
+	sbuf_reserve(b, (size_t)n);
+	if (b->failed)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+}
+
+static void
+sbuf_append(struct sbuf *b, const char *s, size_t n)
+{
+	sbuf_reserve(b, n);
+	if (b->failed)
+		return;
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+/* Hand over the string (NULL if anything failed). */
+static char *
+sbuf_take(struct sbuf *b)
+{
+	if (b->failed || b->p == NULL) {
+		free(b->p);
+		return NULL;
+	}
+	return b->p;
+}
+
+/* ---- flags ------------------------------------------------------------ */
+
+void
+redirect_opts_init(struct redirect_opts *o)
+{
+	char err[8];
+
+	memset(o, 0, sizeof(*o));
+	o->proxy_uid = 1337;
+	o->proxy_gid = 1337;
+	o->outbound_port = 15001;
+	o->inbound_port = 15006;
+	netparse_ports("15000,15021,15090", false, &o->proxy_ports, err,
+	    sizeof(err));
+	o->include_inbound.all = true;
+	o->include_cidrs.all = true;
+}
+
+/* A user or group id: digits only, 0..MAX_ID. */
+static int
+parse_id(const char *s, unsigned long *out)
+{
+	unsigned long v = 0;
+	size_t i, len = strlen(s);
+
+	if (len == 0 || len > 10)
+		return -1;
+	for (i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (unsigned long)(s[i] - '0');
+	}
+	if (v > MAX_ID)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+enum flag_kind { F_UID, F_GID, F_PORT, F_PORTS, F_PORTS_ALL, F_CIDRS,
+    F_CIDRS_ALL };
+
+struct flag {
+	const char *name;
+	enum flag_kind kind;
+	size_t off;		/* of the field in struct redirect_opts */
+};
+
+static const struct flag flags[] = {
+	{ "--proxy-uid", F_UID, offsetof(struct redirect_opts, proxy_uid) },
+	{ "--proxy-gid", F_GID, offsetof(struct redirect_opts, proxy_gid) },
+	{ "--outbound-port", F_PORT,
+	    offsetof(struct redirect_opts, outbound_port) },
+	{ "--inbound-port", F_PORT,
+	    offsetof(struct redirect_opts, inbound_port) },
+	{ "--proxy-ports", F_PORTS,
+	    offsetof(struct redirect_opts, proxy_ports) },
+	{ "--include-inbound-ports", F_PORTS_ALL,
+	    offsetof(struct redirect_opts, include_inbound) },
+	{ "--exclude-inbound-ports", F_PORTS,
+	    offsetof(struct redirect_opts, exclude_inbound) },
+	{ "--exclude-outbound-ports", F_PORTS,
+	    offsetof(struct redirect_opts, exclude_outbound) },
+	{ "--include-outbound-cidrs", F_CIDRS_ALL,
+	    offsetof(struct redirect_opts, include_cidrs) },
+	{ "--exclude-outbound-cidrs", F_CIDRS,
+	    offsetof(struct redirect_opts, exclude_cidrs) },
+};
+
+/* Set one flag's field from `val`. Returns 0, or -1 with err set. */
+static int
+flag_set(struct redirect_opts *o, const struct flag *f, const char *val,
+    char *err, size_t errlen)
+{
+	char why[160];
+	void *field = (char *)o + f->off;
+	struct port_list one;
+
+	why[0] = '\0';
+	switch (f->kind) {
+	case F_UID:
+	case F_GID:
+		if (parse_id(val, field) < 0) {
+			snprintf(why, sizeof(why), "not a %s id (0-%lu)",
+			    f->kind == F_UID ? "user" : "group", MAX_ID);
+			break;
+		}
+		if (f->kind == F_GID)
+			o->gid_set = true;
+		return 0;
+	case F_PORT:
+		if (netparse_ports(val, false, &one, why, sizeof(why)) < 0)
+			break;
+		if (one.n != 1) {
+			snprintf(why, sizeof(why), "one port (1-65535) expected");
+			break;
+		}
+		*(uint16_t *)field = one.ports[0];
+		return 0;
+	case F_PORTS:
+	case F_PORTS_ALL:
+		if (netparse_ports(val, f->kind == F_PORTS_ALL, field, why,
+		    sizeof(why)) < 0)
+			break;
+		return 0;
+	case F_CIDRS:
+	case F_CIDRS_ALL:
+		if (netparse_cidrs(val, f->kind == F_CIDRS_ALL, field, why,
+		    sizeof(why)) < 0)
+			break;
+		return 0;
+	}
+	snprintf(err, errlen, "%s \"%.100s\": %s", f->name, val, why);
+	return -1;
+}
+
+int
+redirect_opts_parse(struct redirect_opts *o, int argc, char **argv,
+    char *err, size_t errlen)
+{
+	const struct flag *f;
+	const char *arg, *eq, *val;
+	size_t i, namelen;
+	int a;
+
+	for (a = 1; a < argc; a++) {
+		arg = argv[a];
+		if (strcmp(arg, "--dry-run") == 0) {
+			o->dry_run = true;
+			continue;
+		}
+		if (strcmp(arg, "--check") == 0) {
+			o->check = true;
+			continue;
+		}
+		if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+			o->help = true;
+			continue;
+		}
+		if (strncmp(arg, "--", 2) != 0) {
+			snprintf(err, errlen, "unexpected argument \"%.100s\"",
+			    arg);
+			return -1;
+		}
+		eq = strchr(arg, '=');
+		namelen = eq != NULL ? (size_t)(eq - arg) : strlen(arg);
+		f = NULL;
+		for (i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
+			if (strlen(flags[i].name) == namelen &&
+			    strncmp(flags[i].name, arg, namelen) == 0)
+				f = &flags[i];
+		if (f == NULL) {
+			snprintf(err, errlen, "unknown option \"%.*s\"",
+			    namelen > 100 ? 100 : (int)namelen, arg);
+			return -1;
+		}
+		if (eq != NULL)
+			val = eq + 1;
+		else if (a + 1 < argc)
+			val = argv[++a];
+		else {
+			snprintf(err, errlen, "%s needs a value", f->name);
+			return -1;
+		}
+		if (flag_set(o, f, val, err, errlen) < 0)
+			return -1;
+	}
+	if (!o->gid_set)
+		o->proxy_gid = o->proxy_uid;
+	return 0;
+}
+
+/* ---- the rules (pure) ------------------------------------------------- */
+
+static bool
+is_our_chain(const char *name, size_t len)
+{
+	static const char *const ours[] = { REDIRECT_CHAIN_INBOUND,
+	    REDIRECT_CHAIN_IN_REDIRECT, REDIRECT_CHAIN_OUTPUT,
+	    REDIRECT_CHAIN_REDIRECT };
+	size_t i;
+
+	for (i = 0; i < sizeof(ours) / sizeof(ours[0]); i++)
+		if (strlen(ours[i]) == len && memcmp(ours[i], name, len) == 0)
+			return true;
+	return false;
+}
+
+/* For every rule in the nat table's PREROUTING or OUTPUT of `saved` that
+ * jumps to one of our chains, add a "-D" of it. iptables-restore applies
+ * the whole file in one transaction, so deleting the old jump and adding
+ * the new one is atomic, and any number of stacked copies (from an older
+ * tool, or a run killed half way) is cleaned up. */
+static void
+delete_old_jumps(struct sbuf *b, const char *saved)
+{
+	const char *line = saved, *end, *j;
+	bool in_nat = false;
+	size_t len;
+
+	while (line != NULL && *line != '\0') {
+		end = strchr(line, '\n');
+		len = end != NULL ? (size_t)(end - line) : strlen(line);
+		if (len > 0 && line[0] == '*')
+			in_nat = len == 4 && memcmp(line, "*nat", 4) == 0;
+		else if (in_nat && (strncmp(line, "-A PREROUTING ", 14) == 0 ||
+		    strncmp(line, "-A OUTPUT ", 10) == 0)) {
+			/* The target is the last "-j NAME" of the line. */
+			for (j = line + len - 1; j > line + 3; j--)
+				if (memcmp(j - 4, " -j ", 4) == 0)
+					break;
+			if (j > line + 3 && is_our_chain(j, (size_t)(line +
+			    len - j))) {
+				sbuf_printf(b, "-D");
+				sbuf_append(b, line + 2, len - 2);
+				sbuf_append(b, "\n", 1);
+			}
+		}
+		line = end != NULL ? end + 1 : NULL;
+	}
+}
+
+static void
+port_rules(struct sbuf *b, const char *chain, const struct port_list *pl,
+    const char *target)
+{
+	size_t i;
+
+	for (i = 0; i < pl->n; i++)
+		sbuf_printf(b, "-A %s -p tcp --dport %u -j %s\n", chain,
+		    (unsigned)pl->ports[i], target);
+}
+
+static void
+cidr_rules(struct sbuf *b, const char *chain, const struct cidr_list *cl,
+    int family, const char *target)
+{
+	char buf[50];
+	size_t i;
+
+	for (i = 0; i < cl->n; i++) {
+		if (cl->cidrs[i].family != family)
+			continue;
+		netparse_cidr_format(&cl->cidrs[i], buf, sizeof(buf));
+		sbuf_printf(b, "-A %s -d %s -j %s\n", chain, buf, target);
+	}
+}
+
+char *
+redirect_rules(const struct redirect_opts *o, int family, const char *saved)
+{
+	struct sbuf b = { 0 };
+	bool v6 = family == AF_INET6;
+	/* Istio's inbound passthrough binds its connections to the app to
+	 * 127.0.0.6 (::6), so that they leave through lo to the pod IP. */
+	const char *passthrough = v6 ? "::6/128" : "127.0.0.6/32";
+	const char *localhost = v6 ? "::1/128" : "127.0.0.1/32";
+	const char *ids[2] = { "uid", "gid" };
+	unsigned long idv[2] = { o->proxy_uid, o->proxy_gid };
+	int k;
+
+	sbuf_printf(&b, "# meshinject redirect: %s rules for %s --noflush\n",
+	    v6 ? "IPv6" : "IPv4", v6 ? "ip6tables-restore" : "iptables-restore");
+	sbuf_printf(&b, "*nat\n");
+	/* Declaring a chain in iptables-restore empties it (or creates it):
+	 * a re-run replaces our rules instead of adding to them. */
+	sbuf_printf(&b, ":%s - [0:0]\n:%s - [0:0]\n:%s - [0:0]\n:%s - [0:0]\n",
+	    REDIRECT_CHAIN_INBOUND, REDIRECT_CHAIN_IN_REDIRECT,
+	    REDIRECT_CHAIN_OUTPUT, REDIRECT_CHAIN_REDIRECT);
+
+	sbuf_printf(&b, "-A %s -p tcp -j REDIRECT --to-ports %u\n",
+	    REDIRECT_CHAIN_REDIRECT, (unsigned)o->outbound_port);
+	sbuf_printf(&b, "-A %s -p tcp -j REDIRECT --to-ports %u\n",
+	    REDIRECT_CHAIN_IN_REDIRECT, (unsigned)o->inbound_port);
+
+	/* Inbound (PREROUTING sees only packets that arrive from outside the
+	 * pod). The proxy's own ports (admin, status, metrics) and the
+	 * excluded ports return first, so that they win over an include. */
+	port_rules(&b, REDIRECT_CHAIN_INBOUND, &o->proxy_ports, "RETURN");
+	port_rules(&b, REDIRECT_CHAIN_INBOUND, &o->exclude_inbound, "RETURN");
+	if (o->include_inbound.all)
+		sbuf_printf(&b, "-A %s -p tcp -j %s\n", REDIRECT_CHAIN_INBOUND,
+		    REDIRECT_CHAIN_IN_REDIRECT);
+	else
+		port_rules(&b, REDIRECT_CHAIN_INBOUND, &o->include_inbound,
+		    REDIRECT_CHAIN_IN_REDIRECT);
+
+	/* Outbound (OUTPUT sees every locally generated packet, including
+	 * those to the pod itself, which leave through lo). In order:
+	 *
+	 * 1. Excluded ports go straight out, whoever sends them.
+	 * 2. The inbound passthrough's connections from 127.0.0.6 to the app
+	 *    are the proxy delivering inbound traffic: not again to it.
+	 * 3. The proxy (its UID, then its GID) sending over lo to anything but
+	 *    localhost is the proxy's outbound side calling this very pod (the
+	 *    app called its own Service and the proxy picked this pod's IP):
+	 *    send it to the inbound port, so that it gets the same inbound
+	 *    treatment (policy, mTLS) as a call from another pod -- like
+	 *    app -> proxy (outbound) -> proxy (inbound) -> app.
+	 * 4. Anyone else over lo returns: the app calling itself, on localhost
+	 *    or its pod IP, reaches itself directly; capturing it would send
+	 *    it to the outbound port with the pod's own address, a loop in
+	 *    the making.
+	 * 5. Everything else the proxy sends returns: its upstream
+	 *    connections, and its connections to the app on localhost (which
+	 *    3 left alone because they go to localhost) -- this is what
+	 *    keeps the proxy from capturing its own traffic.
+	 * 6. Localhost returns (apps that talk to the proxy or a sidecar on
+	 *    localhost explicitly), then excluded CIDRs, and what is left is
+	 *    captured if it is in the included CIDRs (all for "*").
+	 *
+	 * 3-5 are the rules of Istio's istio-iptables (ISTIO_OUTPUT), whose
+	 * behaviour users and proxies expect. */
+	port_rules(&b, REDIRECT_CHAIN_OUTPUT, &o->exclude_outbound, "RETURN");
+	sbuf_printf(&b, "-A %s -s %s -o lo -j RETURN\n", REDIRECT_CHAIN_OUTPUT,
+	    passthrough);
+	for (k = 0; k < 2; k++) {
+		sbuf_printf(&b, "-A %s ! -d %s -o lo -m owner --%s-owner %lu "
+		    "-j %s\n", REDIRECT_CHAIN_OUTPUT, localhost, ids[k],
+		    idv[k], REDIRECT_CHAIN_IN_REDIRECT);
+		sbuf_printf(&b, "-A %s -o lo -m owner ! --%s-owner %lu "
+		    "-j RETURN\n", REDIRECT_CHAIN_OUTPUT, ids[k], idv[k]);
+		sbuf_printf(&b, "-A %s -m owner --%s-owner %lu -j RETURN\n",
+		    REDIRECT_CHAIN_OUTPUT, ids[k], idv[k]);
+	}
+	sbuf_printf(&b, "-A %s -d %s -j RETURN\n", REDIRECT_CHAIN_OUTPUT,
+	    localhost);
+	cidr_rules(&b, REDIRECT_CHAIN_OUTPUT, &o->exclude_cidrs, family,
+	    "RETURN");
+	if (o->include_cidrs.all)
+		sbuf_printf(&b, "-A %s -j %s\n", REDIRECT_CHAIN_OUTPUT,
+		    REDIRECT_CHAIN_REDIRECT);
+	else
+		cidr_rules(&b, REDIRECT_CHAIN_OUTPUT, &o->include_cidrs,
+		    family, REDIRECT_CHAIN_REDIRECT);
+
+	/* The hooks: one jump each, whatever was there before. */
+	delete_old_jumps(&b, saved);
+	sbuf_printf(&b, "-A PREROUTING -p tcp -j %s\n", REDIRECT_CHAIN_INBOUND);
+	sbuf_printf(&b, "-A OUTPUT -p tcp -j %s\n", REDIRECT_CHAIN_OUTPUT);
+	sbuf_printf(&b, "COMMIT\n");
+	return sbuf_take(&b);
+}
+
+static bool
+in_ports(const struct port_list *pl, uint16_t port)
+{
+	size_t i;
+
+	if (pl->all)
+		return true;
+	for (i = 0; i < pl->n; i++)
+		if (pl->ports[i] == port)
+			return true;
+	return false;
+}
+
+static bool
+in_cidrs(const struct cidr_list *cl, int family, const uint8_t *addr)
+{
+	const struct cidr *c;
+	size_t i;
+	int bits, full;
+
+	if (cl->all)
+		return true;
+	for (i = 0; i < cl->n; i++) {
+		c = &cl->cidrs[i];
+		if (c->family != family)
+			continue;
+		full = c->prefix / 8;
+		bits = c->prefix % 8;
+		if (memcmp(c->addr, addr, (size_t)full) != 0)
+			continue;
+		if (bits != 0 && ((c->addr[full] ^ addr[full]) &
+		    (0xff00u >> bits) & 0xffu) != 0)
+			continue;
+		return true;
+	}
+	return false;
+}
+
+bool
+redirect_captures(const struct redirect_opts *o, int family,
+    const uint8_t *addr, uint16_t port)
+{
+	static const uint8_t v6_localhost[16] = { [15] = 1 };
+
+	if (family == AF_INET ? addr[0] == 127 :
+	    memcmp(addr, v6_localhost, 16) == 0)
+		return false;
+	if (in_ports(&o->exclude_outbound, port))
+		return false;
+	if (in_cidrs(&o->exclude_cidrs, family, addr))
+		return false;
+	return in_cidrs(&o->include_cidrs, family, addr);
+}
+
+/* ---- the shell: running iptables ------------------------------------- */
+
+/* Run argv (found in PATH). With `input`, feed it to the child's stdin; with
+ * `out`, collect the child's stdout (at most RULES_MAX) into a new string.
+ * The child's stderr is ours, so iptables' own messages reach the user.
+ * Returns the exit status, or -1 when it could not be run or was killed. */
+static int
+run_cmd(char *const argv[], const char *input, char **out)
+{
+	int in[2] = { -1, -1 }, outp[2] = { -1, -1 }, status, ret = -1;
+	struct sbuf b = { 0 };
+	char buf[4096];
+	size_t left, off;
+	ssize_t n;
+	pid_t pid;
+
+	if (out != NULL)
+		*out = NULL;
+	if ((input != NULL && pipe2(in, O_CLOEXEC) < 0) ||
+	    (out != NULL && pipe2(outp, O_CLOEXEC) < 0)) {
+		fprintf(stderr, "meshinject redirect: pipe: %s\n",
+		    strerror(errno));
+		goto done;
+	}
+	fflush(NULL);
+	if ((pid = fork()) < 0) {
+		fprintf(stderr, "meshinject redirect: fork: %s\n",
+		    strerror(errno));
+		goto done;
+	}
+	if (pid == 0) {
+		if ((input != NULL && dup2(in[0], 0) < 0) ||
+		    (out != NULL && dup2(outp[1], 1) < 0))
+			_exit(127);
+		execvp(argv[0], argv);
+		fprintf(stderr, "meshinject redirect: cannot run %s: %s\n",
+		    argv[0], strerror(errno));
+		_exit(127);
+	}
+	if (input != NULL) {
+		close(in[0]);
+		in[0] = -1;
+		left = strlen(input);
+		off = 0;
+		while (left > 0) {
+			n = write(in[1], input + off, left);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				break;	/* it exited early: its status says why */
+			off += (size_t)n;
+			left -= (size_t)n;
+		}
+		close(in[1]);
+		in[1] = -1;
+	}
+	if (out != NULL) {
+		close(outp[1]);
+		outp[1] = -1;
+		for (;;) {
+			n = read(outp[0], buf, sizeof(buf));
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				break;
+			sbuf_append(&b, buf, (size_t)n);
+		}
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			goto done;
+	if (WIFEXITED(status))
+		ret = WEXITSTATUS(status);
+	if (out != NULL && ret == 0)
+		*out = sbuf_take(&b);
+	else
+		free(b.p);
+	b.p = NULL;
+done:
+	free(b.p);
+	if (in[0] >= 0)
+		close(in[0]);
+	if (in[1] >= 0)
+		close(in[1]);
+	if (outp[0] >= 0)
+		close(outp[0]);
+	if (outp[1] >= 0)
+		close(outp[1]);
+	return ret;
+}
+
+/* IPv6 may be switched off in the pod (or the kernel): then there is no v6
+ * traffic to capture, and ip6tables-restore would only fail. */
+static bool
+ipv6_enabled(void)
+{
+	return access("/proc/net/if_inet6", F_OK) == 0;
+}
+
+/* Read the current nat table, build our rules over it, print them, apply
+ * them. Returns 0 or -1 (iptables has already said why on stderr). */
+static int
+apply_family(const struct redirect_opts *o, int family)
+{
+	bool v6 = family == AF_INET6;
+	char *save_argv[] = { v6 ? "ip6tables-save" : "iptables-save", "-t",
+	    "nat", NULL };
+	char *restore_argv[] = { v6 ? "ip6tables-restore" :
+	    "iptables-restore", "--noflush", NULL };
+	char *saved = NULL, *rules = NULL;
+	int st, ret = -1;
+
+	/* Without the current rules we cannot delete old jumps; a fresh pod
+	 * has none, and if iptables is missing the restore below fails. */
+	if (run_cmd(save_argv, NULL, &saved) != 0)
+		saved = NULL;
+	if ((rules = redirect_rules(o, family, saved)) == NULL) {
+		fprintf(stderr, "meshinject redirect: out of memory\n");
+		goto done;
+	}
+	fputs(rules, stdout);
+	fflush(stdout);
+	st = run_cmd(restore_argv, rules, NULL);
+	if (st != 0) {
+		fprintf(stderr, "meshinject redirect: %s failed (%s %d); "
+		    "the %s redirect is not in place\n", restore_argv[0],
+		    st < 0 ? "status" : "exit", st, v6 ? "IPv6" : "IPv4");
+		goto done;
+	}
+	ret = 0;
+done:
+	free(saved);
+	free(rules);
+	return ret;
+}
+
+/* ---- the shell: --check ----------------------------------------------- */
+
+static long
+ms_since(const struct timespec *t0)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - t0->tv_sec) * 1000 +
+	    (now.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+/* A destination that these settings capture: a documentation address when
+ * everything is included, else an address in the first included network of
+ * this family. Returns 0, or -1 when nothing of this family is captured. */
+static int
+check_target(const struct redirect_opts *o, int family, uint8_t *addr,
+    uint16_t *port)
+{
+	static const char *const docs4[] = { "192.0.2.1", "198.51.100.1",
+	    "203.0.113.1" };
+	static const char *const docs6[] = { "2001:db8::1", "2001:db8:1::1" };
+	size_t i, n, alen = family == AF_INET ? 4 : 16;
+	unsigned p;
+	uint8_t cand[16];
+
+	for (p = 80; p < 80 + 65535; p++) {
+		*port = (uint16_t)((p - 1) % 65535 + 1);
+		if (!in_ports(&o->exclude_outbound, *port) &&
+		    *port != o->outbound_port && *port != o->inbound_port)
+			break;
+	}
+	if (o->include_cidrs.all) {
+		n = family == AF_INET ? 3 : 2;
+		for (i = 0; i < n; i++) {
+			inet_pton(family, family == AF_INET ? docs4[i] :
+			    docs6[i], cand);
+			if (redirect_captures(o, family, cand, *port)) {
+				memcpy(addr, cand, alen);
+				return 0;
+			}
+		}
+		return -1;
+	}
+	for (i = 0; i < o->include_cidrs.n; i++) {
+		if (o->include_cidrs.cidrs[i].family != family)
+			continue;
+		memcpy(cand, o->include_cidrs.cidrs[i].addr, alen);
+		if (o->include_cidrs.cidrs[i].prefix < (int)alen * 8)
+			cand[alen - 1] |= 1;	/* not the network address */
+		if (redirect_captures(o, family, cand, *port)) {
+			memcpy(addr, cand, alen);
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* In a child: become an ordinary app (not the proxy), connect, and hold the
+ * connection until the parent closes it. Exit 0 when connected, 3 when there
+ * is no route (nothing to check through), 1 otherwise. */
+static void __attribute__((noreturn))
+check_client(const struct redirect_opts *o, const struct sockaddr *sa,
+    socklen_t salen)
+{
+	uid_t uid = o->proxy_uid == 65534 ? 65533 : 65534;
+	gid_t gid = o->proxy_gid == 65534 ? 65533 : 65534;
+	struct pollfd pfd;
+	socklen_t len = sizeof(int);
+	int fd, soerr = 0;
+
+	if (geteuid() == 0 && (setgroups(0, NULL) < 0 || setgid(gid) < 0 ||
+	    setuid(uid) < 0))
+		_exit(1);
+	if ((unsigned long)geteuid() == o->proxy_uid ||
+	    (unsigned long)getegid() == o->proxy_gid)
+		_exit(4);	/* the proxy's traffic is never redirected */
+	if ((fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK, 0)) < 0)
+		_exit(1);
+	if (connect(fd, sa, salen) < 0) {
+		if (errno == ENETUNREACH || errno == EHOSTUNREACH ||
+		    errno == EADDRNOTAVAIL)
+			_exit(3);
+		if (errno != EINPROGRESS)
+			_exit(1);
+		pfd.fd = fd;
+		pfd.events = POLLOUT;
+		if (poll(&pfd, 1, 3000) <= 0)
+			_exit(1);
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0 ||
+		    soerr != 0)
+			_exit(soerr == ENETUNREACH || soerr == EHOSTUNREACH ?
+			    3 : 1);
+	}
+	pfd.fd = fd;
+	pfd.events = POLLIN;
+	poll(&pfd, 1, 5000);
+	_exit(0);
+}
+
+enum check_result { CHECK_OK, CHECK_FAILED, CHECK_NOTHING, CHECK_NO_ROUTE };
+
+/* Connect from a non-proxy UID to a captured destination and see that the
+ * connection arrives on the outbound port of a listener of our own, with
+ * the destination recovered by SO_ORIGINAL_DST. */
+static enum check_result
+check_family(const struct redirect_opts *o, int family)
+{
+	const char *fam = family == AF_INET ? "IPv4" : "IPv6";
+	struct sockaddr_storage dst, got, lsa;
+	struct sockaddr_in *d4 = (struct sockaddr_in *)&dst;
+	struct sockaddr_in6 *d6 = (struct sockaddr_in6 *)&dst;
+	enum check_result res = CHECK_FAILED;
+	uint8_t addr[16];
+	uint16_t port;
+	char astr[INET6_ADDRSTRLEN], gstr[INET6_ADDRSTRLEN];
+	struct pollfd pfd;
+	struct timespec t0;
+	socklen_t slen;
+	int lfd = -1, cfd = -1, one = 1, status = 0, st;
+	bool exited = false, same;
+	pid_t pid = -1;
+
+	if (check_target(o, family, addr, &port) < 0) {
+		printf("%s: nothing is captured by these settings: not "
+		    "checked\n", fam);
+		return CHECK_NOTHING;
+	}
+	memset(&dst, 0, sizeof(dst));
+	memset(&lsa, 0, sizeof(lsa));
+	if (family == AF_INET) {
+		d4->sin_family = AF_INET;
+		d4->sin_port = htons(port);
+		memcpy(&d4->sin_addr, addr, 4);
+		((struct sockaddr_in *)&lsa)->sin_family = AF_INET;
+		((struct sockaddr_in *)&lsa)->sin_port = htons(o->outbound_port);
+		slen = sizeof(struct sockaddr_in);
+	} else {
+		d6->sin6_family = AF_INET6;
+		d6->sin6_port = htons(port);
+		memcpy(&d6->sin6_addr, addr, 16);
+		((struct sockaddr_in6 *)&lsa)->sin6_family = AF_INET6;
+		((struct sockaddr_in6 *)&lsa)->sin6_port =
+		    htons(o->outbound_port);
+		slen = sizeof(struct sockaddr_in6);
+	}
+	inet_ntop(family, addr, astr, sizeof(astr));
+
+	if ((lfd = socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+	    0)) < 0 ||
+	    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    (family == AF_INET6 && setsockopt(lfd, IPPROTO_IPV6, IPV6_V6ONLY,
+	    &one, sizeof(one)) < 0) ||
+	    bind(lfd, (struct sockaddr *)&lsa, slen) < 0 ||
+	    listen(lfd, 8) < 0) {
+		fprintf(stderr, "meshinject redirect: --check: cannot listen "
+		    "on %s port %u: %s\n", fam, (unsigned)o->outbound_port,
+		    strerror(errno));
+		goto done;
+	}
+	fflush(NULL);
+	if ((pid = fork()) < 0) {
+		fprintf(stderr, "meshinject redirect: fork: %s\n",
+		    strerror(errno));
+		goto done;
+	}
+	if (pid == 0) {
+		close(lfd);
+		check_client(o, (struct sockaddr *)&dst, slen);
+	}
+
+	/* Wait (at most 4 s) for the connection, or for the client to give
+	 * up. */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	pfd.fd = lfd;
+	pfd.events = POLLIN;
+	while (ms_since(&t0) < 4000) {
+		if (poll(&pfd, 1, 100) > 0)
+			break;
+		if (!exited && waitpid(pid, &status, WNOHANG) == pid) {
+			exited = true;
+			/* A last look: the connection may have raced. */
+			if (poll(&pfd, 1, 50) <= 0)
+				break;
+		}
+	}
+	slen = sizeof(lsa);
+	cfd = accept(lfd, (struct sockaddr *)&lsa, &slen);
+	if (cfd < 0) {
+		if (!exited) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			exited = true;
+		}
+		st = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+		if (st == 3) {
+			printf("%s: no route to %s: not checked\n", fam, astr);
+			res = CHECK_NO_ROUTE;
+		} else if (st == 4)
+			fprintf(stderr, "meshinject redirect: --check must run "
+			    "as root or as a UID and GID other than the "
+			    "proxy's\n");
+		else
+			fprintf(stderr, "meshinject redirect: %s: a connection "
+			    "to %s port %u did not arrive on the outbound port "
+			    "%u: the redirect is not in place\n", fam, astr,
+			    (unsigned)port, (unsigned)o->outbound_port);
+		goto done;
+	}
+	slen = sizeof(got);
+	memset(&got, 0, sizeof(got));
+	if (getsockopt(cfd, family == AF_INET ? SOL_IP : SOL_IPV6,
+	    family == AF_INET ? SO_ORIGINAL_DST : IP6T_SO_ORIGINAL_DST, &got,
+	    &slen) < 0) {
+		fprintf(stderr, "meshinject redirect: %s: a connection arrived "
+		    "on port %u but its original destination is unknown (%s): "
+		    "it was not redirected\n", fam, (unsigned)o->outbound_port,
+		    strerror(errno));
+		goto done;
+	}
+	if (family == AF_INET) {
+		struct sockaddr_in *g = (struct sockaddr_in *)&got;
+		same = g->sin_port == htons(port) &&
+		    memcmp(&g->sin_addr, addr, 4) == 0;
+		inet_ntop(AF_INET, &g->sin_addr, gstr, sizeof(gstr));
+	} else {
+		struct sockaddr_in6 *g = (struct sockaddr_in6 *)&got;
+		same = g->sin6_port == htons(port) &&
+		    memcmp(&g->sin6_addr, addr, 16) == 0;
+		inet_ntop(AF_INET6, &g->sin6_addr, gstr, sizeof(gstr));
+	}
+	if (!same) {
+		fprintf(stderr, "meshinject redirect: %s: a connection to %s "
+		    "arrived on port %u with original destination %s: not "
+		    "ours\n", fam, astr, (unsigned)o->outbound_port, gstr);
+		goto done;
+	}
+	printf("%s: a connection to %s port %u from a non-proxy UID arrived on "
+	    "the outbound port %u: redirect in place\n", fam, astr,
+	    (unsigned)port, (unsigned)o->outbound_port);
+	res = CHECK_OK;
+done:
+	if (cfd >= 0)
+		close(cfd);
+	if (lfd >= 0)
+		close(lfd);
+	if (pid > 0 && !exited) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+	}
+	return res;
+}
+
+/* Both families must pass where there is something to check; at least one
+ * must have been checked, unless the settings capture nothing at all. */
+static int
+redirect_check(const struct redirect_opts *o)
+{
+	enum check_result r4, r6 = CHECK_NOTHING;
+
+	r4 = check_family(o, AF_INET);
+	if (ipv6_enabled())
+		r6 = check_family(o, AF_INET6);
+	if (r4 == CHECK_FAILED || r6 == CHECK_FAILED)
+		return 1;
+	if (r4 == CHECK_OK || r6 == CHECK_OK)
+		return 0;
+	if (r4 == CHECK_NOTHING && r6 == CHECK_NOTHING) {
+		printf("outbound capture is off in these settings: nothing to "
+		    "check\n");
+		return 0;
+	}
+	fprintf(stderr, "meshinject redirect: --check: no route to check "
+	    "through: the redirect could not be verified\n");
+	return 1;
+}
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: meshinject redirect [--dry-run] [--check] [options]\n"
+	    "\n"
+	    "Redirect the pod's TCP traffic to the proxy (nat table, chains "
+	    "MESH_*),\nwith iptables-restore and ip6tables-restore.\n"
+	    "\n"
+	    "  --dry-run                     print the rules, apply nothing\n"
+	    "  --check                       verify that outbound traffic "
+	    "reaches the\n"
+	    "                                outbound port (cni mode); apply "
+	    "nothing\n"
+	    "  --proxy-uid N                 default 1337; never redirected\n"
+	    "  --proxy-gid N                 default: the proxy UID\n"
+	    "  --outbound-port P             default 15001\n"
+	    "  --inbound-port P              default 15006\n"
+	    "  --proxy-ports LIST            default 15000,15021,15090; never "
+	    "redirected\n"
+	    "  --include-inbound-ports LIST|*   default *\n"
+	    "  --exclude-inbound-ports LIST     default none\n"
+	    "  --exclude-outbound-ports LIST    default none\n"
+	    "  --include-outbound-cidrs LIST|*  default *\n"
+	    "  --exclude-outbound-cidrs LIST    default none\n"
+	    "\n"
+	    "Every option also takes --option=value; an empty value is an "
+	    "empty list.\n");
+}
+
+int
+cmd_redirect(int argc, char **argv)
+{
+	static struct redirect_opts o;
+	char err[256];
+	char *rules;
+	int fam;
+
+	redirect_opts_init(&o);
+	if (redirect_opts_parse(&o, argc, argv, err, sizeof(err)) < 0) {
+		fprintf(stderr, "meshinject redirect: %s\n", err);
+		fprintf(stderr, "Run 'meshinject redirect --help' for the "
+		    "options.\n");
+		return 2;
+	}
+	if (o.help) {
+		usage(stdout);
+		return 0;
+	}
+	if (o.check)
+		return redirect_check(&o) == 0 ? 0 : 1;
+	if (o.dry_run) {
+		for (fam = 0; fam < 2; fam++) {
+			rules = redirect_rules(&o, fam == 0 ? AF_INET :
+			    AF_INET6, NULL);
+			if (rules == NULL) {
+				fprintf(stderr, "meshinject redirect: out of "
+				    "memory\n");
+				return 1;
+			}
+			fputs(rules, stdout);
+			free(rules);
+		}
+		return 0;
+	}
+	/* iptables-restore may exit before reading all we write. */
+	signal(SIGPIPE, SIG_IGN);
+	if (apply_family(&o, AF_INET) < 0)
+		return 1;
+	if (!ipv6_enabled()) {
+		printf("# IPv6 is off in this network namespace: no "
+		    "ip6tables rules\n");
+		return 0;
+	}
+	if (apply_family(&o, AF_INET6) < 0)
+		return 1;
+	return 0;
+}
