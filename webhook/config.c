@@ -544,6 +544,7 @@ tree_parse(struct loader *ld, const char *src, const char *text, size_t len)
 		    CONFIG_MAX_BYTES);
 		return NULL;
 	}
+	ld->n_nodes = 0;
 	if (!yaml_parser_initialize(&parser)) {
 		loader_oom(ld);
 		return NULL;
@@ -994,9 +995,10 @@ quantity(const char *s)
 		return false;
 	if (*p == '\0')
 		return true;
+	for (i = 0; suffixes[i] != NULL; i++)
+		if (strcmp(p, suffixes[i]) == 0)
+			return true;	/* "E" (exa) included */
 	if (*p == 'e' || *p == 'E') {
-		if (p[1] == '\0')
-			return true;	/* "1E": exa */
 		p++;
 		if (*p == '+' || *p == '-')
 			p++;
@@ -1006,9 +1008,6 @@ quantity(const char *s)
 			p++;
 		return *p == '\0';
 	}
-	for (i = 0; suffixes[i] != NULL; i++)
-		if (strcmp(p, suffixes[i]) == 0)
-			return true;
 	return false;
 }
 
@@ -1466,7 +1465,8 @@ validate_stage(struct loader *ld, const struct node *n, struct config *cfg,
 	if ((v = map_get(n, "features")) != NULL)
 		validate_features(ld, v, p, &st->features);
 	else
-		report(ld, n, p, "missing (a stage that the file defines "
+		report_at(ld, n->src, n->key_line, p, "missing (a stage that "
+		    "the file defines "
 		    "replaces the default one whole and must list its "
 		    "features, [] for none)");
 	if ((v = map_get(n, "enforce")) != NULL) {
@@ -1552,9 +1552,10 @@ validate_stages(struct loader *ld, const struct node *stages,
 			    config_stage(cfg, "off") != NULL)
 				st->rollout_fallback = dup_or_null(ld, "off");
 			else if (st->rollout_percent < 100)
-				report(ld, ss[i].node, path, "missing: the first "
-				    "stage has no previous stage to fall back "
-				    "to");
+				report_at(ld, ss[i].node->src,
+				    ss[i].node->key_line, path, "missing: the "
+				    "first stage has no previous stage to fall "
+				    "back to");
 			continue;
 		}
 		if (ss[i].fallback == NULL)
@@ -1647,8 +1648,10 @@ validate(struct loader *ld, const struct node *root, struct config *cfg)
 	if ((n = map_get(root, "stages")) != NULL)
 		validate_stages(ld, n, cfg);
 
+	/* with no usable stages map, "not a stage" would only repeat that */
 	if ((ds = map_get(root, "defaultStage")) != NULL &&
 	    get_string(ld, ds, "defaultStage", false, &cfg->default_stage) == 0 &&
+	    n != NULL && n->type == NODE_MAP &&
 	    config_stage(cfg, cfg->default_stage) == NULL) {
 		stage_list(cfg, list, sizeof(list));
 		report(ld, ds, "defaultStage", "%s is not a stage (%s)",
