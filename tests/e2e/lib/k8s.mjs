@@ -58,7 +58,9 @@ export function decodePatch(b64) {
 // already exists replaces it, which is allowed only where the member held
 // nothing (null, [] or {}); adds into arrays insert and are fine.
 // Returns a list of problems (empty when the patch keeps to the contract).
-export function checkAddOnly(ops, original) {
+// opts.mayReplace: a RegExp of paths where replacing a value is allowed
+// (probes under probe-rewrite).
+export function checkAddOnly(ops, original, opts = {}) {
 	const problems = [];
 	// Track the document as the ops apply, since later ops may target
 	// what earlier ones created.
@@ -84,7 +86,7 @@ export function checkAddOnly(ops, original) {
 			const v = r.value;
 			const empty = v === null || (Array.isArray(v) && v.length === 0) ||
 			    (v && typeof v === "object" && !Array.isArray(v) && Object.keys(v).length === 0);
-			if (!empty)
+			if (!empty && !(opts.mayReplace && opts.mayReplace.test(op.path)))
 				problems.push(`op ${i} adds ${op.path}, which exists with ${JSON.stringify(v).slice(0, 120)}: an add there replaces the user's value`);
 		}
 		try {
@@ -105,8 +107,8 @@ export function applyPatch(doc, ops) {
 
 // Check the patch keeps to the contract, then apply it. Throws an Error
 // listing every problem.
-export function applyAddPatch(doc, ops) {
-	const problems = checkAddOnly(ops, doc);
+export function applyAddPatch(doc, ops, opts = {}) {
+	const problems = checkAddOnly(ops, doc, opts);
 	if (problems.length)
 		throw new Error(`patch breaks the add-only contract:\n  ${problems.join("\n  ")}`);
 	return applyPatch(doc, ops);
