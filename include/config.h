@@ -104,4 +104,13 @@ const struct stage *config_stage(const struct config *cfg, const char *name);
 /* Is `ns` in ignoredNamespaces? */
 bool config_namespace_ignored(const struct config *cfg, const char *ns);
 
+/* The config's own value checks, shared with the pod annotations that
+ * override the same settings. A Kubernetes quantity, not negative ("100m",
+ * "0.5", "128Mi", "1e3"); an Envoy log level (trace, debug, info, warning,
+ * error, critical, off); an image reference (non-empty, at most 1024 bytes,
+ * no spaces or control characters). NULL is never valid. */
+bool config_valid_quantity(const char *s);
+bool config_valid_log_level(const char *s);
+bool config_valid_image(const char *s);
+
 #endif

@@ -480,7 +480,8 @@ START_TEST(error_quantities)
 
 	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
 		snprintf(yaml, sizeof(yaml),
-		    "proxy:\n  resources:\n    limits: {cpu: \"%s\"}\n", good[i]);
+		    "proxy:\n  resources:\n    requests: {cpu: ~}\n"
+		    "    limits: {cpu: \"%s\"}\n", good[i]);
 		cfg = load_ok(yaml);
 		ck_assert_str_eq(cfg->proxy.cpu_limit, good[i]);
 		config_free(cfg);
@@ -540,6 +541,77 @@ START_TEST(error_stages)
 	    "    rollout: {percent: 10}\n",
 	    "cfg.yaml:2: stages.off.rollout.fallback: missing: the first stage "
 	    "has no previous stage to fall back to");
+}
+END_TEST
+
+START_TEST(error_requests_over_limits)
+{
+	struct config *cfg;
+
+	EXPECT_ERRORS("proxy:\n"
+	    "  resources:\n"
+	    "    requests: {cpu: \"2\", memory: 1Gi}\n"
+	    "    limits: {cpu: 1500m}\n",
+	    "cfg.yaml:3: proxy.resources.requests.cpu: \"2\" is more than the "
+	    "cpu limit \"1500m\"",
+	    "cfg.yaml:3: proxy.resources.requests.memory: \"1Gi\" is more than "
+	    "the memory limit \"512Mi\"");
+	EXPECT_ERROR("stages:\n  x:\n    features: []\n"
+	    "    proxy: {resources: {limits: {memory: 100Mi}}}\n",
+	    "cfg.yaml:4: stages.x.proxy.resources.limits.memory: \"100Mi\" is "
+	    "less than the memory request \"128Mi\"");
+	/* equal is fine, and units are compared by value */
+	cfg = load_ok("proxy:\n  resources:\n"
+	    "    requests: {cpu: 500m, memory: 0.5Gi}\n"
+	    "    limits: {cpu: \"0.5\", memory: 512Mi}\n");
+	config_free(cfg);
+	cfg = load_ok("proxy: {resources: {limits: {cpu: 1e3, memory: 1G}}}\n");
+	config_free(cfg);
+	/* pointed at the file's side when the other is the default's */
+	EXPECT_ERROR("proxy:\n  resources:\n    limits: {cpu: 10m}\n",
+	    "cfg.yaml:3: proxy.resources.limits.cpu: \"10m\" is less than the "
+	    "cpu request \"100m\"");
+}
+END_TEST
+
+START_TEST(error_fallback_loop)
+{
+	struct config *cfg;
+
+	EXPECT_ERROR("stages:\n"
+	    "  a:\n    features: []\n    rollout: {percent: 10, fallback: b}\n"
+	    "  b:\n    features: []\n    rollout: {percent: 10, fallback: a}\n",
+	    "cfg.yaml:4: stages.a.rollout.fallback: partial rollouts fall back "
+	    "in a loop (a -> b -> a)");
+	/* a full stage ends the chain: no loop */
+	cfg = load_ok("stages:\n"
+	    "  a:\n    features: []\n    rollout: {percent: 10, fallback: b}\n"
+	    "  b:\n    features: []\n    rollout: {fallback: a}\n");
+	ck_assert_str_eq(cfg->stages[5].rollout_fallback, "a");
+	config_free(cfg);
+}
+END_TEST
+
+START_TEST(validators)
+{
+	ck_assert(config_valid_quantity("100m"));
+	ck_assert(config_valid_quantity("128Mi"));
+	ck_assert(config_valid_quantity("1e3"));
+	ck_assert(!config_valid_quantity("-1"));
+	ck_assert(!config_valid_quantity(""));
+	ck_assert(!config_valid_quantity("1 Gi"));
+	ck_assert(!config_valid_quantity(NULL));
+	ck_assert(config_valid_log_level("warning"));
+	ck_assert(config_valid_log_level("off"));
+	ck_assert(!config_valid_log_level("warn"));
+	ck_assert(!config_valid_log_level("DEBUG"));
+	ck_assert(!config_valid_log_level(NULL));
+	ck_assert(config_valid_image("envoyproxy/envoy:v1.32.3"));
+	ck_assert(config_valid_image("reg.example.com:5000/a/b@sha256:abcd"));
+	ck_assert(!config_valid_image(""));
+	ck_assert(!config_valid_image("envoy latest"));
+	ck_assert(!config_valid_image("envoy\n"));
+	ck_assert(!config_valid_image(NULL));
 }
 END_TEST
 
@@ -951,6 +1023,7 @@ config_suite(void)
 	tcase_add_test(tc, default_values);
 	tcase_add_test(tc, default_text_and_empty_file);
 	tcase_add_test(tc, features);
+	tcase_add_test(tc, validators);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("merge");
@@ -972,6 +1045,8 @@ config_suite(void)
 	tcase_add_test(tc, error_values);
 	tcase_add_test(tc, error_quantities);
 	tcase_add_test(tc, error_stages);
+	tcase_add_test(tc, error_requests_over_limits);
+	tcase_add_test(tc, error_fallback_loop);
 	tcase_add_test(tc, error_wrong_types);
 	tcase_add_test(tc, error_many_at_once);
 	tcase_add_test(tc, error_duplicate_keys);

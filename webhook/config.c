@@ -968,8 +968,8 @@ host_port(const char *s)
 /* A Kubernetes resource quantity: a non-negative decimal number and an
  * optional suffix (Ki Mi Gi Ti Pi Ei, n u m k M G T P E, or e/E and an
  * exponent), as in k8s.io/apimachinery's resource.ParseQuantity. */
-static bool
-quantity(const char *s)
+bool
+config_valid_quantity(const char *s)
 {
 	const char *p = s;
 	static const char *const suffixes[] = {
@@ -978,6 +978,8 @@ quantity(const char *s)
 	};
 	size_t digits = 0, i;
 
+	if (s == NULL)
+		return false;
 	if (*p == '+')
 		p++;
 	while (isdigit((unsigned char)*p)) {
@@ -1011,11 +1013,42 @@ quantity(const char *s)
 	return false;
 }
 
-static bool
-image_ref(const char *s)
+/* The value of a quantity that quantity() accepted, for comparing a request
+ * with its limit. */
+static long double
+quantity_value(const char *s)
+{
+	static const struct {
+		const char *suffix;
+		long double mult;
+	} units[] = {
+		{ "Ki", 1024.0L }, { "Mi", 1048576.0L },
+		{ "Gi", 1073741824.0L }, { "Ti", 1099511627776.0L },
+		{ "Pi", 1125899906842624.0L }, { "Ei", 1152921504606846976.0L },
+		{ "n", 1e-9L }, { "u", 1e-6L }, { "m", 1e-3L }, { "k", 1e3L },
+		{ "M", 1e6L }, { "G", 1e9L }, { "T", 1e12L }, { "P", 1e15L },
+		{ "E", 1e18L },
+	};
+	long double v;
+	char *end;
+	size_t i;
+
+	v = strtold(s, &end);
+	if (*end == '\0' || end == s)
+		return v;	/* strtold took the exponent, if any */
+	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (strcmp(end, units[i].suffix) == 0)
+			return v * units[i].mult;
+	return v;
+}
+
+bool
+config_valid_image(const char *s)
 {
 	size_t i;
 
+	if (s == NULL)
+		return false;
 	for (i = 0; s[i] != '\0'; i++)
 		if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
 			return false;
@@ -1025,6 +1058,19 @@ image_ref(const char *s)
 static const char *const log_levels[] = {
 	"trace", "debug", "info", "warning", "error", "critical", "off", NULL
 };
+
+bool
+config_valid_log_level(const char *s)
+{
+	size_t i;
+
+	if (s == NULL)
+		return false;
+	for (i = 0; log_levels[i] != NULL; i++)
+		if (strcmp(s, log_levels[i]) == 0)
+			return true;
+	return false;
+}
 
 /* ---- proxy settings ---- */
 
@@ -1105,7 +1151,7 @@ resource_apply(struct loader *ld, const struct node *n, const char *path,
 	}
 	if (get_string(ld, n, path, true, &v) != 0)
 		return;
-	if (v != NULL && !quantity(v)) {
+	if (v != NULL && !config_valid_quantity(v)) {
 		report(ld, n, path, "%s is not a quantity (like 100m, 0.5, "
 		    "128Mi, 1Gi)", Q(v));
 		free(v);
@@ -1151,6 +1197,48 @@ resources_apply(struct loader *ld, const struct node *res, const char *path,
 	}
 }
 
+/* A request above its limit makes Kubernetes refuse every injected pod.
+ * Checked where a `resources:` map sets either side, and reported at the
+ * key this map set. */
+static void
+resources_check(struct loader *ld, const struct node *res, const char *path,
+    const struct proxy_config *pc)
+{
+	static const char *const kinds[] = { "cpu", "memory" };
+	const char *req, *lim;
+	const struct node *at, *rn, *ln;
+	char p[PATH_MAX_LEN];
+	QBUF;
+	char qb2[sizeof(qb)];
+	int i;
+
+	if (res->type != NODE_MAP)
+		return;
+	for (i = 0; i < 2; i++) {
+		req = i == 0 ? pc->cpu_request : pc->memory_request;
+		lim = i == 0 ? pc->cpu_limit : pc->memory_limit;
+		if (req == NULL || lim == NULL ||
+		    quantity_value(req) <= quantity_value(lim))
+			continue;
+		rn = map_get(map_get(res, "requests"), kinds[i]);
+		ln = map_get(map_get(res, "limits"), kinds[i]);
+		at = rn != NULL ? rn : ln;
+		if (at == NULL)
+			continue;	/* neither side set here */
+		if (at == rn && ln != NULL && strcmp(rn->src, ld->name) != 0 &&
+		    strcmp(ln->src, ld->name) == 0)
+			at = ln;	/* the file's side, not the default's */
+		path_join(p, sizeof(p), path, at == rn ? "requests" : "limits");
+		path_join(p, sizeof(p), p, kinds[i]);
+		if (at == rn)
+			report(ld, at, p, "%s is more than the %s limit %s",
+			    Q(req), kinds[i], quote(lim, qb2, sizeof(qb2)));
+		else
+			report(ld, at, p, "%s is less than the %s request %s",
+			    Q(lim), kinds[i], quote(req, qb2, sizeof(qb2)));
+	}
+}
+
 /* Apply the keys of a `proxy:` map over *pc. port_nodes[i] is set to the
  * node of each port the map sets, for the distinctness check. */
 static void
@@ -1167,7 +1255,6 @@ proxy_apply(struct loader *ld, const struct node *map, const char *path,
 	char *s = NULL;
 	long v;
 	size_t i;
-	bool ok;
 
 	if (map->type == NODE_NULL || !want_map(ld, map, path))
 		return;
@@ -1175,7 +1262,7 @@ proxy_apply(struct loader *ld, const struct node *map, const char *path,
 	if ((n = map_get(map, "image")) != NULL) {
 		path_join(p, sizeof(p), path, "image");
 		if (get_string(ld, n, p, false, &s) == 0) {
-			if (image_ref(s)) {
+			if (config_valid_image(s)) {
 				free(pc->image);
 				pc->image = s;
 			} else {
@@ -1224,11 +1311,7 @@ proxy_apply(struct loader *ld, const struct node *map, const char *path,
 	if ((n = map_get(map, "logLevel")) != NULL) {
 		path_join(p, sizeof(p), path, "logLevel");
 		if (get_string(ld, n, p, false, &s) == 0) {
-			ok = false;
-			for (i = 0; log_levels[i] != NULL; i++)
-				if (strcmp(s, log_levels[i]) == 0)
-					ok = true;
-			if (ok) {
+			if (config_valid_log_level(s)) {
 				free(pc->log_level);
 				pc->log_level = s;
 			} else {
@@ -1243,6 +1326,7 @@ proxy_apply(struct loader *ld, const struct node *map, const char *path,
 	if ((n = map_get(map, "resources")) != NULL) {
 		path_join(p, sizeof(p), path, "resources");
 		resources_apply(ld, n, p, pc);
+		resources_check(ld, n, p, pc);
 	}
 }
 
@@ -1498,6 +1582,59 @@ validate_stage(struct loader *ld, const struct node *n, struct config *cfg,
 	}
 }
 
+/* Workloads outside a stage's percent go to its fallback, and on through
+ * the fallback's own rollout: a loop of partial rollouts leaves some
+ * workloads with no stage. Each loop is reported once, at its first stage
+ * in order. */
+static void
+check_fallback_loops(struct loader *ld, const struct config *cfg,
+    const struct stage_src *ss)
+{
+	const struct stage *st, *start;
+	char chain[512], path[PATH_MAX_LEN];
+	size_t i, hops, o;
+	bool first;
+	int w;
+
+	for (i = 0; i < cfg->n_stages; i++) {
+		start = &cfg->stages[i];
+		if (start->rollout_percent >= 100 ||
+		    start->rollout_fallback == NULL ||
+		    strcmp(start->rollout_fallback, start->name) == 0)
+			continue;	/* reported as "the stage itself" */
+		first = true;
+		st = start;
+		for (hops = 0; hops < cfg->n_stages; hops++) {
+			st = config_stage(cfg, st->rollout_fallback);
+			if (st == NULL || st->rollout_percent >= 100)
+				break;
+			if (st < start)
+				first = false;
+			if (st == start)
+				break;
+		}
+		if (st != start || !first)
+			continue;
+		o = 0;
+		chain[0] = '\0';
+		st = start;
+		do {
+			w = snprintf(chain + o, sizeof(chain) - o, "%s -> ",
+			    st->name);
+			if (w < 0 || (size_t)w >= sizeof(chain) - o)
+				break;
+			o += (size_t)w;
+			st = config_stage(cfg, st->rollout_fallback);
+		} while (st != start);
+		snprintf(chain + o, sizeof(chain) - o, "%s", start->name);
+		snprintf(path, sizeof(path), "stages.%s.rollout.fallback",
+		    start->name);
+		report_at(ld, ss[i].node->src, ss[i].fallback != NULL ?
+		    ss[i].fallback->line : ss[i].node->key_line, path,
+		    "partial rollouts fall back in a loop (%s)", chain);
+	}
+}
+
 static void
 validate_stages(struct loader *ld, const struct node *stages,
     struct config *cfg)
@@ -1567,6 +1704,7 @@ validate_stages(struct loader *ld, const struct node *stages,
 			report(ld, ss[i].fallback, path, "%s is not a stage "
 			    "(%s)", Q(st->rollout_fallback), list);
 	}
+	check_fallback_loops(ld, cfg, ss);
 	free(ss);
 }
 
@@ -1609,7 +1747,7 @@ validate(struct loader *ld, const struct node *root, struct config *cfg)
 		if ((sub = map_get(n, "image")) == NULL)
 			report(ld, n, "init.image", "missing");
 		else if (get_string(ld, sub, "init.image", false,
-		    &cfg->init_image) == 0 && !image_ref(cfg->init_image))
+		    &cfg->init_image) == 0 && !config_valid_image(cfg->init_image))
 			report(ld, sub, "init.image", "%s is not an image "
 			    "reference", Q(cfg->init_image));
 	}
@@ -1627,7 +1765,7 @@ validate(struct loader *ld, const struct node *root, struct config *cfg)
 			report(ld, n, "mtls.tokenAudience", "missing");
 		else if (get_string(ld, sub, "mtls.tokenAudience", false,
 		    &cfg->mtls_token_audience) == 0 &&
-		    !image_ref(cfg->mtls_token_audience))
+		    !config_valid_image(cfg->mtls_token_audience))
 			report(ld, sub, "mtls.tokenAudience", "%s is not a "
 			    "token audience (no spaces)",
 			    Q(cfg->mtls_token_audience));
