@@ -6,6 +6,8 @@
 
 #include <stdarg.h>
 
+#include <jansson.h>
+
 enum log_level {
 	LOG_LEVEL_DEBUG,
 	LOG_LEVEL_INFO,
@@ -23,6 +25,9 @@ int log_parse_level(const char *name, enum log_level *level);
  * are reserved and skipped. Nothing here is ever the request body. */
 void log_msg(enum log_level level, const char *msg, ...);
 void log_vmsg(enum log_level level, const char *msg, va_list ap);
+/* Write one line with the members of `fields` (a JSON object, stolen; NULL
+ * for none), for numbers and other non-string values. */
+void log_fields(enum log_level level, const char *msg, json_t *fields);
 
 #define log_debug(...) log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__)
 #define log_info(...) log_msg(LOG_LEVEL_INFO, __VA_ARGS__)

@@ -100,18 +100,19 @@ log_json_value(const char *val)
 }
 
 void
-log_vmsg(enum log_level level, const char *msg, va_list ap)
+log_fields(enum log_level level, const char *msg, json_t *fields)
 {
 	static const char oom[] =
 	    "{\"level\":\"error\",\"msg\":\"out of memory while logging\"}\n";
-	const size_t flags = JSON_COMPACT | JSON_PRESERVE_ORDER;
-	json_t *obj;
-	const char *key, *val;
+	const size_t flags = JSON_COMPACT | JSON_PRESERVE_ORDER |
+	    JSON_REAL_PRECISION(6);
+	json_t *obj = NULL, *val;
+	const char *key;
 	char ts[48], *line = NULL;
 	size_t len;
 
 	if ((int)level < atomic_load(&log_min_level))
-		return;
+		goto done;
 	if ((unsigned)level >= sizeof(level_names) / sizeof(level_names[0]))
 		level = LOG_LEVEL_ERROR;
 	log_time(ts, sizeof(ts));
@@ -120,12 +121,10 @@ log_vmsg(enum log_level level, const char *msg, va_list ap)
 	json_object_set_new(obj, "time", json_string(ts));
 	json_object_set_new(obj, "level", json_string(level_names[level]));
 	json_object_set_new(obj, "msg", log_json_value(msg != NULL ? msg : ""));
-	while ((key = va_arg(ap, const char *)) != NULL) {
-		val = va_arg(ap, const char *);
-		if (strcmp(key, "time") == 0 || strcmp(key, "level") == 0 ||
-		    strcmp(key, "msg") == 0)
-			continue;
-		json_object_set_new(obj, key, log_json_value(val));
+	json_object_foreach(fields, key, val) {
+		if (strcmp(key, "time") != 0 && strcmp(key, "level") != 0 &&
+		    strcmp(key, "msg") != 0)
+			json_object_set(obj, key, val);
 	}
 	if ((len = json_dumpb(obj, NULL, 0, flags)) == 0 ||
 	    (line = malloc(len + 1)) == NULL ||
@@ -133,14 +132,30 @@ log_vmsg(enum log_level level, const char *msg, va_list ap)
 		goto fail;
 	line[len] = '\n';
 	log_write_line(line, len + 1);
-	free(line);
-	json_decref(obj);
-	return;
+	goto done;
 fail:
 	/* Out of memory: still say something, without the fields. */
+	log_write_line(oom, sizeof(oom) - 1);
+done:
 	free(line);
 	json_decref(obj);
-	log_write_line(oom, sizeof(oom) - 1);
+	json_decref(fields);
+}
+
+void
+log_vmsg(enum log_level level, const char *msg, va_list ap)
+{
+	json_t *fields;
+	const char *key, *val;
+
+	if ((int)level < atomic_load(&log_min_level))
+		return;
+	fields = json_object();
+	while ((key = va_arg(ap, const char *)) != NULL) {
+		val = va_arg(ap, const char *);
+		json_object_set_new(fields, key, log_json_value(val));
+	}
+	log_fields(level, msg, fields);
 }
 
 void

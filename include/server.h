@@ -1,0 +1,81 @@
+/* server.h - the HTTPS shell around the pure core: libmicrohttpd over GnuTLS
+ * for admission reviews, plain HTTP for health and metrics, graceful stop. */
+#ifndef MESHINJECT_SERVER_H
+#define MESHINJECT_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "config.h"
+#include "review.h"
+
+#define SERVER_DEFAULT_LISTEN		"0.0.0.0:8443"
+#define SERVER_DEFAULT_METRICS_LISTEN	"0.0.0.0:9090"
+#define SERVER_DEFAULT_MAX_BODY		(6u * 1024 * 1024)
+#define SERVER_DEFAULT_TIMEOUT		10u
+#define SERVER_DEFAULT_MAX_CONNECTIONS	1024u
+/* Longest stage name accepted in a path (review_outcome.stage's size). */
+#define SERVER_STAGE_MAX		64
+
+/* A parsed ADDR:PORT. */
+struct server_addr {
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char text[64];		/* canonical: "0.0.0.0:8443", "[::1]:8443" */
+};
+
+/* Parse "IPv4:PORT", "[IPv6]:PORT", "localhost:PORT" (127.0.0.1) or ":PORT"
+ * (0.0.0.0). Host names are refused: a webhook listens on addresses.
+ * PORT is 1..65535. Returns 0, or -1 with the reason in err. */
+int server_parse_addr(const char *s, struct server_addr *out, char *err,
+    size_t errlen);
+
+/* Route a request path (no query string): "/mutate", "/mutate/<stage>",
+ * "/validate", "/validate/<stage>". Returns 0 with *route and stage ("" for
+ * none; stagelen bytes, at least SERVER_STAGE_MAX), or -1 for any other path,
+ * including a stage name that is empty, too long or not printable ASCII. */
+int server_route_parse(const char *path, enum review_route *route,
+    char *stage, size_t stagelen);
+
+/* Is this Content-Type header application/json (any case, parameters such as
+ * "; charset=utf-8" allowed)? NULL is not. */
+bool server_content_type_is_json(const char *value);
+
+struct server_opts {
+	struct server_addr listen;
+	struct server_addr metrics_listen;
+	const char *cert_pem;	/* borrowed; must outlive the server */
+	const char *key_pem;	/* borrowed; must outlive the server */
+	time_t cert_not_after;
+	size_t max_body;	/* bytes of request body accepted */
+	unsigned timeout;	/* seconds a connection may stay idle */
+	unsigned threads;	/* 0: one per CPU, at least 2 */
+	unsigned max_connections;
+	const char *self_namespace;	/* copied; NULL when unknown */
+};
+
+struct server;
+
+/* Start both listeners with `cfg`, which the server takes (it is freed by the
+ * server once no request uses it). Returns the running server, or NULL with
+ * the reason in err (cfg is freed then too). Signals should already be blocked
+ * in the calling thread so that the server's threads inherit the mask. */
+struct server *server_start(const struct server_opts *opts,
+    struct config *cfg, char *err, size_t errlen);
+
+/* Replace the config (taken) for new requests; requests under way finish
+ * with the one they started with, which is freed after the last of them.
+ * Safe from any thread: what a config reload will call. */
+void server_config_swap(struct server *srv, struct config *cfg);
+
+/* Stop accepting connections, report not-ready, and wait up to grace_secs
+ * for requests under way to be answered. */
+void server_shutdown(struct server *srv, unsigned grace_secs);
+
+/* Stop both listeners (closing what is left), free the server and its
+ * config. server_free(NULL) is a no-op. */
+void server_free(struct server *srv);
+
+#endif
