@@ -268,6 +268,13 @@ redirect_opts_parse(struct redirect_opts *o, int argc, char **argv,
 			if (strlen(flags[i].name) == namelen &&
 			    strncmp(flags[i].name, arg, namelen) == 0)
 				f = &flags[i];
+		if (f == NULL && eq != NULL && (strncmp(arg, "--dry-run=", 10)
+		    == 0 || strncmp(arg, "--check=", 8) == 0 ||
+		    strncmp(arg, "--help=", 7) == 0)) {
+			snprintf(err, errlen, "%.*s takes no value",
+			    (int)namelen, arg);
+			return -1;
+		}
 		if (f == NULL) {
 			snprintf(err, errlen, "unknown option \"%.*s\"",
 			    namelen > 100 ? 100 : (int)namelen, arg);

@@ -231,6 +231,15 @@ suite() {
 		return
 	fi
 
+	# 0. --dry-run prints and applies nothing.
+	out=$(redirect --dry-run "${WEBHOOK_ARGS[@]}" 2>&1)
+	if grep -q -- '-A OUTPUT -p tcp -j MESH_OUTPUT' <<<"$out" &&
+	    ! save4 | grep -q MESH_ && ! save6 | grep -q MESH_; then
+		ok "--dry-run prints the rules and applies nothing"
+	else
+		not_ok "--dry-run prints the rules and applies nothing" "$out"
+	fi
+
 	# 1. The webhook's default arguments.
 	out=$(redirect "${WEBHOOK_ARGS[@]}" 2>&1)
 	rc=$?
@@ -327,6 +336,20 @@ teardown_proxy() {
 	kill "${pids[1]}" 2>/dev/null
 	wait "${pids[1]}" 2>/dev/null
 }
+
+# The command line prints exactly the rules of the golden files (which
+# tests/check_redirect.c compares with the rule builder).
+flavour=cli
+for f in "$root"/tests/redirect/*.args; do
+	n=${f%.args}
+	[ -e "$n.saved-v4" ] && continue	# needs saved rules: unit test only
+	mapfile -t a <"$f"
+	if out=$(timeout 10 "$BIN" redirect --dry-run "${a[@]}" 2>&1 | diff "$n.rules" -); then
+		ok "redirect --dry-run $(basename "$n") prints $(basename "$n").rules"
+	else
+		not_ok "redirect --dry-run $(basename "$n") prints $(basename "$n").rules" "$out"
+	fi
+done
 
 for flavour in "${flavours[@]}"; do
 	echo "== iptables-$flavour"
