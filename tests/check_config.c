@@ -4,7 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "commands.h"
 #include "config.h"
 
 /* Fixtures are found relative to the repository root (make unit runs there);
@@ -806,6 +808,9 @@ START_TEST(bounds_uid)
 	    "cfg.yaml:1: proxy.uid: \"-1\" is not a UID (0-2147483647)");
 	EXPECT_ERROR("proxy: {uid: 2147483648}\n",
 	    "cfg.yaml:1: proxy.uid: \"2147483648\" is not a UID (0-2147483647)");
+	EXPECT_ERROR("proxy: {uid: 02471}\n",
+	    "cfg.yaml:1: proxy.uid: \"02471\" has a leading zero (octal in "
+	    "YAML 1.1); write it without");
 	EXPECT_ERROR("proxy: {uid: 0x539}\n",
 	    "cfg.yaml:1: proxy.uid: \"0x539\" is not a UID (0-2147483647)");
 	EXPECT_ERROR("proxy: {uid: ~}\n",
@@ -834,7 +839,7 @@ START_TEST(hash_equivalent_files)
 	ck_assert_str_eq(cfg->hash, def->hash);
 	config_free(cfg);
 	/* the same value spelled differently */
-	cfg = load_ok("proxy: {uid: 01337, logLevel: 'warning'}\n"
+	cfg = load_ok("proxy: {uid: +1337, logLevel: 'warning'}\n"
 	    "stages: {observe: {features: [observe], enforce: false,"
 	    " rollout: {percent: 100, fallback: \"off\"}}}\n");
 	ck_assert_str_eq(cfg->hash, def->hash);
@@ -1012,6 +1017,112 @@ START_TEST(limit_binary_garbage)
 }
 END_TEST
 
+/* ---- meshinject config ---- */
+
+/* Run `meshinject config ARGS`; its stdout and stderr (new strings) land in
+ * *out and *err. Returns the exit status. */
+static int
+run_config(char **argv, int argc, char **out, char **err)
+{
+	FILE *fo = tmpfile(), *fe = tmpfile();
+	int so, se, rc;
+	long n;
+
+	ck_assert_ptr_nonnull(fo);
+	ck_assert_ptr_nonnull(fe);
+	fflush(stdout);
+	fflush(stderr);
+	so = dup(STDOUT_FILENO);
+	se = dup(STDERR_FILENO);
+	dup2(fileno(fo), STDOUT_FILENO);
+	dup2(fileno(fe), STDERR_FILENO);
+	rc = cmd_config(argc, argv);
+	fflush(stdout);
+	fflush(stderr);
+	dup2(so, STDOUT_FILENO);
+	dup2(se, STDERR_FILENO);
+	close(so);
+	close(se);
+	n = ftell(fo);
+	*out = calloc(1, (size_t)n + 1);
+	rewind(fo);
+	ck_assert_uint_eq(fread(*out, 1, (size_t)n, fo), (size_t)n);
+	n = ftell(fe);
+	*err = calloc(1, (size_t)n + 1);
+	rewind(fe);
+	ck_assert_uint_eq(fread(*err, 1, (size_t)n, fe), (size_t)n);
+	fclose(fo);
+	fclose(fe);
+	return rc;
+}
+
+START_TEST(command_prints_default)
+{
+	char *argv[] = { "config", NULL };
+	char *out, *err;
+
+	ck_assert_int_eq(run_config(argv, 1, &out, &err), 0);
+	ck_assert_str_eq(out, config_default_yaml);
+	ck_assert_str_eq(err, "");
+	free(out);
+	free(err);
+}
+END_TEST
+
+START_TEST(command_check)
+{
+	char ok[512], bad[512], want[4096], line[1024];
+	char *argv[] = { "config", "--check", ok, NULL };
+	char *out, *err;
+	FILE *f;
+	size_t o = 0;
+
+	snprintf(ok, sizeof(ok), "%s/partial.yaml", fixture_dir());
+	ck_assert_int_eq(run_config(argv, 3, &out, &err), 0);
+	ck_assert_str_eq(out, "configuration OK\n");
+	ck_assert_str_eq(err, "");
+	free(out);
+	free(err);
+
+	/* every error, one per line, on stderr */
+	snprintf(ok, sizeof(ok), "%s/invalid.yaml", fixture_dir());
+	ck_assert_int_eq(run_config(argv, 3, &out, &err), 1);
+	ck_assert_str_eq(out, "");
+	snprintf(bad, sizeof(bad), "%s/invalid.errors", fixture_dir());
+	f = fopen(bad, "r");
+	ck_assert_ptr_nonnull(f);
+	while (fgets(line, sizeof(line), f) != NULL)
+		o += (size_t)snprintf(want + o, sizeof(want) - o, "%s%s",
+		    ok, strstr(line, "invalid.yaml") + strlen("invalid.yaml"));
+	fclose(f);
+	ck_assert_str_eq(err, want);
+	free(out);
+	free(err);
+}
+END_TEST
+
+START_TEST(command_usage)
+{
+	char *help[] = { "config", "--help", NULL };
+	char *nofile[] = { "config", "--check", NULL };
+	char *unknown[] = { "config", "--chek", "x", NULL };
+	char *out, *err;
+
+	ck_assert_int_eq(run_config(help, 2, &out, &err), 0);
+	ck_assert_ptr_nonnull(strstr(out, "--check FILE"));
+	free(out);
+	free(err);
+	ck_assert_int_eq(run_config(nofile, 2, &out, &err), 2);
+	ck_assert_ptr_nonnull(strstr(err, "--check needs one FILE"));
+	free(out);
+	free(err);
+	ck_assert_int_eq(run_config(unknown, 3, &out, &err), 2);
+	ck_assert_ptr_nonnull(strstr(err, "unknown argument \"--chek\""));
+	free(out);
+	free(err);
+}
+END_TEST
+
 static Suite *
 config_suite(void)
 {
@@ -1076,6 +1187,13 @@ config_suite(void)
 	tcase_add_test(tc, limit_many_values);
 	tcase_add_test(tc, limit_error_count);
 	tcase_add_test(tc, limit_binary_garbage);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("command");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, command_prints_default);
+	tcase_add_test(tc, command_check);
+	tcase_add_test(tc, command_usage);
 	suite_add_tcase(s, tc);
 	return s;
 }

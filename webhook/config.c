@@ -879,6 +879,7 @@ get_long(struct loader *ld, const struct node *n, const char *path,
     long min, long max, const char *what, long *out)
 {
 	QBUF;
+	const char *digits;
 	char *end;
 	long v;
 
@@ -889,6 +890,13 @@ get_long(struct loader *ld, const struct node *n, const char *path,
 	}
 	if (n->type != NODE_SCALAR) {
 		report(ld, n, path, "expected a number, got %s", type_name(n));
+		return -1;
+	}
+	/* YAML 1.1 readers (go-yaml, so Helm and kubectl) take 0644 as octal */
+	digits = n->value + (n->value[0] == '+' || n->value[0] == '-');
+	if (digits[0] == '0' && isdigit((unsigned char)digits[1])) {
+		report(ld, n, path, "%s has a leading zero (octal in YAML 1.1); "
+		    "write it without", Q(n->value));
 		return -1;
 	}
 	errno = 0;
