@@ -1,0 +1,343 @@
+// Bad requests (issue 2, "Bad input"): each answered with the right status
+// and a short JSON error body, none crashing or hanging the server, which
+// keeps answering a good review after each. TLS 1.2 and 1.3 only.
+import { describe, test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import tls from "node:tls";
+import { Server } from "./lib/server.mjs";
+import { rsReview, rsPod, makeReview } from "./lib/reviews.mjs";
+import { checkAllowed, applyAndValidate, show } from "./lib/mesh.mjs";
+
+const T = { timeout: 30000 };
+const MiB = 1024 * 1024;
+
+// A request over a raw TLS socket, for what an HTTP client library will not
+// send: a Content-Length it does not honour, a chunked body, a stall.
+// Writes `head`, then each of `chunks` (stopping quietly if the server
+// closes), and resolves with the parsed answer or { error } once the server
+// answers or closes, or rejects after timeoutMs.
+function rawExchange(srv, head, chunks = [], { timeoutMs = 5000 } = {}) {
+	return new Promise((resolve, reject) => {
+		const t0 = Date.now();
+		const sock = tls.connect({ host: "127.0.0.1", port: srv.port, ca: srv.pki.ca });
+		let buf = Buffer.alloc(0);
+		let done = false;
+		const finish = (v) => {
+			if (done)
+				return;
+			done = true;
+			clearTimeout(timer);
+			sock.destroy();
+			resolve({ ...v, ms: Date.now() - t0 });
+		};
+		const timer = setTimeout(() => {
+			if (done)
+				return;
+			done = true;
+			sock.destroy();
+			reject(new Error(`no answer within ${timeoutMs} ms to ${show(head, 300)}; got so far: ${show(buf.toString("latin1"), 300)}`));
+		}, timeoutMs);
+		// final: the connection is over; take what came (truncated: true
+		// when the body was cut short, e.g. by a reset).
+		const tryParse = (final = false) => {
+			const i = buf.indexOf("\r\n\r\n");
+			if (i < 0)
+				return;
+			const lines = buf.subarray(0, i).toString("latin1").split("\r\n");
+			const m = /^HTTP\/1\.[01] (\d{3})/.exec(lines[0]);
+			if (!m)
+				return finish({ error: `not an HTTP answer: ${lines[0]}` });
+			const headers = {};
+			for (const l of lines.slice(1)) {
+				const k = l.indexOf(":");
+				headers[l.slice(0, k).trim().toLowerCase()] = l.slice(k + 1).trim();
+			}
+			const len = Number(headers["content-length"] ?? NaN);
+			const body = buf.subarray(i + 4);
+			const short = Number.isFinite(len) ? body.length < len : headers["transfer-encoding"] !== undefined;
+			if (short && !final)
+				return;		// wait for the rest
+			const text = body.subarray(0, Number.isFinite(len) ? len : body.length).toString("utf8");
+			let json;
+			try { json = JSON.parse(text); } catch { /* checked by the caller */ }
+			finish({ status: Number(m[1]), headers, body: text, json, truncated: short });
+		};
+		sock.on("data", (d) => { buf = Buffer.concat([buf, d]); tryParse(); });
+		sock.on("end", () => { tryParse(true); finish({ error: `closed; got: ${show(buf.toString("latin1"), 300)}` }); });
+		sock.on("error", (e) => {
+			tryParse(true);
+			if (!done && !(e.code === "EPIPE" || e.code === "ECONNRESET"))
+				finish({ error: e.message });
+			else if (!done)
+				finish({ error: `${e.code}; got: ${show(buf.toString("latin1"), 300)}` });
+		});
+		sock.on("secureConnect", async () => {
+			sock.write(head);
+			for (const c of chunks) {
+				if (done || sock.destroyed)
+					return;
+				if (typeof c === "number") {	// a pause, in ms
+					await new Promise((r) => setTimeout(r, c));
+					continue;
+				}
+				if (!sock.write(c))
+					await new Promise((r) => { sock.once("drain", r); sock.once("close", r); });
+			}
+		});
+	});
+}
+
+function expectError(res, status, what) {
+	const ctx = `${what}: got HTTP ${res.status} ${res.error ?? ""} ${show(res.body, 500)}`;
+	assert.equal(res.status, status, ctx);
+	assert.match(String(res.headers?.["content-type"]), /^application\/json\b/, `Content-Type of the error, ${ctx}`);
+	assert.ok(res.json && typeof res.json.error === "string" && res.json.error.length > 0, `body must be {"error": "..."}, ${ctx}`);
+	assert.ok(res.body.length < 4096, `a short error body, ${ctx}`);
+}
+
+describe("bad requests", () => {
+	let srv;
+	before(async () => { srv = await Server.start(); });
+	after(async () => {
+		if (!srv)
+			return;
+		const r = await srv.stop();
+		assert.ok(r.code === 0 && !r.signal, `SIGTERM must end meshinject cleanly after the bad input: ${JSON.stringify({ code: r.code, signal: r.signal, timedOut: r.timedOut })}\n${srv.describe()}`);
+	});
+
+	// After each bad request: still alive, still answering a good review.
+	async function stillGood(what) {
+		assert.ok(srv.alive(), `meshinject exited after ${what}: ${JSON.stringify(srv.exit)}\n${srv.describe()}`);
+		const rev = rsReview();
+		const res = await srv.post("/mutate/traffic", rev, { timeoutMs: 5000 });
+		const ops = checkAllowed(rev, res, { expectPatch: true, what: `a good review after ${what}` });
+		applyAndValidate(rev, ops, `a good review after ${what}`);
+	}
+
+	const body = JSON.stringify(rsReview());
+	const jsonHeaders = { "Content-Type": "application/json" };
+
+	for (const method of ["GET", "PUT", "DELETE", "PATCH"]) {
+		test(`${method} /mutate/traffic: 405`, T, async () => {
+			const res = await srv.request("/mutate/traffic", { method, headers: jsonHeaders, body: method === "GET" ? undefined : body });
+			expectError(res, 405, `${method} /mutate/traffic`);
+			await stillGood(`${method}`);
+		});
+	}
+
+	for (const [name, ct] of [["text/plain", "text/plain"], ["application/yaml", "application/yaml"],
+		["application/x-www-form-urlencoded", "application/x-www-form-urlencoded"], ["no Content-Type", undefined],
+		["application/jsonx", "application/jsonx"]]) {
+		test(`Content-Type ${name}: 415`, T, async () => {
+			const res = await srv.request("/mutate/traffic", { method: "POST", headers: ct ? { "Content-Type": ct } : {}, body });
+			expectError(res, 415, `POST with Content-Type ${name}`);
+			await stillGood(`Content-Type ${name}`);
+		});
+	}
+
+	test("Content-Type application/json; charset=utf-8 is JSON", T, async () => {
+		const rev = rsReview();
+		const res = await srv.request("/mutate/traffic", { method: "POST", headers: { "Content-Type": "application/json; charset=utf-8" }, body: JSON.stringify(rev) });
+		checkAllowed(rev, res, { expectPatch: true, what: "application/json; charset=utf-8" });
+	});
+
+	test("Content-Length of 7 MiB with little data: 413 at once, without reading the rest", T, async () => {
+		const head = `POST /mutate/traffic HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${7 * MiB}\r\n\r\n`;
+		const res = await rawExchange(srv, head, [body.slice(0, 1024)], { timeoutMs: 5000 });
+		expectError(res, 413, "Content-Length 7 MiB, 1 KiB sent");
+		assert.ok(res.ms < 3000, `the 413 took ${res.ms} ms`);
+		await stillGood("a 7 MiB Content-Length");
+	});
+
+	test("a chunked body over 6 MiB: 413", T, async () => {
+		const head = "POST /mutate/traffic HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+		const piece = "x".repeat(256 * 1024);
+		const chunk = `${piece.length.toString(16)}\r\n${piece}\r\n`;
+		const chunks = [`${body.length.toString(16)}\r\n${body}\r\n`, ...Array(28).fill(chunk), "0\r\n\r\n"];
+		const res = await rawExchange(srv, head, chunks, { timeoutMs: 10000 });
+		// The server stops reading and closes while the client still
+		// sends, so the kernel may reset the connection and drop the
+		// error body: the status line is what must arrive.
+		if (res.truncated)
+			assert.equal(res.status, 413, `chunked body of 7 MiB: got ${show(res)}`);
+		else
+			expectError(res, 413, "chunked body of 7 MiB");
+		await stillGood("a 7 MiB chunked body");
+	});
+
+	test("a valid review just under 6 MiB is answered (the limit is not lower)", T, async () => {
+		const pod = rsPod();
+		const rev = makeReview(pod);
+		const size = JSON.stringify(rev).length;
+		pod.metadata.annotations = { "example.com/blob": "y".repeat(6 * MiB - 4096 - size) };
+		const text = JSON.stringify(rev);
+		assert.ok(text.length < 6 * MiB && text.length > 6 * MiB - 8192);
+		const res = await srv.post("/mutate/traffic", text, { timeoutMs: 10000 });
+		checkAllowed(rev, res, { expectPatch: true, what: `a ${text.length}-byte review` });
+	});
+
+	const bad400 = {
+		"empty body": "",
+		"not JSON": "hello",
+		"truncated JSON": body.slice(0, body.length / 2),
+		"trailing garbage": `${body} x`,
+		"two JSON texts": `${body}${body}`,
+		"invalid UTF-8": Buffer.concat([Buffer.from(body.slice(0, 200)), Buffer.from([0xc3, 0x28, 0xff]), Buffer.from(body.slice(200))]),
+		"a JSON array": "[]",
+		"a JSON string": '"AdmissionReview"',
+		"null": "null",
+		"{}": "{}",
+		"AdmissionReview without request": JSON.stringify({ apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview" }),
+		"request: null": JSON.stringify({ apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", request: null }),
+		"request is a string": JSON.stringify({ apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", request: "x" }),
+		"kind Pod, not AdmissionReview": JSON.stringify({ ...rsReview(), kind: "Pod" }),
+		"apiVersion admission.k8s.io/v2": JSON.stringify({ ...rsReview(), apiVersion: "admission.k8s.io/v2" }),
+		"apiVersion v1": JSON.stringify({ ...rsReview(), apiVersion: "v1" }),
+		"no apiVersion": (() => { const r = rsReview(); delete r.apiVersion; return JSON.stringify(r); })(),
+		"request without uid": (() => { const r = rsReview(); delete r.request.uid; return JSON.stringify(r); })(),
+		"uid is a number": (() => { const r = rsReview(); r.request.uid = 42; return JSON.stringify(r); })(),
+		"duplicate top-level key": body.replace('"kind": "AdmissionReview"', '"kind":"AdmissionReview"').replace(/^\{/, '{"apiVersion":"admission.k8s.io/v1",'),
+		"duplicate key deep in the pod": body.replace('"generateName":"web-7d4b9c8f6-"', '"generateName":"web-7d4b9c8f6-","generateName":"evil-"'),
+		"duplicate uid": body.replace(/"uid":"([^"]+)"/, '"uid":"$1","uid":"other"'),
+		"100000 [": "[".repeat(100000),
+		"100000 { deep inside the pod": body.replace('"status":{}', `"status":${'{"a":'.repeat(100000)}1${"}".repeat(100000)}`),
+		"100000 [ inside the pod": body.replace('"status":{}', `"status":${"[".repeat(100000)}${"]".repeat(100000)}`),
+	};
+	for (const [name, b] of Object.entries(bad400)) {
+		test(`${name}: 400`, T, async () => {
+			if (name.startsWith("duplicate"))
+				assert.notEqual(b, body, "the test's duplicate-key substitution must have happened");
+			const res = await srv.request("/mutate/traffic", { method: "POST", headers: jsonHeaders, body: b, timeoutMs: 5000 });
+			expectError(res, 400, `POST ${show(b, 200)}`);
+			await stillGood(name);
+		});
+	}
+
+	for (const path of ["/", "/nope", "/mutate/nope", "/mutate/traffic/extra", "/mutatetraffic", "/validate/nope",
+		"/mutate/..%2ftraffic", "/metrics", "/mutate/traffic%00", "/mutate/traffic%00/nope"]) {
+		test(`POST ${path}: 404`, T, async () => {
+			const res = await srv.request(path, { method: "POST", headers: jsonHeaders, body });
+			// A NUL in the path may fairly be a 400 too; it must not be
+			// taken for the path before the NUL.
+			expectError(res, path.includes("%00") && res.status === 400 ? 400 : 404, `POST ${path}`);
+			await stillGood(`POST ${path}`);
+		});
+	}
+
+	test("slow clients do not stall the rest", T, async () => {
+		// Eight connections that send half a request and stall.
+		const stalls = [];
+		for (let i = 0; i < 8; i++) {
+			const sock = tls.connect({ host: "127.0.0.1", port: srv.port, ca: srv.pki.ca });
+			sock.on("error", () => {});
+			sock.on("secureConnect", () => sock.write(i % 2 ?
+			    "POST /mutate/traffic HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Ty" :
+			    `POST /mutate/traffic HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 100)}`));
+			stalls.push(sock);
+		}
+		// Plus eight that connect and never finish the TLS handshake.
+		for (let i = 0; i < 8; i++) {
+			const net = await import("node:net");
+			const s = net.connect(srv.port, "127.0.0.1");
+			s.on("error", () => {});
+			stalls.push(s);
+		}
+		try {
+			await new Promise((r) => setTimeout(r, 300));
+			const t0 = Date.now();
+			const revs = Array.from({ length: 4 }, () => rsReview());
+			const answers = await Promise.all(revs.map((r) => srv.post("/mutate/traffic", r, { timeoutMs: 5000 })));
+			answers.forEach((a, i) => checkAllowed(revs[i], a, { expectPatch: true, what: "a review while 16 clients stall" }));
+			assert.ok(Date.now() - t0 < 3000, `good reviews took ${Date.now() - t0} ms while clients stalled`);
+		} finally {
+			for (const s of stalls)
+				s.destroy();
+		}
+		await stillGood("slow clients");
+	});
+
+	test("a request split into small writes with pauses is answered", T, async () => {
+		const rev = rsReview();
+		const b = JSON.stringify(rev);
+		const head = `POST /mutate/traffic HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(b)}\r\nConnection: close\r\n\r\n`;
+		const res = await rawExchange(srv, head.slice(0, 20), [50, head.slice(20), 50, b.slice(0, 1000), 50, b.slice(1000)], { timeoutMs: 5000 });
+		checkAllowed(rev, { ...res, headers: res.headers ?? {} }, { expectPatch: true, what: "a request in pieces" });
+	});
+
+	test("keep-alive: two reviews on one connection", T, async () => {
+		const a = rsReview();
+		const b = rsReview();
+		b.request.uid = "second-on-the-same-connection";
+		const ba = JSON.stringify(a);
+		const bb = JSON.stringify(b);
+		const req = (x, close) => `POST /mutate/traffic HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(x)}\r\n${close ? "Connection: close\r\n" : ""}\r\n${x}`;
+		// rawExchange parses the first answer only; ask for both and check
+		// the second uid arrives.
+		const sockText = await new Promise((resolve, reject) => {
+			const sock = tls.connect({ host: "127.0.0.1", port: srv.port, ca: srv.pki.ca });
+			let out = "";
+			const timer = setTimeout(() => { sock.destroy(); reject(new Error(`no two answers within 5 s: ${show(out, 300)}`)); }, 5000);
+			sock.on("secureConnect", () => sock.write(req(ba, false) + req(bb, true)));
+			sock.on("data", (d) => { out += d.toString("utf8"); });
+			sock.on("close", () => { clearTimeout(timer); resolve(out); });
+			sock.on("error", () => {});
+		});
+		assert.equal((sockText.match(/HTTP\/1\.1 200/g) ?? []).length, 2, `two 200s expected: ${show(sockText, 500)}`);
+		assert.ok(sockText.includes(a.request.uid) && sockText.includes("second-on-the-same-connection"), "both uids answered");
+	});
+
+	describe("TLS versions", () => {
+		// A control server that does allow TLS 1.0, to prove the client
+		// below can speak it (so a refusal by meshinject means something).
+		let control;
+		before(async () => {
+			control = tls.createServer({
+				key: await import("node:fs").then((fs) => fs.readFileSync(srv.pki.key)),
+				cert: await import("node:fs").then((fs) => fs.readFileSync(srv.pki.cert)),
+				minVersion: "TLSv1", ciphers: "DEFAULT@SECLEVEL=0",
+			}, (s) => s.end());
+			await new Promise((r) => control.listen(0, "127.0.0.1", r));
+		});
+		after(() => control?.close());
+
+		function handshake(port, version) {
+			return new Promise((resolve) => {
+				const s = tls.connect({ host: "127.0.0.1", port, ca: srv.pki.ca, minVersion: version, maxVersion: version,
+					ciphers: "DEFAULT@SECLEVEL=0" });
+				const timer = setTimeout(() => { s.destroy(); resolve({ ok: false, error: "timeout" }); }, 5000);
+				s.on("secureConnect", () => { clearTimeout(timer); const p = s.getProtocol(); s.destroy(); resolve({ ok: true, protocol: p }); });
+				s.on("error", (e) => { clearTimeout(timer); resolve({ ok: false, error: e.code ?? e.message }); });
+			});
+		}
+
+		for (const v of ["TLSv1", "TLSv1.1"]) {
+			test(`${v} is refused`, T, async () => {
+				const c = await handshake(control.address().port, v);
+				assert.ok(c.ok && c.protocol === v, `the test client cannot speak ${v} even to a permissive server (${c.error}); the check would prove nothing`);
+				const r = await handshake(srv.port, v);
+				assert.equal(r.ok, false, `meshinject accepted a ${v} handshake (${r.protocol})`);
+				await stillGood(`a ${v} handshake`);
+			});
+		}
+		for (const v of ["TLSv1.2", "TLSv1.3"]) {
+			test(`${v} is accepted`, T, async () => {
+				const r = await handshake(srv.port, v);
+				assert.ok(r.ok && r.protocol === v, `${v} handshake failed: ${r.error}`);
+				const rev = rsReview();
+				const res = await srv.post("/mutate/traffic", rev, { tls: { minVersion: v, maxVersion: v } });
+				checkAllowed(rev, res, { expectPatch: true, what: `over ${v}` });
+			});
+		}
+		test("plain HTTP on the HTTPS port gets no answer but does not hurt", T, async () => {
+			const net = await import("node:net");
+			await new Promise((resolve) => {
+				const s = net.connect(srv.port, "127.0.0.1", () => s.write(`POST /mutate/traffic HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`));
+				s.on("data", (d) => { assert.ok(!d.toString("latin1").includes("AdmissionReview"), "answered a review over plain HTTP"); });
+				s.on("close", resolve);
+				s.on("error", resolve);
+				setTimeout(() => { s.destroy(); resolve(); }, 2000);
+			});
+			await stillGood("plain HTTP on the HTTPS port");
+		});
+	});
+});
