@@ -39,6 +39,11 @@ int server_parse_addr(const char *s, struct server_addr *out, char *err,
 int server_route_parse(const char *path, enum review_route *route,
     char *stage, size_t stagelen);
 
+/* Decode %HH escapes in place, except those of NUL and other control
+ * characters, which stay as written: "/mutate/traffic%00" must not become
+ * "/mutate/traffic". Returns the new length. */
+size_t server_url_unescape(char *s);
+
 /* Is this Content-Type header application/json (any case, parameters such as
  * "; charset=utf-8" allowed)? NULL is not. */
 bool server_content_type_is_json(const char *value);

@@ -24,6 +24,10 @@
 #define DEV_CERT_DAYS		30
 #define SERVE_MAX_BODY_LIMIT	(1024ull * 1024 * 1024)
 #define SERVE_MAX_TIMEOUT	3600ul
+/* How long SIGTERM waits for requests under way. A review takes
+ * milliseconds; what is still unanswered after this is a stalled client.
+ * (kubelet's default terminationGracePeriodSeconds is 30.) */
+#define SERVE_SHUTDOWN_GRACE	3u
 
 struct serve_flags {
 	const char *config;
@@ -424,7 +428,7 @@ cmd_serve(int argc, char **argv)
 	log_info("shutting down: finishing requests under way", "signal",
 	    sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "SIGINT" : "error",
 	    NULL);
-	server_shutdown(srv, fl.timeout);
+	server_shutdown(srv, SERVE_SHUTDOWN_GRACE);
 	server_free(srv);
 	certs_pem_clear(&pem);
 	log_info("stopped", NULL);

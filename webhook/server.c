@@ -260,6 +260,47 @@ server_content_type_is_json(const char *value)
 	return *value == '\0' || *value == ';';
 }
 
+static int
+server_hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+size_t
+server_url_unescape(char *s)
+{
+	char *in = s, *out = s;
+	int hi, lo;
+
+	while (*in != '\0') {
+		if (in[0] == '%' && (hi = server_hexval(in[1])) >= 0 &&
+		    (lo = server_hexval(in[2])) >= 0 &&
+		    hi * 16 + lo >= 0x20 && hi * 16 + lo != 0x7f) {
+			*out++ = (char)(hi * 16 + lo);
+			in += 3;
+		} else {
+			*out++ = *in++;
+		}
+	}
+	*out = '\0';
+	return (size_t)(out - s);
+}
+
+/* libmicrohttpd's unescaper, through server_url_unescape. */
+static size_t
+server_mhd_unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+	(void)cls;
+	(void)conn;
+	return server_url_unescape(s);
+}
+
 /* ---- the config, behind one pointer ---- */
 
 static struct config_ref *
@@ -905,6 +946,7 @@ server_start(const struct server_opts *opts, struct config *cfg, char *err,
 	    MHD_OPTION_CONNECTION_LIMIT, opts->max_connections > 0 ?
 	    opts->max_connections : SERVER_DEFAULT_MAX_CONNECTIONS,
 	    MHD_OPTION_NOTIFY_COMPLETED, server_completed, srv,
+	    MHD_OPTION_UNESCAPE_CALLBACK, server_mhd_unescape, NULL,
 	    MHD_OPTION_END);
 	if (srv->https == NULL) {
 		server_err(err, errlen, "cannot serve HTTPS on %s (address in "
