@@ -303,7 +303,7 @@ quote(const char *s, char *buf, size_t size)
 	buf[o++] = '"';
 	for (i = 0; s[i] != '\0'; i++) {
 		c = (unsigned char)s[i];
-		if (i >= QUOTE_MAX && (c & 0xc0) != 0x80) {
+		if ((i >= QUOTE_MAX && (c & 0xc0) != 0x80) || o + 9 > size) {
 			memcpy(buf + o, "...", 3);
 			o += 3;
 			break;
