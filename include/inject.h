@@ -18,7 +18,7 @@ json_t *inject_patch(const struct config *cfg, const struct decision *d,
 /* The Envoy bootstrap for the pod, as a new JSON object (YAML accepts
  * JSON), or NULL when memory runs out. Exposed for the tests. */
 json_t *inject_envoy_bootstrap(const struct config *cfg,
-    const struct decision *d, const char *namespace);
+    const struct decision *d, const json_t *pod, const char *namespace);
 
 /* The `meshinject redirect` arguments for mesh-init, as a new JSON array
  * of strings, or NULL. Exposed for the tests. */

@@ -70,12 +70,22 @@ struct policy_input {
 struct decision {
 	enum verdict verdict;
 	const struct stage *stage;	/* stage the pod gets (borrowed), or NULL */
+	const struct stage *rollout_from; /* stage whose rollout sent the pod
+					 * to `stage`, or NULL */
 	const struct stage *ns_stage;	/* stage of the path or namespace */
 	unsigned features;		/* FEATURE_BIT() set the pod gets */
+	/* Under observe: what the next stage would do. proxy is the proxy
+	 * settings that apply (the stage's, or the next stage's). */
+	const struct stage *would_stage;
+	unsigned would_features;
+	const struct proxy_config *proxy;
 	int code;			/* for VERDICT_DENY: 403 or 422 */
 	const char *reason;		/* "Forbidden" or "Invalid" */
 	char why[POLICY_MSG_LEN];	/* one line for audit and logs */
 	char workload[POLICY_MSG_LEN];	/* "Deployment/web", for rollout */
+	int bucket;			/* rollout bucket 0..99, -1 if none */
+	struct msg_list trail;		/* each step of the decision, in order,
+					 * for `meshinject explain` */
 	struct msg_list problems;	/* denials, or warnings under observe */
 	struct msg_list warnings;
 	struct pod_settings settings;
@@ -90,6 +100,10 @@ int policy_decide(const struct config *cfg, const struct policy_input *in,
  * POLICY_MSG_MAX). */
 void msg_add(struct msg_list *l, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* Replace every byte of s that is not part of valid UTF-8 with '?', so
+ * that messages quoting user input (cut at any byte) stay valid JSON. */
+void utf8_clean(char *s);
 
 /* Small JSON helpers shared by the core; all return borrowed values. */
 const char *json_path_string(const json_t *root, const char *a,

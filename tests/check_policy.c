@@ -123,7 +123,7 @@ static const struct policy_case cases[] = {
 	  POD_PLAIN, VERDICT_INJECT, "traffic", 0, NULL },
 	{ "already injected is unchanged", "traffic", "CREATE", "shop", NULL,
 	  0, "{\"metadata\":{\"annotations\":{\"meshinject.io/status\":"
-	  "\"{\\\"containers\\\":[\\\"mesh-proxy\\\"],\\\"initContainers\\\":"
+	  "\"{\\\"stage\\\":\\\"traffic\\\",\\\"containers\\\":[\\\"mesh-proxy\\\"],\\\"initContainers\\\":"
 	  "[\\\"mesh-init\\\"],\\\"volumes\\\":[\\\"mesh-run\\\"]}\"}},"
 	  "\"spec\":{\"initContainers\":[{\"name\":\"mesh-init\"}],"
 	  "\"containers\":[{\"name\":\"app\"},{\"name\":\"mesh-proxy\"}],"
@@ -134,6 +134,83 @@ static const struct policy_case cases[] = {
 	  "\"meshinject.io/status\":\"{\\\"containers\\\":[\\\"mesh-proxy"
 	  "\\\"]}\"}},\"spec\":{\"containers\":[{\"name\":\"app\"}]}}",
 	  VERDICT_INJECT, "traffic", 0, NULL },
+	{ "features annotation adds and removes", "traffic", "CREATE", "shop",
+	  NULL, 0, "{\"metadata\":{\"annotations\":{\"meshinject.io/features\":"
+	  "\"+native-sidecar, -redirect\"}},\"spec\":{}}", VERDICT_INJECT,
+	  "traffic", 0, NULL },
+	{ "unknown feature is invalid", "traffic", "CREATE", "shop", NULL, 0,
+	  "{\"metadata\":{\"annotations\":{\"meshinject.io/features\":"
+	  "\"+warp\"}},\"spec\":{}}", VERDICT_DENY, NULL, 422, "warp" },
+	{ "feature without sign is invalid", "traffic", "CREATE", "shop", NULL,
+	  0, "{\"metadata\":{\"annotations\":{\"meshinject.io/features\":"
+	  "\"mtls\"}},\"spec\":{}}", VERDICT_DENY, NULL, 422, "+feature" },
+	{ "removing proxy leaves redirect alone: invalid", "traffic", "CREATE",
+	  "shop", NULL, 0, "{\"metadata\":{\"annotations\":{"
+	  "\"meshinject.io/features\":\"-proxy\"}},\"spec\":{}}", VERDICT_DENY,
+	  NULL, 422, "need the proxy" },
+	{ "removing an enforced feature is refused", "strict", "CREATE",
+	  "shop", NULL, 0, "{\"metadata\":{\"annotations\":{"
+	  "\"meshinject.io/features\":\"-mtls\"}},\"spec\":{}}", VERDICT_DENY,
+	  NULL, 403, "requires mtls" },
+	{ "downgrade refused when enforced", "strict", "CREATE", "shop", NULL,
+	  0, "{\"metadata\":{\"annotations\":{\"meshinject.io/stage\":"
+	  "\"traffic\"}},\"spec\":{}}", VERDICT_DENY, NULL, 403, "lacks" },
+	{ "upgrade allowed when enforced", "strict", "CREATE", "shop", NULL, 0,
+	  "{\"metadata\":{\"annotations\":{\"meshinject.io/stage\":"
+	  "\"mtls\"}},\"spec\":{}}", VERDICT_INJECT, "mtls", 0, NULL },
+	{ "app on a proxy port is refused", "traffic", "CREATE", "shop", NULL,
+	  0, "{\"metadata\":{},\"spec\":{\"containers\":[{\"name\":\"app\","
+	  "\"ports\":[{\"containerPort\":15021}]}]}}", VERDICT_DENY, NULL, 403,
+	  "port 15021" },
+	{ "app as the proxy UID is refused", "traffic", "CREATE", "shop", NULL,
+	  0, "{\"metadata\":{},\"spec\":{\"containers\":[{\"name\":\"app\","
+	  "\"securityContext\":{\"runAsUser\":1337}}]}}", VERDICT_DENY, NULL,
+	  403, "UID 1337" },
+	{ "pod-level proxy UID is refused", "traffic", "CREATE", "shop", NULL,
+	  0, "{\"metadata\":{},\"spec\":{\"securityContext\":{\"runAsUser\":"
+	  "1337},\"containers\":[{\"name\":\"app\"}]}}", VERDICT_DENY, NULL,
+	  403, "UID 1337" },
+	{ "container UID overrides the pod's", "traffic", "CREATE", "shop",
+	  NULL, 0, "{\"metadata\":{},\"spec\":{\"securityContext\":{"
+	  "\"runAsUser\":1337},\"containers\":[{\"name\":\"app\","
+	  "\"securityContext\":{\"runAsUser\":1000}}]}}", VERDICT_INJECT,
+	  "traffic", 0, NULL },
+	{ "NET_ADMIN allowed when not enforced", "traffic", "CREATE", "shop",
+	  NULL, 0, "{\"metadata\":{},\"spec\":{\"containers\":[{\"name\":"
+	  "\"app\",\"securityContext\":{\"capabilities\":{\"add\":["
+	  "\"NET_ADMIN\"]}}}]}}", VERDICT_INJECT, "traffic", 0, NULL },
+	{ "NET_RAW refused when enforced", "strict", "CREATE", "shop", NULL, 0,
+	  "{\"metadata\":{},\"spec\":{\"containers\":[{\"name\":\"app\","
+	  "\"securityContext\":{\"capabilities\":{\"add\":[\"CAP_NET_RAW\"]}}}"
+	  "]}}", VERDICT_DENY, NULL, 403, "NET_RAW" },
+	{ "proxy-image refused without allowImageOverride", "traffic",
+	  "CREATE", "shop", NULL, 0, "{\"metadata\":{\"annotations\":{"
+	  "\"meshinject.io/proxy-image\":\"evil/envoy\"}},\"spec\":{}}",
+	  VERDICT_DENY, NULL, 403, "image overrides" },
+	{ "bad quantity is invalid", "traffic", "CREATE", "shop", NULL, 0,
+	  "{\"metadata\":{\"annotations\":{\"meshinject.io/proxy-memory\":"
+	  "\"lots\"}},\"spec\":{}}", VERDICT_DENY, NULL, 422, "proxy-memory" },
+	{ "bad log level is invalid", "traffic", "CREATE", "shop", NULL, 0,
+	  "{\"metadata\":{\"annotations\":{\"meshinject.io/proxy-log-level\":"
+	  "\"loud\"}},\"spec\":{}}", VERDICT_DENY, NULL, 422, "loud" },
+	{ "Invalid wins over Forbidden", "traffic", "CREATE", "shop", NULL, 0,
+	  "{\"metadata\":{\"annotations\":{\"meshinject.io/proxy-log-level\":"
+	  "\"loud\"}},\"spec\":{\"containers\":[{\"name\":\"app\",\"ports\":[{"
+	  "\"containerPort\":15000}]}]}}", VERDICT_DENY, NULL, 422, NULL },
+	{ "observe turns denials into warnings", "observe", "CREATE", "shop",
+	  NULL, 0, "{\"metadata\":{},\"spec\":{\"containers\":[{\"name\":"
+	  "\"app\",\"ports\":[{\"containerPort\":15001}]}]}}", VERDICT_OBSERVE,
+	  "observe", 0, "observed" },
+	{ "+observe on a working stage observes", "traffic", "CREATE", "shop",
+	  NULL, 0, "{\"metadata\":{\"annotations\":{\"meshinject.io/features\":"
+	  "\"+observe\"}},\"spec\":{}}", VERDICT_OBSERVE, "traffic", 0, NULL },
+	{ "+observe refused when enforced", "strict", "CREATE", "shop", NULL,
+	  0, "{\"metadata\":{\"annotations\":{\"meshinject.io/features\":"
+	  "\"+observe\"}},\"spec\":{}}", VERDICT_DENY, NULL, 403, "requires" },
+	{ "validate refuses a bypass even with the proxy", "strict", "CREATE",
+	  "shop", NULL, 1, "{\"metadata\":{},\"spec\":{\"containers\":[{"
+	  "\"name\":\"mesh-proxy\"},{\"name\":\"app\",\"securityContext\":{"
+	  "\"runAsUser\":1337}}]}}", VERDICT_DENY, NULL, 403, "UID 1337" },
 	{ "validate refuses a pod without proxy when enforced", "strict",
 	  "CREATE", "shop", NULL, 1, POD_PLAIN, VERDICT_DENY, NULL, 403,
 	  "no mesh-proxy" },
@@ -262,6 +339,36 @@ START_TEST(test_workloads)
 }
 END_TEST
 
+/* Observe: every would-be denial is a warning, under 120 characters. */
+START_TEST(test_observe_warnings)
+{
+	struct policy_input in = { .namespace = "shop", .operation = "CREATE",
+	    .path_stage = "observe" };
+	struct decision *d = malloc(sizeof(*d));
+	json_t *pod;
+	size_t i;
+	int refuse = 0;
+
+	pod = json_loads("{\"metadata\":{\"annotations\":{\"meshinject.io/"
+	    "exclude-inbound-ports\":\"x\"}},\"spec\":{\"containers\":[{"
+	    "\"name\":\"app\",\"ports\":[{\"containerPort\":15001}]}]}}", 0,
+	    NULL);
+	in.pod = pod;
+	ck_assert_int_eq(policy_decide(cfg, &in, d), 0);
+	ck_assert_int_eq(d->verdict, VERDICT_OBSERVE);
+	ck_assert_uint_eq(d->problems.n, 0);
+	ck_assert_ptr_nonnull(d->would_stage);
+	ck_assert_str_eq(d->would_stage->name, "traffic");
+	for (i = 0; i < d->warnings.n; i++) {
+		if (strstr(d->warnings.items[i], "would refuse") != NULL)
+			refuse++;
+	}
+	ck_assert_int_eq(refuse, 2);
+	json_decref(pod);
+	free(d);
+}
+END_TEST
+
 static Suite *
 policy_suite(void)
 {
@@ -273,6 +380,7 @@ policy_suite(void)
 	    (int)(sizeof(cases) / sizeof(cases[0])));
 	tcase_add_test(tc, test_rollout_stable_and_proportional);
 	tcase_add_test(tc, test_workloads);
+	tcase_add_test(tc, test_observe_warnings);
 	suite_add_tcase(s, tc);
 	return s;
 }

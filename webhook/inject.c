@@ -1,6 +1,7 @@
 /* inject.c - build the mesh containers, volumes and status annotation for
  * a decision, and the patch that adds them. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "inject.h"
@@ -21,6 +22,41 @@ has(unsigned features, enum feature f)
 	return (features & FEATURE_BIT(f)) != 0;
 }
 
+#define CHECK_NAME_UID_OFFSET 1	/* mesh-init in cni mode: proxy UID + 1 */
+#define PROBE_PREFIX	"/app-health/"
+#define MAX_PROBES	64
+
+/* One app probe rewritten to go through the proxy's status port. */
+struct app_probe {
+	size_t container;		/* index in spec.containers */
+	const char *field;		/* livenessProbe, ... */
+	char path[PATCH_PATH_MAX / 4];	/* /app-health/<container>/<kind> */
+	json_t *rewritten;		/* the new probe (owned) */
+	json_t *original;		/* the original, named port resolved */
+	bool tcp;
+	bool https;
+	int port;
+	const char *app_path;
+	long period;
+	long timeout;
+};
+
+/* Everything the builders need, worked out once from the decision. */
+struct plan {
+	const struct config *cfg;
+	const struct decision *d;
+	const json_t *pod;
+	const char *namespace;
+	const struct stage *stage;	/* whose name the proxy reports */
+	const struct proxy_config *px;
+	unsigned features;		/* what is injected now */
+	struct app_probe probes[MAX_PROBES];
+	size_t n_probes;
+	int app_metrics_port;		/* 0: the app declares none */
+	const char *app_metrics_path;
+	const char *app_metrics_scheme;
+};
+
 /* An Envoy socket address. */
 static json_t *
 sockaddr(const char *host, int port)
@@ -29,7 +65,7 @@ sockaddr(const char *host, int port)
 	    "port_value", port);
 }
 
-/* A static cluster with one endpoint. */
+/* A cluster with one endpoint. */
 static json_t *
 cluster(const char *name, const char *type, const char *host, int port,
     int http2)
@@ -50,17 +86,32 @@ cluster(const char *name, const char *type, const char *host, int port,
 	return c;
 }
 
-/* A plain-HTTP listener on all addresses that forwards one path prefix to
- * the admin interface, rewritten: how the status port answers readiness
- * (/healthz/ready -> /ready) and the metrics port serves
- * /stats/prometheus. */
 static json_t *
-admin_route_listener(const char *name, int port, const char *prefix,
-    const char *rewrite)
+route(const char *prefix, const char *cluster_name, const char *rewrite)
 {
+	return json_pack("{s:{s:s}, s:{s:s, s:s}}", "match", "prefix", prefix,
+	    "route", "cluster", cluster_name, "prefix_rewrite", rewrite);
+}
+
+/* A plain-HTTP listener on all addresses with the given routes and extra
+ * HTTP filters (before the router). Steals routes and filters. */
+static json_t *
+http_listener(const char *name, int port, json_t *routes, json_t *filters)
+{
+	json_t *router;
+
+	router = json_pack("{s:s, s:{s:s}}", "name",
+	    "envoy.filters.http.router", "typed_config", "@type",
+	    "type.googleapis.com/envoy.extensions.filters.http.router.v3."
+	    "Router");
+	if (router == NULL || filters == NULL ||
+	    json_array_append_new(filters, router) == -1) {
+		json_decref(routes);
+		json_decref(filters);
+		return NULL;
+	}
 	return json_pack("{s:s, s:o, s:[{s:[{s:s, s:{s:s, s:s, "
-	    "s:{s:[{s:s, s:[s], s:[{s:{s:s}, s:{s:s, s:s}}]}]}, "
-	    "s:[{s:s, s:{s:s}}]}}]}]}",
+	    "s:{s:[{s:s, s:[s], s:o}]}, s:o}}]}]}",
 	    "name", name,
 	    "address", sockaddr("0.0.0.0", port),
 	    "filter_chains", "filters",
@@ -70,11 +121,8 @@ admin_route_listener(const char *name, int port, const char *prefix,
 	    "http_connection_manager.v3.HttpConnectionManager",
 	    "stat_prefix", name,
 	    "route_config", "virtual_hosts", "name", name, "domains", "*",
-	    "routes", "match", "prefix", prefix,
-	    "route", "cluster", "mesh-admin", "prefix_rewrite", rewrite,
-	    "http_filters", "name", "envoy.filters.http.router",
-	    "typed_config", "@type", "type.googleapis.com/envoy.extensions."
-	    "filters.http.router.v3.Router");
+	    "routes", routes,
+	    "http_filters", filters);
 }
 
 /* Split "host:port" (or "[v6]:port"); 0, or -1 when it is not that shape
@@ -105,52 +153,117 @@ split_hostport(const char *s, char *host, size_t hostlen, int *port)
 	return 0;
 }
 
-/* The cluster name the proxy reports: the workload's name and namespace. */
-static void
-service_cluster(const struct decision *d, const char *namespace, char *buf,
-    size_t buflen)
+/*
+ * The health-check filter answering one rewritten probe path: 200 while
+ * the probe's cluster (one endpoint, the app's port on localhost, actively
+ * checked by Envoy with the probe's own HTTP or TCP check) is healthy, 503
+ * otherwise. Envoy reaches the app directly: the proxy's UID is exempt
+ * from the redirect.
+ */
+static json_t *
+probe_filter(const struct app_probe *pr, const char *cluster_name)
 {
-	const char *slash = strchr(d->workload, '/');
-
-	snprintf(buf, buflen, "%s.%s", slash != NULL ? slash + 1 : d->workload,
-	    namespace);
+	return json_pack("{s:s, s:{s:s, s:b, s:[{s:s, s:{s:s}}], s:{s:{s:f}}}}",
+	    "name", "envoy.filters.http.health_check", "typed_config",
+	    "@type", "type.googleapis.com/envoy.extensions.filters.http."
+	    "health_check.v3.HealthCheck", "pass_through_mode", 0,
+	    "headers", "name", ":path", "string_match", "exact", pr->path,
+	    "cluster_min_healthy_percentages", cluster_name, "value", 100.0);
 }
 
-json_t *
-inject_envoy_bootstrap(const struct config *cfg, const struct decision *d,
-    const char *namespace)
+static json_t *
+probe_cluster(const struct app_probe *pr, const char *cluster_name)
 {
-	const struct proxy_config *px = &d->stage->proxy;
-	char host[256], clus[POLICY_MSG_LEN + 64];
+	char interval[32], timeout[32];
+	json_t *c, *hc;
+
+	c = cluster(cluster_name, "STATIC", "127.0.0.1", pr->port, 0);
+	snprintf(interval, sizeof(interval), "%lds", pr->period);
+	snprintf(timeout, sizeof(timeout), "%lds", pr->timeout);
+	if (pr->tcp)
+		hc = json_pack("{s:s, s:s, s:i, s:i, s:{}}", "timeout", timeout,
+		    "interval", interval, "unhealthy_threshold", 1,
+		    "healthy_threshold", 1, "tcp_health_check");
+	else
+		hc = json_pack("{s:s, s:s, s:i, s:i, s:{s:s, s:[{s:i, s:i}]}}",
+		    "timeout", timeout, "interval", interval,
+		    "unhealthy_threshold", 1, "healthy_threshold", 1,
+		    "http_health_check", "path", pr->app_path,
+		    "expected_statuses", "start", 200, "end", 400);
+	if (c == NULL || hc == NULL ||
+	    json_object_set_new(c, "health_checks", json_pack("[o]", hc)) == -1)
+		goto fail;
+	if (pr->https && json_object_set_new(c, "transport_socket",
+	    json_pack("{s:s, s:{s:s}}", "name", "envoy.transport_sockets.tls",
+	    "typed_config", "@type", "type.googleapis.com/envoy.extensions."
+	    "transport_sockets.tls.v3.UpstreamTlsContext")) == -1)
+		goto fail;
+	return c;
+fail:
+	json_decref(c);
+	return NULL;
+}
+
+static json_t *
+plan_bootstrap(const struct plan *pl)
+{
+	const struct proxy_config *px = pl->px;
+	const char *slash = strchr(pl->d->workload, '/');
+	char host[256], clus[POLICY_MSG_LEN + 64], cname[64];
+	json_t *b, *status_filters, *status_routes, *metrics_routes, *clusters;
+	json_t *listeners;
 	int xds_port = 15010;
-	json_t *b;
+	size_t i;
 
 	if (split_hostport(px->xds_address, host, sizeof(host), &xds_port) ==
 	    -1)
 		snprintf(host, sizeof(host), "%s", px->xds_address);
-	service_cluster(d, namespace, clus, sizeof(clus));
+	/* The cluster the proxy reports: the workload's name and namespace. */
+	snprintf(clus, sizeof(clus), "%s.%s", slash != NULL ? slash + 1 :
+	    pl->d->workload, pl->namespace);
+
+	status_filters = json_array();
+	clusters = json_pack("[o, o]",
+	    cluster("mesh-xds", "STRICT_DNS", host, xds_port, 1),
+	    cluster("mesh-admin", "STATIC", "127.0.0.1", px->port_admin, 0));
+	for (i = 0; i < pl->n_probes; i++) {
+		snprintf(cname, sizeof(cname), "mesh-probe-%zu", i);
+		json_array_append_new(status_filters,
+		    probe_filter(&pl->probes[i], cname));
+		json_array_append_new(clusters,
+		    probe_cluster(&pl->probes[i], cname));
+	}
+	status_routes = json_pack("[o]", route("/healthz/ready", "mesh-admin",
+	    "/ready"));
+	metrics_routes = json_pack("[o]", route("/stats/prometheus",
+	    "mesh-admin", "/stats/prometheus"));
+	if (pl->app_metrics_port > 0 && metrics_routes != NULL) {
+		json_array_append_new(metrics_routes, route("/stats/app",
+		    "mesh-app-metrics", pl->app_metrics_path));
+		json_array_append_new(clusters, cluster("mesh-app-metrics",
+		    "STATIC", "127.0.0.1", pl->app_metrics_port, 0));
+	}
+	listeners = json_pack("[o, o]",
+	    http_listener("mesh-status", px->port_status, status_routes,
+	    status_filters),
+	    http_listener("mesh-metrics", px->port_metrics, metrics_routes,
+	    json_array()));
+
 	/* $(VAR) is expanded by the kubelet from the container's env: the
 	 * pod's name is not known at admission (generateName). */
 	b = json_pack("{s:{s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s, s:s}},"
 	    " s:{s:o},"
-	    " s:{s:[o, o], s:[o, o]},"
+	    " s:{s:o, s:o},"
 	    " s:{s:{s:s, s:s, s:[{s:{s:s}}]},"
 	    "    s:{s:{}, s:s}, s:{s:{}, s:s}}}",
 	    "node", "id", "$(POD_NAME).$(POD_NAMESPACE)", "cluster", clus,
 	    "metadata", "NAMESPACE", "$(POD_NAMESPACE)",
 	    "SERVICE_ACCOUNT", "$(SERVICE_ACCOUNT)", "POD_IP", "$(POD_IP)",
-	    "MESH_STAGE", d->stage->name,
-	    "MTLS_MODE", has(d->features, FEATURE_MTLS) ? cfg->mtls_mode :
-	    "DISABLE", "CONFIG_HASH", cfg->hash,
+	    "MESH_STAGE", pl->stage->name,
+	    "MTLS_MODE", has(pl->features, FEATURE_MTLS) ?
+	    pl->cfg->mtls_mode : "DISABLE", "CONFIG_HASH", pl->cfg->hash,
 	    "admin", "address", sockaddr("127.0.0.1", px->port_admin),
-	    "static_resources", "listeners",
-	    admin_route_listener("mesh-status", px->port_status,
-	    "/healthz/ready", "/ready"),
-	    admin_route_listener("mesh-metrics", px->port_metrics,
-	    "/stats/prometheus", "/stats/prometheus"),
-	    "clusters",
-	    cluster("mesh-xds", "STRICT_DNS", host, xds_port, 1),
-	    cluster("mesh-admin", "STATIC", "127.0.0.1", px->port_admin, 0),
+	    "static_resources", "listeners", listeners, "clusters", clusters,
 	    "dynamic_resources", "ads_config", "api_type", "GRPC",
 	    "transport_api_version", "V3", "grpc_services", "envoy_grpc",
 	    "cluster_name", "mesh-xds",
@@ -224,6 +337,21 @@ env_value(const char *name, const char *value)
 	return json_pack("{s:s, s:s}", "name", name, "value", value);
 }
 
+/* env_value with a JSON value serialized; steals v. */
+static json_t *
+env_json(const char *name, json_t *v)
+{
+	char *text = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
+	json_t *e;
+
+	json_decref(v);
+	if (text == NULL)
+		return NULL;
+	e = env_value(name, text);
+	free(text);
+	return e;
+}
+
 /* requests/limits from the stage's proxy settings and the pod's
  * annotations (which win); keys without a value are left out. */
 static json_t *
@@ -257,18 +385,28 @@ proxy_resources(const struct proxy_config *px, const struct pod_settings *s)
 	return res;
 }
 
+/* The readiness check of the proxy: Envoy's /ready behind the status
+ * port. */
 static json_t *
-proxy_container(const struct config *cfg, const struct decision *d,
-    const char *namespace)
+ready_probe(const struct proxy_config *px, int period, int failures)
 {
-	const struct proxy_config *px = &d->stage->proxy;
-	const struct pod_settings *s = &d->settings;
+	return json_pack("{s:{s:s, s:i}, s:i, s:i, s:i}", "httpGet", "path",
+	    "/healthz/ready", "port", px->port_status, "periodSeconds", period,
+	    "failureThreshold", failures, "timeoutSeconds", 3);
+}
+
+static json_t *
+proxy_container(const struct plan *pl)
+{
+	const struct proxy_config *px = pl->px;
+	const struct pod_settings *s = &pl->d->settings;
 	const char *image = s->image != NULL ? s->image : px->image;
 	const char *level = s->log_level != NULL ? s->log_level : px->log_level;
-	json_t *c, *bootstrap, *env, *mounts;
+	json_t *c, *bootstrap, *env, *mounts, *probes;
 	char *text;
+	size_t i;
 
-	bootstrap = inject_envoy_bootstrap(cfg, d, namespace);
+	bootstrap = plan_bootstrap(pl);
 	if (bootstrap == NULL)
 		return NULL;
 	text = json_dumps(bootstrap, JSON_COMPACT | JSON_SORT_KEYS);
@@ -280,12 +418,12 @@ proxy_container(const struct config *cfg, const struct decision *d,
 	    env_field("POD_NAMESPACE", "metadata.namespace"),
 	    env_field("SERVICE_ACCOUNT", "spec.serviceAccountName"),
 	    env_field("POD_IP", "status.podIP"),
-	    env_value("MESH_STAGE", d->stage->name));
+	    env_value("MESH_STAGE", pl->stage->name));
 	mounts = json_pack("[{s:s, s:s}]", "name", VOL_RUN, "mountPath",
 	    RUN_DIR);
-	if (env != NULL && mounts != NULL && has(d->features, FEATURE_MTLS)) {
+	if (env != NULL && mounts != NULL && has(pl->features, FEATURE_MTLS)) {
 		json_array_append_new(env, env_value("MESH_MTLS_MODE",
-		    cfg->mtls_mode));
+		    pl->cfg->mtls_mode));
 		json_array_append_new(env, env_value("MESH_TOKEN_PATH",
 		    TOKEN_DIR "/token"));
 		json_array_append_new(mounts, json_pack("{s:s, s:s, s:b}",
@@ -293,10 +431,22 @@ proxy_container(const struct config *cfg, const struct decision *d,
 		json_array_append_new(mounts, json_pack("{s:s, s:s}",
 		    "name", VOL_CERTS, "mountPath", CERTS_DIR));
 	}
+	/* The original probes, for the proxy (and whoever debugs it). */
+	if (env != NULL && pl->n_probes > 0) {
+		probes = json_object();
+		for (i = 0; i < pl->n_probes; i++)
+			json_object_set(probes, pl->probes[i].path,
+			    pl->probes[i].original);
+		json_array_append_new(env, env_json("MESH_APP_PROBES", probes));
+	}
+	if (env != NULL && pl->app_metrics_port > 0)
+		json_array_append_new(env, env_json("MESH_APP_METRICS",
+		    json_pack("{s:i, s:s, s:s}", "port", pl->app_metrics_port,
+		    "path", pl->app_metrics_path, "scheme",
+		    pl->app_metrics_scheme)));
 	c = json_pack("{s:s, s:s, s:[s], s:[s, s, s, s, s, s], s:o, s:o,"
 	    " s:[{s:s, s:i, s:s}, {s:s, s:i, s:s}],"
-	    " s:{s:{s:s, s:i}, s:i, s:i, s:i},"
-	    " s:o,"
+	    " s:o, s:o,"
 	    " s:{s:I, s:I, s:b, s:b, s:b, s:b, s:{s:[s]}}}",
 	    "name", PROXY_NAME, "image", image,
 	    "command", "envoy",
@@ -307,32 +457,71 @@ proxy_container(const struct config *cfg, const struct decision *d,
 	    "protocol", "TCP",
 	    "name", "mesh-metrics", "containerPort", px->port_metrics,
 	    "protocol", "TCP",
-	    "readinessProbe", "httpGet", "path", "/healthz/ready", "port",
-	    px->port_status, "periodSeconds", 2, "failureThreshold", 30,
-	    "timeoutSeconds", 3,
+	    "readinessProbe", ready_probe(px, 2, 30),
 	    "resources", proxy_resources(px, s),
 	    "securityContext", "runAsUser", (json_int_t)px->uid, "runAsGroup",
 	    (json_int_t)px->uid, "runAsNonRoot", 1, "privileged", 0,
 	    "allowPrivilegeEscalation", 0, "readOnlyRootFilesystem", 1,
 	    "capabilities", "drop", "ALL");
 	free(text);
+	if (c == NULL)
+		return NULL;
+	if (has(pl->features, FEATURE_NATIVE_SIDECAR)) {
+		/* An init container that keeps running: starts before the
+		 * app, stops after it, and lets Jobs complete. */
+		json_object_set_new(c, "restartPolicy", json_string("Always"));
+		if (has(pl->features, FEATURE_HOLD_APP))
+			json_object_set_new(c, "startupProbe",
+			    ready_probe(px, 1, 600));
+	} else if (has(pl->features, FEATURE_HOLD_APP)) {
+		/* The kubelet starts the next container only when postStart
+		 * returns: wait for the proxy to be ready (bash's /dev/tcp;
+		 * the Envoy image has bash but no curl). */
+		char wait[512];
+
+		snprintf(wait, sizeof(wait), "until (exec 3<>/dev/tcp/"
+		    "127.0.0.1/%d && printf 'GET /healthz/ready HTTP/1.0\\r\\n"
+		    "\\r\\n' >&3 && head -n1 <&3 | grep -q ' 200 '); do "
+		    "sleep 0.2; done", px->port_status);
+		json_object_set_new(c, "lifecycle", json_pack("{s:{s:{s:[s, s,"
+		    " s, s, s]}}}", "postStart", "exec", "command", "timeout",
+		    "120", "bash", "-c", wait));
+	}
 	return c;
 }
 
+/* mesh-init: the redirect, or in cni mode a check that the CNI plugin's
+ * redirect is in place (unprivileged, Pod Security restricted). */
 static json_t *
-init_container(const struct config *cfg, const struct decision *d)
+init_container(const struct plan *pl)
 {
 	json_t *args;
 
-	args = inject_redirect_args(&d->stage->proxy, &d->settings);
+	args = inject_redirect_args(pl->px, &pl->d->settings);
 	if (args == NULL)
 		return NULL;
+	if (has(pl->features, FEATURE_CNI)) {
+		json_array_insert_new(args, 0, json_string("--check"));
+		return json_pack("{s:s, s:s, s:[s, s], s:o,"
+		    " s:{s:{s:s, s:s}, s:{s:s}},"
+		    " s:{s:I, s:I, s:b, s:b, s:b, s:b, s:{s:[s]}}}",
+		    "name", INIT_NAME, "image", pl->cfg->init_image,
+		    "command", "meshinject", "redirect", "args", args,
+		    "resources", "requests", "cpu", "10m", "memory", "16Mi",
+		    "limits", "memory", "64Mi",
+		    "securityContext", "runAsUser", (json_int_t)(pl->px->uid +
+		    CHECK_NAME_UID_OFFSET), "runAsGroup",
+		    (json_int_t)(pl->px->uid + CHECK_NAME_UID_OFFSET),
+		    "runAsNonRoot", 1, "privileged", 0,
+		    "allowPrivilegeEscalation", 0, "readOnlyRootFilesystem", 1,
+		    "capabilities", "drop", "ALL");
+	}
 	/* iptables needs root with NET_ADMIN and NET_RAW; nothing else. */
 	return json_pack("{s:s, s:s, s:[s, s], s:o,"
 	    " s:{s:{s:s, s:s}, s:{s:s}},"
 	    " s:{s:i, s:i, s:b, s:b, s:b, s:b,"
 	    "    s:{s:[s, s], s:[s]}}}",
-	    "name", INIT_NAME, "image", cfg->init_image,
+	    "name", INIT_NAME, "image", pl->cfg->init_image,
 	    "command", "meshinject", "redirect", "args", args,
 	    "resources", "requests", "cpu", "10m", "memory", "16Mi",
 	    "limits", "memory", "64Mi",
@@ -343,22 +532,39 @@ init_container(const struct config *cfg, const struct decision *d)
 }
 
 static json_t *
-volumes(const struct config *cfg, const struct decision *d)
+volumes(const struct plan *pl)
 {
 	json_t *v;
 
 	v = json_pack("[{s:s, s:{s:s}}]", "name", VOL_RUN, "emptyDir",
 	    "medium", "Memory");
-	if (v != NULL && has(d->features, FEATURE_MTLS)) {
+	if (v != NULL && has(pl->features, FEATURE_MTLS)) {
 		json_array_append_new(v, json_pack("{s:s, s:{s:[{s:{s:s, s:i,"
 		    " s:s}}]}}", "name", VOL_TOKEN, "projected", "sources",
 		    "serviceAccountToken", "audience",
-		    cfg->mtls_token_audience, "expirationSeconds", 43200,
+		    pl->cfg->mtls_token_audience, "expirationSeconds", 43200,
 		    "path", "token"));
 		json_array_append_new(v, json_pack("{s:s, s:{s:s}}", "name",
 		    VOL_CERTS, "emptyDir", "medium", "Memory"));
 	}
 	return v;
+}
+
+/* The names the features would add: what observe records. */
+static void
+names_for(unsigned features, json_t *inits, json_t *conts, json_t *vols)
+{
+	if (!has(features, FEATURE_PROXY))
+		return;
+	if (has(features, FEATURE_REDIRECT) || has(features, FEATURE_CNI))
+		json_array_append_new(inits, json_string(INIT_NAME));
+	json_array_append_new(has(features, FEATURE_NATIVE_SIDECAR) ? inits :
+	    conts, json_string(PROXY_NAME));
+	json_array_append_new(vols, json_string(VOL_RUN));
+	if (has(features, FEATURE_MTLS)) {
+		json_array_append_new(vols, json_string(VOL_TOKEN));
+		json_array_append_new(vols, json_string(VOL_CERTS));
+	}
 }
 
 /* Is there an item called `name` in the pod's spec.<list>? */
@@ -379,7 +585,7 @@ named_in(const json_t *pod, const char *list, const char *name)
 
 /* Keep only the items of `items` whose names the pod does not have yet,
  * collecting every name (present or not) into `names`. Steals items;
- * returns the filtered array. */
+ * returns the filtered array, or NULL. */
 static json_t *
 missing_only(json_t *items, const json_t *pod, const char *list,
     json_t *names)
@@ -413,15 +619,297 @@ feature_names(unsigned features)
 	return a;
 }
 
+/* A container port given as a number or a name, resolved against the
+ * container's ports. 0 when it cannot be. */
+static int
+resolve_port(const json_t *container, const json_t *port)
+{
+	const json_t *p;
+	size_t i;
+
+	if (json_is_integer(port))
+		return (int)json_integer_value(port);
+	if (!json_is_string(port))
+		return 0;
+	json_array_foreach(json_object_get(container, "ports"), i, p) {
+		const char *n = json_string_value(json_object_get(p, "name"));
+
+		if (n != NULL && strcmp(n, json_string_value(port)) == 0)
+			return (int)json_integer_value(json_object_get(p,
+			    "containerPort"));
+	}
+	/* A numeric string is a port, as in IntOrString. */
+	{
+		char *end;
+		long v = strtol(json_string_value(port), &end, 10);
+
+		if (*end == '\0' && v > 0 && v < 65536)
+			return (int)v;
+	}
+	return 0;
+}
+
+static long
+int_field(const json_t *o, const char *key, long dflt)
+{
+	const json_t *v = json_object_get(o, key);
+
+	return json_is_integer(v) && json_integer_value(v) > 0 ?
+	    (long)json_integer_value(v) : dflt;
+}
+
+/*
+ * probe-rewrite: the HTTP and TCP probes of the app containers go to the
+ * proxy's status port, where Envoy answers from its own active check of
+ * the original target. Probes with a host of their own, exec and gRPC
+ * probes are left alone.
+ */
+static void
+plan_probes(struct plan *pl)
+{
+	static const struct {
+		const char *field;
+		const char *kind;
+	} kinds[] = {
+		{ "livenessProbe", "livez" },
+		{ "readinessProbe", "readyz" },
+		{ "startupProbe", "startupz" },
+	};
+	const json_t *c;
+	size_t i, k;
+
+	json_array_foreach(json_object_get(json_object_get(pl->pod, "spec"),
+	    "containers"), i, c) {
+		const char *cname = json_string_value(json_object_get(c, "name"));
+
+		if (cname == NULL || strncmp(cname, "mesh-", 5) == 0)
+			continue;
+		for (k = 0; k < 3 && pl->n_probes < MAX_PROBES; k++) {
+			const json_t *probe = json_object_get(c, kinds[k].field);
+			const json_t *http = json_object_get(probe, "httpGet");
+			const json_t *tcp = json_object_get(probe, "tcpSocket");
+			const json_t *handler = http != NULL ? http : tcp;
+			struct app_probe *pr = &pl->probes[pl->n_probes];
+			const char *scheme, *key;
+			json_t *v;
+			int port;
+
+			if (!json_is_object(handler) ||
+			    json_object_get(handler, "host") != NULL)
+				continue;
+			port = resolve_port(c, json_object_get(handler, "port"));
+			if (port <= 0 || port > 65535)
+				continue;
+			memset(pr, 0, sizeof(*pr));
+			pr->container = i;
+			pr->field = kinds[k].field;
+			snprintf(pr->path, sizeof(pr->path), PROBE_PREFIX
+			    "%s/%s", cname, kinds[k].kind);
+			utf8_clean(pr->path);
+			pr->tcp = http == NULL;
+			pr->port = port;
+			pr->app_path = json_string_value(json_object_get(http,
+			    "path"));
+			if (pr->app_path == NULL)
+				pr->app_path = "/";
+			scheme = json_string_value(json_object_get(http,
+			    "scheme"));
+			pr->https = scheme != NULL &&
+			    strcmp(scheme, "HTTPS") == 0;
+			pr->period = int_field(probe, "periodSeconds", 10);
+			pr->timeout = int_field(probe, "timeoutSeconds", 1);
+			pr->original = json_pack("{s:O}", pr->tcp ? "tcpSocket" :
+			    "httpGet", handler);
+			json_object_set_new(json_object_get(pr->original,
+			    pr->tcp ? "tcpSocket" : "httpGet"), "port",
+			    json_integer(port));
+			/* Keep every other field of the probe (timings and
+			 * whatever Kubernetes adds later); swap the handler. */
+			pr->rewritten = json_object();
+			json_object_foreach((json_t *)probe, key, v) {
+				if (strcmp(key, "httpGet") != 0 &&
+				    strcmp(key, "tcpSocket") != 0)
+					json_object_set(pr->rewritten, key, v);
+			}
+			json_object_set_new(pr->rewritten, "httpGet", json_pack(
+			    "{s:s, s:i, s:s}", "path", pr->path, "port",
+			    pl->px->port_status, "scheme", "HTTP"));
+			if (pr->original == NULL || pr->rewritten == NULL) {
+				json_decref(pr->original);
+				json_decref(pr->rewritten);
+				continue;
+			}
+			pl->n_probes++;
+		}
+	}
+}
+
+/* metrics-merge: where the app's own metrics are, from its prometheus.io
+ * annotations. */
+static void
+plan_metrics(struct plan *pl)
+{
+	const char *port = pod_annotation(pl->pod, "prometheus.io/port");
+	const char *scrape = pod_annotation(pl->pod, "prometheus.io/scrape");
+	char *end;
+	long p;
+
+	if (port == NULL || (scrape != NULL && strcmp(scrape, "true") != 0))
+		return;
+	p = strtol(port, &end, 10);
+	if (*end != '\0' || p < 1 || p > 65535)
+		return;
+	pl->app_metrics_port = (int)p;
+	pl->app_metrics_path = pod_annotation(pl->pod, "prometheus.io/path");
+	if (pl->app_metrics_path == NULL)
+		pl->app_metrics_path = "/metrics";
+	pl->app_metrics_scheme = pod_annotation(pl->pod,
+	    "prometheus.io/scheme");
+	if (pl->app_metrics_scheme == NULL)
+		pl->app_metrics_scheme = "http";
+}
+
+static void
+plan_init(struct plan *pl, const struct config *cfg, const struct decision *d,
+    const json_t *pod, const char *namespace)
+{
+	memset(pl, 0, sizeof(*pl));
+	pl->cfg = cfg;
+	pl->d = d;
+	pl->pod = pod;
+	pl->namespace = namespace;
+	pl->stage = d->stage;
+	pl->px = d->proxy != NULL ? d->proxy : &d->stage->proxy;
+	pl->features = d->verdict == VERDICT_INJECT ? d->features : 0;
+	if (has(pl->features, FEATURE_PROBE_REWRITE))
+		plan_probes(pl);
+	if (has(pl->features, FEATURE_METRICS_MERGE))
+		plan_metrics(pl);
+}
+
+static void
+plan_free(struct plan *pl)
+{
+	size_t i;
+
+	for (i = 0; i < pl->n_probes; i++) {
+		json_decref(pl->probes[i].original);
+		json_decref(pl->probes[i].rewritten);
+	}
+}
+
+json_t *
+inject_envoy_bootstrap(const struct config *cfg, const struct decision *d,
+    const json_t *pod, const char *namespace)
+{
+	struct plan *pl = malloc(sizeof(*pl));
+	json_t *b;
+
+	if (pl == NULL)
+		return NULL;
+	plan_init(pl, cfg, d, pod, namespace);
+	b = plan_bootstrap(pl);
+	plan_free(pl);
+	free(pl);
+	return b;
+}
+
+/* The status annotation: what was injected, under which stage, config and
+ * rollout, and for observe what the next stage would inject. */
+static char *
+status_text(const struct plan *pl, json_t *inits, json_t *conts,
+    json_t *vols)
+{
+	const struct decision *d = pl->d;
+	json_t *st;
+	char *text;
+
+	st = json_pack("{s:s, s:o, s:O, s:O, s:O, s:s}",
+	    "stage", d->stage->name, "features", feature_names(d->features),
+	    "initContainers", inits, "containers", conts, "volumes", vols,
+	    "configHash", pl->cfg->hash);
+	if (st == NULL)
+		return NULL;
+	if (d->rollout_from != NULL)
+		json_object_set_new(st, "rollout", json_pack("{s:s, s:i, s:i}",
+		    "stage", d->rollout_from->name, "percent",
+		    d->rollout_from->rollout_percent, "bucket", d->bucket));
+	else if (d->bucket >= 0)
+		json_object_set_new(st, "rollout", json_pack("{s:s, s:i, s:i}",
+		    "stage", d->stage->name, "percent",
+		    d->stage->rollout_percent, "bucket", d->bucket));
+	if (d->verdict == VERDICT_OBSERVE && d->would_stage != NULL) {
+		json_t *wi = json_array(), *wc = json_array(), *wv = json_array();
+
+		names_for(d->would_features, wi, wc, wv);
+		json_object_set_new(st, "wouldInject", json_pack("{s:s, s:o,"
+		    " s:o, s:o, s:o}", "stage", d->would_stage->name,
+		    "features", feature_names(d->would_features),
+		    "initContainers", wi, "containers", wc, "volumes", wv));
+	}
+	text = json_dumps(st, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(st);
+	return text;
+}
+
+/* The annotations the injection writes: status, the CNI plugin's
+ * redirect settings, and under metrics-merge the scrape target. */
+static json_t *
+annotations(const struct plan *pl, const char *status)
+{
+	json_t *a;
+
+	a = json_pack("{s:s}", ANN_STATUS, status);
+	if (a == NULL)
+		return NULL;
+	if (has(pl->features, FEATURE_CNI)) {
+		json_t *args = inject_redirect_args(pl->px, &pl->d->settings);
+		char *text = json_dumps(args, JSON_COMPACT);
+
+		json_decref(args);
+		if (text == NULL) {
+			json_decref(a);
+			return NULL;
+		}
+		json_object_set_new(a, "meshinject.io/cni-redirect",
+		    json_string(text));
+		free(text);
+	}
+	if (has(pl->features, FEATURE_METRICS_MERGE)) {
+		char port[16];
+
+		snprintf(port, sizeof(port), "%d", pl->px->port_metrics);
+		json_object_set_new(a, "prometheus.io/scrape",
+		    json_string("true"));
+		json_object_set_new(a, "prometheus.io/port", json_string(port));
+		json_object_set_new(a, "prometheus.io/path",
+		    json_string("/stats/prometheus"));
+		/* The proxy serves plain HTTP; the app's scheme (kept in
+		 * MESH_APP_METRICS) must not stay behind. */
+		if (pod_annotation(pl->pod, "prometheus.io/scheme") != NULL)
+			json_object_set_new(a, "prometheus.io/scheme",
+			    json_string("http"));
+	}
+	return a;
+}
+
 json_t *
 inject_patch(const struct config *cfg, const struct decision *d,
     const json_t *pod, const char *namespace)
 {
 	const json_t *spec = json_object_get(pod, "spec");
-	json_t *patch, *inits, *conts, *vols, *status, *anns;
-	json_t *init_names, *cont_names, *vol_names;
-	char *status_text = NULL;
+	json_t *patch = NULL, *inits = NULL, *conts = NULL, *vols = NULL;
+	json_t *init_names = NULL, *cont_names = NULL, *vol_names = NULL;
+	struct plan *pl;
+	char *status = NULL;
+	size_t i, proxy_at = 0;
+	bool native;
 
+	pl = malloc(sizeof(*pl));
+	if (pl == NULL)
+		return NULL;
+	plan_init(pl, cfg, d, pod, namespace);
+	native = has(pl->features, FEATURE_NATIVE_SIDECAR);
 	patch = json_array();
 	init_names = json_array();
 	cont_names = json_array();
@@ -433,68 +921,77 @@ inject_patch(const struct config *cfg, const struct decision *d,
 	    vol_names == NULL || inits == NULL || conts == NULL || vols == NULL)
 		goto fail;
 
-	if (d->verdict == VERDICT_INJECT) {
-		if (has(d->features, FEATURE_REDIRECT) &&
-		    json_array_append_new(inits, init_container(cfg, d)) == -1)
+	if (has(pl->features, FEATURE_PROXY)) {
+		if ((has(pl->features, FEATURE_REDIRECT) ||
+		    has(pl->features, FEATURE_CNI)) &&
+		    json_array_append_new(inits, init_container(pl)) == -1)
 			goto fail;
-		if (has(d->features, FEATURE_PROXY) &&
-		    json_array_append_new(conts, proxy_container(cfg, d,
-		    namespace)) == -1)
+		if (json_array_append_new(native ? inits : conts,
+		    proxy_container(pl)) == -1)
 			goto fail;
 		json_decref(vols);
-		vols = volumes(cfg, d);
+		vols = volumes(pl);
 	}
 	inits = missing_only(inits, pod, "initContainers", init_names);
 	conts = missing_only(conts, pod, "containers", cont_names);
 	vols = missing_only(vols, pod, "volumes", vol_names);
 	if (inits == NULL || conts == NULL || vols == NULL)
 		goto fail;
-
-	status = json_pack("{s:s, s:o, s:O, s:O, s:O, s:s}",
-	    "stage", d->stage->name, "features", feature_names(d->features),
-	    "initContainers", init_names, "containers", cont_names,
-	    "volumes", vol_names, "configHash", cfg->hash);
+	status = status_text(pl, init_names, cont_names, vol_names);
 	if (status == NULL)
 		goto fail;
-	status_text = json_dumps(status, JSON_COMPACT | JSON_SORT_KEYS);
-	json_decref(status);
-	if (status_text == NULL)
-		goto fail;
 
-	/* mesh-init goes first among init containers, so that the user's own
-	 * init containers already run inside the mesh. */
+	/* mesh-init first among init containers, then a native mesh-proxy,
+	 * so that the user's own init containers already run in the mesh.
+	 * A classic proxy that holds the app goes first among containers:
+	 * the kubelet starts containers in order. */
+	if (has(pl->features, FEATURE_HOLD_APP) && !native)
+		proxy_at = 0;
+	else
+		proxy_at = PATCH_END;
 	if ((json_array_size(inits) > 0 &&
 	    patch_insert_items(patch, json_object_get(spec, "initContainers"),
 	    "/spec/initContainers", 0, json_incref(inits)) == -1) ||
 	    (json_array_size(conts) > 0 &&
 	    patch_insert_items(patch, json_object_get(spec, "containers"),
-	    "/spec/containers", PATCH_END, json_incref(conts)) == -1) ||
+	    "/spec/containers", proxy_at, json_incref(conts)) == -1) ||
 	    (json_array_size(vols) > 0 &&
 	    patch_insert_items(patch, json_object_get(spec, "volumes"),
 	    "/spec/volumes", PATCH_END, json_incref(vols)) == -1))
 		goto fail;
 
-	anns = json_pack("{s:s}", ANN_STATUS, status_text);
-	if (patch_add_members(patch, json_object_get(json_object_get(pod,
-	    "metadata"), "annotations"), "/metadata/annotations", anns) == -1)
-		goto fail;
+	/* Rewritten probes replace the originals in place (an add on an
+	 * existing member); indices shift when the proxy went first. */
+	for (i = 0; i < pl->n_probes; i++) {
+		char path[PATCH_PATH_MAX];
+		size_t idx = pl->probes[i].container;
 
-	free(status_text);
-	json_decref(inits);
-	json_decref(conts);
-	json_decref(vols);
-	json_decref(init_names);
-	json_decref(cont_names);
-	json_decref(vol_names);
-	return patch;
+		if (proxy_at == 0 && json_array_size(conts) > 0)
+			idx++;
+		snprintf(path, sizeof(path), "/spec/containers/%zu/%s", idx,
+		    pl->probes[i].field);
+		if (patch_add(patch, path, json_incref(
+		    pl->probes[i].rewritten)) == -1)
+			goto fail;
+	}
+
+	if (patch_add_members(patch, json_object_get(json_object_get(pod,
+	    "metadata"), "annotations"), "/metadata/annotations",
+	    annotations(pl, status)) == -1)
+		goto fail;
+	goto done;
 fail:
-	free(status_text);
 	json_decref(patch);
+	patch = NULL;
+done:
+	free(status);
 	json_decref(inits);
 	json_decref(conts);
 	json_decref(vols);
 	json_decref(init_names);
 	json_decref(cont_names);
 	json_decref(vol_names);
-	return NULL;
+	plan_free(pl);
+	free(pl);
+	return patch;
 }

@@ -25,6 +25,43 @@ verdict_name(enum verdict v)
 }
 
 void
+utf8_clean(char *s)
+{
+	unsigned char *p = (unsigned char *)s;
+
+	while (*p != '\0') {
+		size_t len, i;
+
+		if (*p < 0x80) {
+			p++;
+			continue;
+		}
+		if (*p >= 0xc2 && *p <= 0xdf)
+			len = 2;
+		else if (*p >= 0xe0 && *p <= 0xef)
+			len = 3;
+		else if (*p >= 0xf0 && *p <= 0xf4)
+			len = 4;
+		else
+			len = 0;
+		for (i = 1; len > 0 && i < len; i++)
+			if ((p[i] & 0xc0) != 0x80)
+				len = 0;
+		/* Overlong, surrogate and out-of-range forms. */
+		if ((len == 3 && p[0] == 0xe0 && p[1] < 0xa0) ||
+		    (len == 3 && p[0] == 0xed && p[1] >= 0xa0) ||
+		    (len == 4 && p[0] == 0xf0 && p[1] < 0x90) ||
+		    (len == 4 && p[0] == 0xf4 && p[1] >= 0x90))
+			len = 0;
+		if (len == 0) {
+			*p++ = '?';
+			continue;
+		}
+		p += len;
+	}
+}
+
+void
 msg_add(struct msg_list *l, const char *fmt, ...)
 {
 	va_list ap;
@@ -34,6 +71,7 @@ msg_add(struct msg_list *l, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(l->items[l->n], POLICY_MSG_LEN, fmt, ap);
 	va_end(ap);
+	utf8_clean(l->items[l->n]);
 	l->n++;
 }
 
@@ -76,6 +114,7 @@ set_why(struct decision *d, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(d->why, sizeof(d->why), fmt, ap);
 	va_end(ap);
+	utf8_clean(d->why);
 }
 
 static void
@@ -91,7 +130,7 @@ skip(struct decision *d, const char *why)
  * no second patch.
  */
 static bool
-already_injected(const json_t *pod)
+already_injected(const json_t *pod, const char *stage)
 {
 	static const struct {
 		const char *status_key;
@@ -111,7 +150,9 @@ already_injected(const json_t *pod)
 	if (text == NULL)
 		return false;
 	status = json_loads(text, JSON_REJECT_DUPLICATES, NULL);
-	if (!json_is_object(status)) {
+	if (!json_is_object(status) || !json_is_string(json_object_get(status,
+	    "stage")) || strcmp(json_string_value(json_object_get(status,
+	    "stage")), stage) != 0) {
 		json_decref(status);
 		return false;
 	}
@@ -259,9 +300,32 @@ invalid(struct decision *d, const char *key, const char *value,
 {
 	msg_add(&d->problems, "annotation %s: \"%.60s\" %s", key, value,
 	    reason);
+	d->code = 422;
+	d->reason = "Invalid";
+}
+
+/* A bypass of the mesh: 403 Forbidden, unless something is already
+ * Invalid (422 wins: the pod must be fixed first). */
+static void
+forbidden(struct decision *d, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+forbidden(struct decision *d, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (d->problems.n < POLICY_MSG_MAX) {
+		va_start(ap, fmt);
+		vsnprintf(d->problems.items[d->problems.n], POLICY_MSG_LEN, fmt,
+		    ap);
+		va_end(ap);
+		utf8_clean(d->problems.items[d->problems.n]);
+		d->problems.n++;
+	}
 	if (d->code != 422) {
-		d->code = 422;
-		d->reason = "Invalid";
+		d->code = 403;
+		d->reason = "Forbidden";
 	}
 }
 
@@ -298,22 +362,243 @@ parse_cidrs_annotation(struct decision *d, const json_t *pod,
 	}
 }
 
-/* The traffic annotations that reach mesh-init's rules. */
+/* A quantity annotation (proxy-cpu, ...): kept when valid. */
+static const char *
+quantity_annotation(struct decision *d, const json_t *pod, const char *key)
+{
+	const char *v = pod_annotation(pod, key);
+
+	if (v != NULL && !config_valid_quantity(v)) {
+		invalid(d, key, v, "is not a Kubernetes quantity (like 100m, "
+		    "0.5, 128Mi)");
+		return NULL;
+	}
+	return v;
+}
+
+/* Every annotation of DESIGN.md's table that shapes the injection. */
 static void
-parse_settings(struct decision *d, const json_t *pod)
+parse_settings(const struct config *cfg, struct decision *d,
+    const json_t *pod)
 {
 	struct pod_settings *s = &d->settings;
+	const char *v;
 
 	parse_ports_annotation(d, pod, "meshinject.io/include-inbound-ports",
 	    true, &s->include_inbound, &s->include_inbound_text);
 	parse_ports_annotation(d, pod, "meshinject.io/exclude-inbound-ports",
-	    true, &s->exclude_inbound, &s->exclude_inbound_text);
+	    false, &s->exclude_inbound, &s->exclude_inbound_text);
 	parse_ports_annotation(d, pod, "meshinject.io/exclude-outbound-ports",
 	    false, &s->exclude_outbound, &s->exclude_outbound_text);
 	parse_cidrs_annotation(d, pod, "meshinject.io/include-outbound-cidrs",
 	    &s->include_cidrs, &s->include_cidrs_text);
 	parse_cidrs_annotation(d, pod, "meshinject.io/exclude-outbound-cidrs",
 	    &s->exclude_cidrs, &s->exclude_cidrs_text);
+	s->cpu_request = quantity_annotation(d, pod, "meshinject.io/proxy-cpu");
+	s->memory_request = quantity_annotation(d, pod,
+	    "meshinject.io/proxy-memory");
+	s->cpu_limit = quantity_annotation(d, pod,
+	    "meshinject.io/proxy-cpu-limit");
+	s->memory_limit = quantity_annotation(d, pod,
+	    "meshinject.io/proxy-memory-limit");
+	v = pod_annotation(pod, "meshinject.io/proxy-log-level");
+	if (v != NULL && !config_valid_log_level(v))
+		invalid(d, "meshinject.io/proxy-log-level", v, "is not a log "
+		    "level (trace, debug, info, warning, error, critical, off)");
+	else
+		s->log_level = v;
+	v = pod_annotation(pod, "meshinject.io/proxy-image");
+	if (v != NULL) {
+		if (!cfg->allow_image_override)
+			forbidden(d, "annotation meshinject.io/proxy-image: "
+			    "\"%.60s\" is not allowed: the config does not "
+			    "allow image overrides", v);
+		else if (!config_valid_image(v))
+			invalid(d, "meshinject.io/proxy-image", v,
+			    "is not an image reference");
+		else
+			s->image = v;
+	}
+}
+
+/* Apply "+feature,-feature" to *features. Unknown names are Invalid. */
+static void
+apply_features_annotation(struct decision *d, const char *text,
+    unsigned *features)
+{
+	const char *p = text, *end;
+	char name[64];
+
+	while (*p != '\0') {
+		size_t n;
+		int f;
+		char sign;
+
+		while (*p == ' ')
+			p++;
+		end = strchr(p, ',');
+		if (end == NULL)
+			end = p + strlen(p);
+		n = (size_t)(end - p);
+		while (n > 0 && p[n - 1] == ' ')
+			n--;
+		sign = n > 0 ? p[0] : '\0';
+		if ((sign != '+' && sign != '-') || n < 2 ||
+		    n - 1 >= sizeof(name)) {
+			msg_add(&d->problems, "annotation meshinject.io/"
+			    "features: \"%.*s\" is not +feature or -feature",
+			    (int)(n < 60 ? n : 60), p);
+			d->code = 422;
+			d->reason = "Invalid";
+		} else {
+			memcpy(name, p + 1, n - 1);
+			name[n - 1] = '\0';
+			f = feature_parse(name);
+			if (f < 0) {
+				invalid(d, "meshinject.io/features", name,
+				    "is not a feature");
+			} else if (sign == '+') {
+				*features |= FEATURE_BIT(f);
+			} else {
+				*features &= ~FEATURE_BIT(f);
+			}
+		}
+		p = *end == ',' ? end + 1 : end;
+	}
+}
+
+/* Names of the features in `set`, comma-separated, into buf. */
+static void
+feature_list(unsigned set, char *buf, size_t buflen)
+{
+	size_t n = 0;
+	int f;
+
+	buf[0] = '\0';
+	for (f = 0; f < FEATURE_COUNT; f++) {
+		int w;
+
+		if (!(set & FEATURE_BIT(f)))
+			continue;
+		w = snprintf(buf + n, buflen - n, "%s%s", n > 0 ? "," : "",
+		    feature_name(f));
+		if (w < 0 || (size_t)w >= buflen - n)
+			break;
+		n += (size_t)w;
+	}
+}
+
+/* Features that mean nothing without the proxy. */
+#define NEEDS_PROXY (FEATURE_BIT(FEATURE_REDIRECT) | FEATURE_BIT(FEATURE_CNI) | \
+    FEATURE_BIT(FEATURE_MTLS) | FEATURE_BIT(FEATURE_NATIVE_SIDECAR) | \
+    FEATURE_BIT(FEATURE_HOLD_APP) | FEATURE_BIT(FEATURE_PROBE_REWRITE) | \
+    FEATURE_BIT(FEATURE_METRICS_MERGE))
+
+/* The stage after `st` in config order that injects a proxy: what observe
+ * reports on. NULL when there is none. */
+static const struct stage *
+next_working_stage(const struct config *cfg, const struct stage *st)
+{
+	size_t i;
+	bool after = false;
+
+	for (i = 0; i < cfg->n_stages; i++) {
+		const struct stage *s = &cfg->stages[i];
+
+		if (after && (s->features & FEATURE_BIT(FEATURE_PROXY)) &&
+		    !(s->features & FEATURE_BIT(FEATURE_OBSERVE)))
+			return s;
+		if (s == st)
+			after = true;
+	}
+	return NULL;
+}
+
+static bool
+is_mesh_name(const char *name)
+{
+	return name != NULL && strncmp(name, "mesh-", 5) == 0;
+}
+
+static long
+run_as_user(const json_t *sc)
+{
+	const json_t *u = json_object_get(sc, "runAsUser");
+
+	return json_is_integer(u) ? (long)json_integer_value(u) : -1;
+}
+
+/*
+ * The checks of DESIGN.md on the user's containers: a port the proxy owns,
+ * the proxy's UID (own or inherited from the pod), and under enforce
+ * NET_ADMIN/NET_RAW. Each finding is a 403 problem.
+ */
+static void
+check_containers(struct decision *d, const json_t *pod,
+    const struct proxy_config *px, bool enforce)
+{
+	static const char *const lists[] = { "initContainers", "containers" };
+	const json_t *spec = json_object_get(pod, "spec");
+	long pod_uid = run_as_user(json_object_get(spec, "securityContext"));
+	int owned[6];
+	size_t i, j, k;
+
+	owned[0] = px->port_admin;
+	owned[1] = px->port_outbound;
+	owned[2] = px->port_inbound;
+	owned[3] = px->port_status;
+	owned[4] = px->port_metrics;
+	owned[5] = 15020;	/* reserved for merged metrics */
+	for (i = 0; i < 2; i++) {
+		const json_t *c;
+
+		json_array_foreach(json_object_get(spec, lists[i]), j, c) {
+			const char *name = json_string_value(json_object_get(c,
+			    "name"));
+			const json_t *sc = json_object_get(c, "securityContext");
+			const json_t *port, *cap;
+			long uid;
+
+			if (name == NULL || is_mesh_name(name))
+				continue;
+			json_array_foreach(json_object_get(c, "ports"), k,
+			    port) {
+				json_int_t cp = json_integer_value(
+				    json_object_get(port, "containerPort"));
+				size_t o;
+
+				for (o = 0; o < 6; o++)
+					if (cp == owned[o])
+						forbidden(d, "container %.60s "
+						    "listens on port %d, which "
+						    "the mesh proxy owns", name,
+						    owned[o]);
+			}
+			uid = run_as_user(sc);
+			if (uid < 0)
+				uid = pod_uid;
+			if (uid >= 0 && uid == px->uid)
+				forbidden(d, "container %.60s runs as UID %ld,"
+				    " the proxy's: its traffic would bypass "
+				    "the mesh", name, uid);
+			if (!enforce)
+				continue;
+			json_array_foreach(json_object_get(json_object_get(sc,
+			    "capabilities"), "add"), k, cap) {
+				const char *cn = json_string_value(cap);
+
+				if (cn != NULL && strncmp(cn, "CAP_", 4) == 0)
+					cn += 4;
+				if (cn != NULL && (strcmp(cn, "NET_ADMIN") == 0 ||
+				    strcmp(cn, "NET_RAW") == 0 ||
+				    strcmp(cn, "ALL") == 0))
+					forbidden(d, "container %.60s adds "
+					    "capability %s: the stage is "
+					    "enforced and it could undo the "
+					    "redirect", name, cn);
+			}
+		}
+	}
 }
 
 /* Does the pod carry a mesh-proxy container (classic or native)? */
@@ -336,18 +621,62 @@ has_proxy(const json_t *pod)
 	return false;
 }
 
+/* Turn the problems into warnings: observe reports instead of refusing. */
+static void
+problems_to_warnings(struct decision *d)
+{
+	size_t i;
+
+	for (i = 0; i < d->problems.n; i++)
+		msg_add(&d->warnings, "meshinject: would refuse: %s",
+		    d->problems.items[i]);
+	d->problems.n = 0;
+	d->code = 0;
+	d->reason = NULL;
+}
+
+/* The namespace's stage: the path's, else the pod's label (the chart's
+ * objectSelector entry for unlabelled namespaces), else the pod's stage
+ * annotation on bare /mutate, else the config's default. */
+static const char *
+namespace_stage_name(const struct config *cfg, const struct policy_input *in,
+    struct decision *d)
+{
+	const char *name;
+
+	if ((name = in->path_stage) != NULL) {
+		msg_add(&d->trail, "stage %s from the path", name);
+	} else if ((name = pod_label(in->pod, LABEL_STAGE)) != NULL) {
+		msg_add(&d->trail, "stage %s from the pod label %s", name,
+		    LABEL_STAGE);
+	} else if (!in->validate &&
+	    (name = pod_annotation(in->pod, ANN_STAGE)) != NULL) {
+		msg_add(&d->trail, "stage %s from the pod annotation %s", name,
+		    ANN_STAGE);
+	} else {
+		name = cfg->default_stage;
+		msg_add(&d->trail, "stage %s from the config's defaultStage",
+		    name);
+	}
+	return name;
+}
+
 int
 policy_decide(const struct config *cfg, const struct policy_input *in,
     struct decision *d)
 {
-	const json_t *pod = in->pod;
-	const char *ns = in->namespace != NULL ? in->namespace : "";
-	const char *name, *inject, *want;
-	const struct stage *st;
+	const json_t *pod;
+	const char *ns, *name, *inject, *want, *ftext;
+	const struct stage *st, *ns_stage;
+	unsigned features, lost;
+	char list[POLICY_MSG_LEN];
 
 	if (cfg == NULL || in == NULL || d == NULL)
 		return -1;
+	pod = in->pod;
+	ns = in->namespace != NULL ? in->namespace : "";
 	memset(d, 0, sizeof(*d));
+	d->bucket = -1;
 	d->settings.include_inbound.all = true;
 	d->settings.include_cidrs.all = true;
 
@@ -369,20 +698,12 @@ policy_decide(const struct config *cfg, const struct policy_input *in,
 		return 0;
 	}
 
-	/* The namespace's stage: the path's, else the pod's label (the chart's
-	 * objectSelector entry), else the config's default. */
-	name = in->path_stage;
-	if (name == NULL)
-		name = pod_label(pod, LABEL_STAGE);
-	if (name == NULL && !in->validate)
-		name = pod_annotation(pod, ANN_STAGE);
-	if (name == NULL)
-		name = cfg->default_stage;
-	d->ns_stage = config_stage(cfg, name);
-	if (d->ns_stage == NULL) {
+	name = namespace_stage_name(cfg, in, d);
+	ns_stage = d->ns_stage = config_stage(cfg, name);
+	if (ns_stage == NULL) {
 		invalid(d, LABEL_STAGE, name, "is not a configured stage");
 		d->verdict = VERDICT_DENY;
-		set_why(d, "denied: unknown stage %s", name);
+		set_why(d, "denied: unknown stage %.60s", name);
 		return 0;
 	}
 
@@ -399,69 +720,162 @@ policy_decide(const struct config *cfg, const struct policy_input *in,
 	    strcmp(inject, "true") != 0)
 		invalid(d, ANN_INJECT, inject, "is not \"true\" or \"false\"");
 	if (inject != NULL && strcmp(inject, "false") == 0) {
-		if (!d->ns_stage->enforce) {
+		if (!ns_stage->enforce) {
+			msg_add(&d->trail, "opted out with %s: \"false\"",
+			    ANN_INJECT);
 			skip(d, "opted out (meshinject.io/inject: \"false\")");
 			return 0;
 		}
-		msg_add(&d->problems, "annotation %s: \"false\" is not allowed:"
-		    " stage %s is enforced", ANN_INJECT, d->ns_stage->name);
-		d->code = 403;
-		d->reason = "Forbidden";
+		forbidden(d, "annotation %s: \"false\" is not allowed: stage "
+		    "%s is enforced", ANN_INJECT, ns_stage->name);
 	}
 
-	st = d->ns_stage;
+	/* A pod may pick another stage; under enforce, not a weaker one. */
+	st = ns_stage;
 	want = pod_annotation(pod, ANN_STAGE);
-	if (want != NULL && want != name) {
+	if (want != NULL && strcmp(want, ns_stage->name) != 0) {
 		const struct stage *asked = config_stage(cfg, want);
 
-		if (asked == NULL)
+		if (asked == NULL) {
 			invalid(d, ANN_STAGE, want, "is not a configured stage");
-		else
+		} else if (ns_stage->enforce &&
+		    (ns_stage->features & ~asked->features) != 0) {
+			forbidden(d, "annotation %s: \"%.60s\" is not allowed: "
+			    "stage %s is enforced and %s lacks its features",
+			    ANN_STAGE, want, ns_stage->name, want);
+		} else {
+			msg_add(&d->trail, "stage %s from the pod annotation "
+			    "%s", asked->name, ANN_STAGE);
 			st = asked;
+		}
 	}
+
+	/* Partial rollout: the workload's bucket decides, the same for every
+	 * replica and every new ReplicaSet of it. */
 	workload_of(pod, d->workload, sizeof(d->workload));
-	st = apply_rollout(cfg, st, rollout_bucket(ns, d->workload));
+	utf8_clean(d->workload);
+	if (st->rollout_percent < 100) {
+		const struct stage *got;
+
+		d->bucket = (int)rollout_bucket(ns, d->workload);
+		got = apply_rollout(cfg, st, (unsigned)d->bucket);
+		msg_add(&d->trail, "rollout: %s is in bucket %d, stage %s "
+		    "reaches buckets below %d: %s", d->workload, d->bucket,
+		    st->name, st->rollout_percent, got == st ? "in" :
+		    "falls back");
+		if (got != st && got != NULL) {
+			d->rollout_from = st;
+			msg_add(&d->trail, "stage %s by rollout fallback",
+			    got->name);
+		}
+		if (got != NULL)
+			st = got;
+	}
 	d->stage = st;
-	d->features = st != NULL ? st->features : 0;
+	features = st->features;
+	feature_list(features, list, sizeof(list));
+	msg_add(&d->trail, "features of stage %s: [%s]", st->name, list);
 
-	parse_settings(d, pod);
+	ftext = pod_annotation(pod, "meshinject.io/features");
+	if (ftext != NULL) {
+		apply_features_annotation(d, ftext, &features);
+		feature_list(features, list, sizeof(list));
+		msg_add(&d->trail, "features after meshinject.io/features "
+		    "\"%.60s\": [%s]", ftext, list);
+	}
+	if (ns_stage->enforce) {
+		lost = ns_stage->features & ~features;
+		if (features & FEATURE_BIT(FEATURE_OBSERVE))
+			lost |= FEATURE_BIT(FEATURE_PROXY);
+		if (lost != 0 && ftext != NULL) {
+			feature_list(lost, list, sizeof(list));
+			forbidden(d, "annotation meshinject.io/features: "
+			    "\"%.60s\" is not allowed: stage %s is enforced "
+			    "and requires %s", ftext, ns_stage->name, list);
+		}
+	}
+	if ((features & NEEDS_PROXY) &&
+	    !(features & FEATURE_BIT(FEATURE_PROXY)) &&
+	    !(features & FEATURE_BIT(FEATURE_OBSERVE))) {
+		feature_list(features & NEEDS_PROXY, list, sizeof(list));
+		msg_add(&d->problems, "features %s need the proxy feature "
+		    "(stage %s%s)", list, st->name, ftext != NULL ?
+		    ", meshinject.io/features" : "");
+		d->code = 422;
+		d->reason = "Invalid";
+	}
+	d->features = features;
+	d->proxy = &st->proxy;
 
+	/* Observe reports on what the next working stage would do. */
+	if (features & FEATURE_BIT(FEATURE_OBSERVE)) {
+		d->would_features = features & ~FEATURE_BIT(FEATURE_OBSERVE);
+		d->would_stage = st;
+		if (!(d->would_features & FEATURE_BIT(FEATURE_PROXY))) {
+			d->would_stage = next_working_stage(cfg, st);
+			d->would_features = d->would_stage != NULL ?
+			    d->would_stage->features : 0;
+		}
+		if (d->would_stage != NULL) {
+			d->proxy = &d->would_stage->proxy;
+			feature_list(d->would_features, list, sizeof(list));
+			msg_add(&d->trail, "observe: reporting what stage %s "
+			    "would do: [%s]", d->would_stage->name, list);
+		}
+	}
+
+	if (features != 0) {
+		parse_settings(cfg, d, pod);
+		check_containers(d, pod, d->proxy, ns_stage->enforce);
+	}
+
+	if (in->validate) {
+		if (ns_stage->enforce &&
+		    (ns_stage->features & FEATURE_BIT(FEATURE_PROXY)) &&
+		    !has_proxy(pod))
+			forbidden(d, "pod has no mesh-proxy: stage %s is "
+			    "enforced and the pod would escape the mesh",
+			    ns_stage->name);
+		if (d->problems.n > 0) {
+			d->verdict = VERDICT_DENY;
+			set_why(d, "denied: %s", d->problems.items[0]);
+			return 0;
+		}
+		d->verdict = VERDICT_UNCHANGED;
+		set_why(d, "validated stage=%s", ns_stage->name);
+		return 0;
+	}
+
+	/* Observe reports instead of refusing, but an enforced namespace
+	 * cannot be escaped into observe. */
+	if ((features & FEATURE_BIT(FEATURE_OBSERVE)) &&
+	    !(ns_stage->enforce && d->problems.n > 0)) {
+		problems_to_warnings(d);
+		d->verdict = VERDICT_OBSERVE;
+		set_why(d, "observed stage=%s", st->name);
+		if (d->would_stage != NULL)
+			msg_add(&d->warnings, "meshinject: observe: stage %s "
+			    "would inject the proxy into this pod",
+			    d->would_stage->name);
+		if (already_injected(pod, st->name)) {
+			d->verdict = VERDICT_UNCHANGED;
+			set_why(d, "unchanged: already observed");
+		}
+		return 0;
+	}
 	if (d->problems.n > 0) {
 		d->verdict = VERDICT_DENY;
 		set_why(d, "denied: %s", d->problems.items[0]);
 		return 0;
 	}
-	if (in->validate) {
-		if (d->ns_stage->enforce &&
-		    (d->ns_stage->features & FEATURE_BIT(FEATURE_PROXY)) &&
-		    !has_proxy(pod)) {
-			msg_add(&d->problems, "pod has no mesh-proxy: stage %s "
-			    "is enforced and the pod would escape the mesh",
-			    d->ns_stage->name);
-			d->code = 403;
-			d->reason = "Forbidden";
-			d->verdict = VERDICT_DENY;
-			set_why(d, "denied: no mesh-proxy in enforced stage %s",
-			    d->ns_stage->name);
-			return 0;
-		}
-		d->verdict = VERDICT_UNCHANGED;
-		set_why(d, "validated stage=%s", d->ns_stage->name);
-		return 0;
-	}
-	if (already_injected(pod)) {
+	if (already_injected(pod, st->name)) {
 		d->verdict = VERDICT_UNCHANGED;
 		set_why(d, "unchanged: already injected");
 		return 0;
 	}
-	if (d->features == 0) {
+	if (features == 0) {
 		d->verdict = VERDICT_UNCHANGED;
 		set_why(d, "unchanged: stage %s injects nothing", st->name);
-		return 0;
-	}
-	if (d->features & FEATURE_BIT(FEATURE_OBSERVE)) {
-		d->verdict = VERDICT_OBSERVE;
-		set_why(d, "observed stage=%s", st->name);
 		return 0;
 	}
 	d->verdict = VERDICT_INJECT;

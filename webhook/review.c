@@ -31,6 +31,7 @@ copy(char *dst, size_t len, const char *src)
 	if (n > 0)
 		memcpy(dst, src, n);
 	dst[n] = '\0';
+	utf8_clean(dst);
 }
 
 /* A JSON error body {"error": msg}; NULL when memory runs out. */
@@ -131,6 +132,26 @@ base64(const char *data, size_t len)
 	return out;
 }
 
+/* kubectl prints warnings one per line: keep each under 120 characters,
+ * without control characters. */
+#define WARNING_MAX 119
+
+static json_t *
+warning_string(const char *msg)
+{
+	char buf[WARNING_MAX + 1];
+	size_t i, n = strlen(msg);
+
+	for (i = 0; i < n && i < WARNING_MAX; i++)
+		buf[i] = (unsigned char)msg[i] < 0x20 || msg[i] == 0x7f ? ' ' :
+		    msg[i];
+	if (n > WARNING_MAX)
+		memcpy(buf + WARNING_MAX - 3, "...", 3);
+	buf[i] = '\0';
+	utf8_clean(buf);
+	return json_string(buf);
+}
+
 /* Join problem messages into one status message, "; "-separated. */
 static void
 join(const struct msg_list *l, char *buf, size_t buflen)
@@ -187,7 +208,7 @@ review_encode(const struct review_request *r, const struct decision *d,
 		warnings = json_array();
 		for (i = 0; warnings != NULL && i < d->warnings.n; i++)
 			json_array_append_new(warnings,
-			    json_string(d->warnings.items[i]));
+			    warning_string(d->warnings.items[i]));
 		if (json_object_set(resp, "warnings", warnings) == -1)
 			goto done;
 	}
