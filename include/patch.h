@@ -34,4 +34,12 @@ int patch_add_members(json_t *patch, const json_t *existing,
 int patch_insert_items(json_t *patch, const json_t *existing,
     const char *path, size_t at, json_t *items);
 
+/* Apply the `add` operations of the RFC 6902 patch `patch` (borrowed) to
+ * `doc` in place: an add to an object member sets it, an add to an array
+ * index inserts there ("-" appends); values are copied. Any other op, a
+ * missing parent or a bad index fails with a reason in err, leaving doc
+ * partly patched (apply to a copy when that matters). The root itself
+ * ("" path) cannot be replaced. Returns 0 or -1. */
+int patch_apply(json_t *doc, const json_t *patch, char *err, size_t errlen);
+
 #endif

@@ -1,5 +1,6 @@
 /* check_patch.c - RFC 6902 add operations and JSON-pointer escaping. */
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -142,6 +143,125 @@ START_TEST(test_null_value_is_error)
 }
 END_TEST
 
+/* Apply `patch_text` to `doc_text`; return the result as sorted compact
+ * JSON, or "ERROR: reason". */
+static char *
+applied(const char *doc_text, const char *patch_text)
+{
+	json_t *doc = json_loads(doc_text, 0, NULL);
+	json_t *patch = json_loads(patch_text, 0, NULL);
+	char err[256], *out;
+
+	ck_assert_ptr_nonnull(doc);
+	ck_assert_ptr_nonnull(patch);
+	if (patch_apply(doc, patch, err, sizeof(err)) == -1) {
+		size_t n = strlen(err) + 8;
+
+		out = malloc(n);
+		ck_assert_ptr_nonnull(out);
+		snprintf(out, n, "ERROR: %s", err);
+	} else {
+		out = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
+	}
+	json_decref(doc);
+	json_decref(patch);
+	return out;
+}
+
+static void
+assert_applied(const char *doc, const char *patch, const char *want)
+{
+	char *got = applied(doc, patch);
+
+	ck_assert_str_eq(got, want);
+	free(got);
+}
+
+START_TEST(test_apply_adds)
+{
+	assert_applied("{\"spec\":{\"containers\":[{\"name\":\"a\"}]}}",
+	    "[{\"op\":\"add\",\"path\":\"/spec/initContainers\",\"value\":"
+	    "[{\"name\":\"i\"}]},"
+	    "{\"op\":\"add\",\"path\":\"/spec/containers/-\",\"value\":"
+	    "{\"name\":\"b\"}},"
+	    "{\"op\":\"add\",\"path\":\"/spec/containers/0\",\"value\":"
+	    "{\"name\":\"z\"}},"
+	    "{\"op\":\"add\",\"path\":\"/metadata\",\"value\":{}},"
+	    "{\"op\":\"add\",\"path\":\"/metadata/a~1b~0c\",\"value\":1}]",
+	    "{\"metadata\":{\"a/b~c\":1},\"spec\":{\"containers\":"
+	    "[{\"name\":\"z\"},{\"name\":\"a\"},{\"name\":\"b\"}],"
+	    "\"initContainers\":[{\"name\":\"i\"}]}}");
+	/* Inserting at the end index is allowed; past it is not. */
+	assert_applied("{\"a\":[1]}", "[{\"op\":\"add\",\"path\":\"/a/1\","
+	    "\"value\":2}]", "{\"a\":[1,2]}");
+}
+END_TEST
+
+START_TEST(test_apply_errors)
+{
+	char *got;
+
+	got = applied("{\"a\":[1]}", "[{\"op\":\"add\",\"path\":\"/a/2\","
+	    "\"value\":2}]");
+	ck_assert_str_eq(got, "ERROR: path \"/a/2\": index out of range");
+	free(got);
+	got = applied("{\"a\":[1]}", "[{\"op\":\"add\",\"path\":\"/a/01\","
+	    "\"value\":2}]");
+	ck_assert_str_eq(got, "ERROR: path \"/a/01\": index out of range");
+	free(got);
+	got = applied("{}", "[{\"op\":\"add\",\"path\":\"/x/y\","
+	    "\"value\":2}]");
+	ck_assert_str_eq(got, "ERROR: path \"/x/y\": parent does not exist");
+	free(got);
+	got = applied("{}", "[{\"op\":\"replace\",\"path\":\"/x\","
+	    "\"value\":2}]");
+	ck_assert_str_eq(got, "ERROR: op 0: \"replace\" is not supported "
+	    "(only add)");
+	free(got);
+	got = applied("{}", "[{\"op\":\"add\",\"path\":\"\",\"value\":2}]");
+	ck_assert_str_eq(got, "ERROR: path \"\": cannot replace the whole "
+	    "document");
+	free(got);
+	got = applied("{}", "[{\"op\":\"add\",\"path\":\"/a~2\","
+	    "\"value\":2}]");
+	ck_assert_str_eq(got, "ERROR: path \"/a~2\": bad token");
+	free(got);
+	got = applied("{\"a\":\"s\"}", "[{\"op\":\"add\",\"path\":"
+	    "\"/a/b\",\"value\":2}]");
+	ck_assert_str_eq(got, "ERROR: path \"/a/b\": parent is not an object "
+	    "or an array");
+	free(got);
+}
+END_TEST
+
+/* What patch_add_members and patch_insert_items build must apply back to
+ * the same result the ops describe. */
+START_TEST(test_apply_built_patch)
+{
+	json_t *doc = json_loads("{\"metadata\":{\"annotations\":{\"u\":"
+	    "\"1\"}},\"spec\":{\"initContainers\":[{\"name\":\"user\"}]}}",
+	    0, NULL);
+	json_t *patch = json_array();
+	char err[256], *got;
+
+	ck_assert_int_eq(patch_add_members(patch, json_object_get(
+	    json_object_get(doc, "metadata"), "annotations"),
+	    "/metadata/annotations", json_pack("{s:s}", "m/s", "x")), 0);
+	ck_assert_int_eq(patch_insert_items(patch, json_object_get(
+	    json_object_get(doc, "spec"), "initContainers"),
+	    "/spec/initContainers", 0, json_pack("[{s:s},{s:s}]", "name",
+	    "mesh-init", "name", "mesh-proxy")), 0);
+	ck_assert_int_eq(patch_apply(doc, patch, err, sizeof(err)), 0);
+	got = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
+	ck_assert_str_eq(got, "{\"metadata\":{\"annotations\":{\"m/s\":"
+	    "\"x\",\"u\":\"1\"}},\"spec\":{\"initContainers\":[{\"name\":"
+	    "\"mesh-init\"},{\"name\":\"mesh-proxy\"},{\"name\":\"user\"}]}}");
+	free(got);
+	json_decref(patch);
+	json_decref(doc);
+}
+END_TEST
+
 static Suite *
 patch_suite(void)
 {
@@ -155,6 +275,11 @@ patch_suite(void)
 	tcase_add_test(tc, test_items_absent_or_null);
 	tcase_add_test(tc, test_items_prepend_and_append);
 	tcase_add_test(tc, test_null_value_is_error);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("apply");
+	tcase_add_test(tc, test_apply_adds);
+	tcase_add_test(tc, test_apply_errors);
+	tcase_add_test(tc, test_apply_built_patch);
 	suite_add_tcase(s, tc);
 	return s;
 }

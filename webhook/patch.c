@@ -110,3 +110,150 @@ fail:
 	json_decref(items);
 	return -1;
 }
+
+/* Unescape one pointer token ("~1" to "/", "~0" to "~") into buf. Returns
+ * its length, or -1 on a bad escape or when it does not fit. */
+static int
+pointer_token(const char *s, size_t n, char *buf, size_t buflen)
+{
+	size_t i, m = 0;
+
+	for (i = 0; i < n; i++) {
+		char c = s[i];
+
+		if (c == '~') {
+			if (i + 1 >= n || (s[i + 1] != '0' && s[i + 1] != '1'))
+				return -1;
+			c = s[++i] == '0' ? '~' : '/';
+		}
+		if (m + 1 >= buflen)
+			return -1;
+		buf[m++] = c;
+	}
+	buf[m] = '\0';
+	return (int)m;
+}
+
+/* An RFC 6901 array index: "0", or digits without a leading zero. */
+static int
+pointer_index(const char *tok, size_t *out)
+{
+	size_t v = 0;
+	const char *p;
+
+	if (*tok == '\0' || (tok[0] == '0' && tok[1] != '\0'))
+		return -1;
+	for (p = tok; *p != '\0'; p++) {
+		if (*p < '0' || *p > '9' || v > ((size_t)-1 - 9) / 10)
+			return -1;
+		v = v * 10 + (size_t)(*p - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+static int
+apply_add(json_t *doc, const char *path, const json_t *value, char *err,
+    size_t errlen)
+{
+	char tok[PATCH_PATH_MAX];
+	const char *p = path, *slash;
+	json_t *cur = doc, *copy;
+	size_t idx;
+	int n;
+
+	if (*path != '/') {
+		snprintf(err, errlen, "path \"%s\": %s", path, *path == '\0' ?
+		    "cannot replace the whole document" : "must start with /");
+		return -1;
+	}
+	for (;;) {
+		p++;
+		slash = strchr(p, '/');
+		n = pointer_token(p, slash != NULL ? (size_t)(slash - p) :
+		    strlen(p), tok, sizeof(tok));
+		if (n == -1) {
+			snprintf(err, errlen, "path \"%s\": bad token", path);
+			return -1;
+		}
+		if (slash == NULL)
+			break;
+		if (json_is_object(cur)) {
+			cur = json_object_getn(cur, tok, (size_t)n);
+		} else if (json_is_array(cur) && pointer_index(tok, &idx) == 0) {
+			cur = json_array_get(cur, idx);
+		} else {
+			cur = NULL;
+		}
+		if (cur == NULL) {
+			snprintf(err, errlen, "path \"%s\": parent does not "
+			    "exist", path);
+			return -1;
+		}
+		p = slash;
+	}
+	copy = json_deep_copy(value);
+	if (copy == NULL) {
+		snprintf(err, errlen, "path \"%s\": out of memory", path);
+		return -1;
+	}
+	if (json_is_object(cur)) {
+		if (json_object_setn_new(cur, tok, (size_t)n, copy) == -1)
+			goto oom;
+		return 0;
+	}
+	if (!json_is_array(cur)) {
+		json_decref(copy);
+		snprintf(err, errlen, "path \"%s\": parent is not an object or "
+		    "an array", path);
+		return -1;
+	}
+	if (strcmp(tok, "-") == 0) {
+		if (json_array_append_new(cur, copy) == -1)
+			goto oom;
+		return 0;
+	}
+	if (pointer_index(tok, &idx) == -1 || idx > json_array_size(cur)) {
+		json_decref(copy);
+		snprintf(err, errlen, "path \"%s\": index out of range", path);
+		return -1;
+	}
+	if (json_array_insert_new(cur, idx, copy) == -1)
+		goto oom;
+	return 0;
+oom:
+	snprintf(err, errlen, "path \"%s\": out of memory", path);
+	return -1;
+}
+
+int
+patch_apply(json_t *doc, const json_t *patch, char *err, size_t errlen)
+{
+	const json_t *op;
+	const char *name, *path;
+	const json_t *value;
+	size_t i;
+
+	if (!json_is_array(patch)) {
+		snprintf(err, errlen, "patch is not an array");
+		return -1;
+	}
+	json_array_foreach(patch, i, op) {
+		name = json_string_value(json_object_get(op, "op"));
+		path = json_string_value(json_object_get(op, "path"));
+		value = json_object_get(op, "value");
+		if (name == NULL || strcmp(name, "add") != 0) {
+			snprintf(err, errlen, "op %zu: \"%s\" is not supported "
+			    "(only add)", i, name != NULL ? name : "(none)");
+			return -1;
+		}
+		if (path == NULL || value == NULL) {
+			snprintf(err, errlen, "op %zu: add needs a path and a "
+			    "value", i);
+			return -1;
+		}
+		if (apply_add(doc, path, value, err, errlen) == -1)
+			return -1;
+	}
+	return 0;
+}
