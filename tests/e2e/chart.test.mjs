@@ -541,14 +541,41 @@ describe("manifests/meshinject.yaml", () => {
 	});
 });
 
-// ---- the server with the chart's certificate -------------------------------------
+// ---- the real binary with what the chart renders ---------------------------------
 
-test("meshinject serve with the chart's Secret is trusted through the caBundle under the Service name", async (t) => {
+function binOrSkip(t) {
 	const bin = process.env.MESHINJECT_BIN;
 	if (!bin || !existsSync(bin)) {
 		t.skip("MESHINJECT_BIN not set or not built (run through `make e2e`)");
-		return;
+		return null;
 	}
+	return bin;
+}
+
+test("meshinject config --check accepts every config.yaml the chart renders", (t) => {
+	const bin = binOrSkip(t);
+	if (!bin)
+		return;
+	const combos = [
+		{},
+		{ set: { "config.stages.mtls.enforce": "true", "config.mtls.mode": "PERMISSIVE", "config.allowImageOverride": "true" } },
+		{ values: [join(FIXTURES, "custom-stage.yaml")] },
+		{ values: [join(FIXTURES, "disabled-stage.yaml")] },
+	];
+	for (const opts of combos) {
+		const file = writeTemp("config.yaml", one(render(opts), "ConfigMap").data["config.yaml"]);
+		const r = spawnSync(bin, ["config", "--check", file], { encoding: "utf8" });
+		assert.equal(r.status, 0, `${JSON.stringify(opts)}: ${r.stdout}${r.stderr}`);
+		assert.match(r.stdout + r.stderr, /configuration OK/);
+	}
+	// And the check can fail: a key the server does not know.
+	const bad = writeTemp("bad.yaml", "defaultStgae: traffic\n");
+	assert.notEqual(spawnSync(bin, ["config", "--check", bad], { encoding: "utf8" }).status, 0);
+});
+
+test("meshinject serve with the chart's Secret is trusted through the caBundle under the Service name", async (t) => {
+	if (!binOrSkip(t))
+		return;
 	const { Server } = await import("./lib/server.mjs");
 	const objs = render();
 	const secret = one(objs, "Secret");
@@ -556,8 +583,9 @@ test("meshinject serve with the chart's Secret is trusted through the caBundle u
 	const dir = mkdtempSync(join(tmpdir(), "meshinject-chart-tls-"));
 	writeFileSync(join(dir, "tls.crt"), decode(secret.data["tls.crt"]));
 	writeFileSync(join(dir, "tls.key"), decode(secret.data["tls.key"]), { mode: 0o600 });
+	writeFileSync(join(dir, "config.yaml"), one(objs, "ConfigMap").data["config.yaml"]);
 	const pki = { cert: join(dir, "tls.crt"), key: join(dir, "tls.key"), ca: decode(caBundle), cleanup() { rmSync(dir, { recursive: true, force: true }); } };
-	const srv = await Server.start({ pki, env: { POD_NAMESPACE: NS } });
+	const srv = await Server.start({ pki, config: join(dir, "config.yaml"), env: { POD_NAMESPACE: NS } });
 	try {
 		const review = {
 			apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview",
