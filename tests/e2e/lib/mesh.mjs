@@ -210,8 +210,40 @@ export function checkBootstrap(proxy, cfg, ns) {
 	return { bootstrap: b, statusListener: status, id, cluster };
 }
 
-// Does any route in the listener match an HTTP GET of `path`?
+// Does a string matcher (Envoy StringMatcher or HeaderMatcher) match s?
+function stringMatches(m, s) {
+	if (!m || typeof m !== "object")
+		return false;
+	const sm = m.string_match ?? m;
+	if (typeof sm.exact === "string" || typeof sm.exact_match === "string")
+		return (sm.exact ?? sm.exact_match) === s;
+	if (typeof sm.prefix === "string" || typeof sm.prefix_match === "string")
+		return s.startsWith(sm.prefix ?? sm.prefix_match);
+	return false;
+}
+
+// The health_check filters of a listener that answer GET `path` themselves
+// (not pass-through): the clusters whose health they report.
+export function healthCheckClusters(listener, path) {
+	const out = [];
+	walk(listener, (v) => {
+		if (!v || typeof v !== "object" || v.name !== "envoy.filters.http.health_check")
+			return;
+		const hc = v.typed_config ?? {};
+		if (hc.pass_through_mode === true || hc.pass_through_mode?.value === true)
+			return;
+		const pathMatchers = (hc.headers ?? []).filter((h) => h.name === ":path");
+		if (pathMatchers.length && pathMatchers.every((h) => stringMatches(h, path)))
+			out.push(...Object.keys(hc.cluster_min_healthy_percentages ?? {}));
+	});
+	return out;
+}
+
+// Does the listener answer an HTTP GET of `path`: a route that matches it,
+// or a health_check filter that answers it?
 function listenerServes(listener, path) {
+	if (healthCheckClusters(listener, path).length > 0)
+		return true;
 	let ok = false;
 	walk(listener, (v, k) => {
 		if (k !== "match" || !v || typeof v !== "object")
@@ -362,7 +394,7 @@ export function checkInjected(original, patched, opts) {
 	assert.ok(rp, `mesh-proxy has no readinessProbe${ctx}`);
 	const rport = resolvePort(proxy, rp.httpGet?.port ?? rp.tcpSocket?.port);
 	assert.equal(rport, cfg.ports.status, `mesh-proxy readinessProbe must be on the status port: ${show(rp)}${ctx}`);
-	const { statusListener } = checkBootstrap(proxy, cfg, ns);
+	const { statusListener, bootstrap } = checkBootstrap(proxy, cfg, ns);
 	if (rp.httpGet)
 		assert.ok(listenerServes(statusListener, rp.httpGet.path ?? "/"),
 		    `the status listener has no route for the readiness path ${rp.httpGet.path}: ${show(statusListener)}${ctx}`);
@@ -442,6 +474,26 @@ export function checkInjected(original, patched, opts) {
 			assert.ok(listenerServes(statusListener, now.httpGet.path ?? "/"), `probe-rewrite: the status listener has no route for ${now.httpGet.path}${pctx}`);
 			if (before.httpGet?.path)
 				assert.ok(proxyEnvText.includes(before.httpGet.path), `probe-rewrite: the original probe (path ${before.httpGet.path}) is not passed to the proxy in an env var${pctx}`);
+			// Answered by Envoy's health_check filter: the clusters it
+			// reports on must check the original probe's target.
+			const hcs = healthCheckClusters(statusListener, now.httpGet.path ?? "/");
+			const origPort = resolvePort(oc, before.httpGet?.port ?? before.tcpSocket?.port);
+			for (const name of hcs) {
+				const cl = (bootstrap.static_resources?.clusters ?? []).find((x) => x.name === name);
+				assert.ok(cl, `probe-rewrite: the health_check filter for ${now.httpGet.path} reports on cluster ${name}, which is not defined${pctx}`);
+				const eps = [];
+				walk(cl.load_assignment, (v) => { const a = socketAddr(v?.address ?? null); if (a) eps.push(a); });
+				assert.ok(eps.some((a) => a.port === origPort), `probe-rewrite: cluster ${name} does not reach the app's probe port ${origPort}: ${show(cl)}${pctx}`);
+				const hc = (cl.health_checks ?? [])[0];
+				assert.ok(hc, `probe-rewrite: cluster ${name} has no active health check, so its health never reflects the app: ${show(cl)}${pctx}`);
+				if (before.httpGet) {
+					assert.equal(hc.http_health_check?.path, before.httpGet.path ?? "/", `probe-rewrite: cluster ${name} checks another path than the original probe: ${show(cl)}${pctx}`);
+					if (String(before.httpGet.scheme).toUpperCase() === "HTTPS")
+						assert.ok(cl.transport_socket, `probe-rewrite: the original probe is HTTPS but cluster ${name} checks in plaintext: ${show(cl)}${pctx}`);
+				} else {
+					assert.ok(hc.tcp_health_check, `probe-rewrite: a TCP probe must be checked with tcp_health_check: ${show(cl)}${pctx}`);
+				}
+			}
 			for (const k of ["initialDelaySeconds", "periodSeconds", "timeoutSeconds", "successThreshold", "failureThreshold"])
 				assert.equal(now[k], before[k], `probe-rewrite: ${c.name}.${probe}.${k} must be kept${pctx}`);
 		}
