@@ -613,8 +613,11 @@ done:
 	return ret;
 }
 
-/* IPv6 may be switched off in the pod (or the kernel): then there is no v6
- * traffic to capture, and ip6tables-restore would only fail. */
+/* A kernel booted with ipv6.disable=1 has no IPv6 at all (and no
+ * /proc/net/if_inet6): then there is no v6 traffic to capture, and
+ * ip6tables-restore would only fail. Where IPv6 exists, even switched off
+ * by sysctl, its rules are written, so that switching it on later does not
+ * open a way around the proxy. */
 static bool
 ipv6_enabled(void)
 {

@@ -29,6 +29,10 @@ ip netns list >/dev/null 2>&1 || skip "ip netns is not available"
 command -v setpriv >/dev/null || skip "setpriv (util-linux) is not installed"
 command -v cc >/dev/null || skip "no C compiler for the stand-in proxy"
 [ -x "$BIN" ] || { echo "FAIL: $BIN is not built (make)"; echo "0 passed, 1 failed"; exit 1; }
+if ! out=$(timeout 10 "$BIN" redirect --help 2>&1); then
+	echo "FAIL: $BIN redirect --help does not run:"; echo "$out"
+	echo "0 passed, 1 failed"; exit 1
+fi
 
 flavours=()
 for f in nft legacy; do
@@ -184,16 +188,16 @@ exclude_checks() {
 	    "proxy local=*:15006 orig=$b$pod$e:8080" from_peer "$pod" 8080
 }
 
-include_checks() {
+include_checks() {	# included: the second peer address, port 8081
 	local peer=$1 peer2=$2 pod=$3 v=$5 b=$6 e=$7
 	expect "$v app -> included CIDR is redirected" \
-	    "proxy local=*:15001 orig=$b$peer$e:8080" as_app "$peer" 8080
+	    "proxy local=*:15001 orig=$b$peer2$e:8080" as_app "$peer2" 8080
 	expect "$v app -> address outside the included CIDRs goes straight out" \
-	    "peer local=$b$peer2$e:8080 *" as_app "$peer2" 8080
-	expect "$v peer -> pod:8080 (included inbound port) is redirected" \
-	    "proxy local=*:15006 orig=$b$pod$e:8080" from_peer "$pod" 8080
-	expect "$v peer -> pod:8081 (not included) reaches the app" \
-	    "app local=$b$pod$e:8081 orig=$b$pod$e:8081" from_peer "$pod" 8081
+	    "peer local=$b$peer$e:8080 *" as_app "$peer" 8080
+	expect "$v peer -> pod:8081 (included inbound port) is redirected" \
+	    "proxy local=*:15006 orig=$b$pod$e:8081" from_peer "$pod" 8081
+	expect "$v peer -> pod:8080 (not included) reaches the app" \
+	    "app local=$b$pod$e:8080 orig=$b$pod$e:8080" from_peer "$pod" 8080
 }
 
 empty_checks() {
@@ -206,6 +210,19 @@ empty_checks() {
 
 V4=(10.200.0.2 10.200.0.3 10.200.0.1 127.0.0.1 IPv4 "" "")
 V6=(fd00:200::2 fd00:200::3 fd00:200::1 ::1 IPv6 "[" "]")
+
+# applies NAME ARGS...: the redirect exits 0 and prints both rulesets.
+applies() {
+	local name=$1 out rc
+	shift
+	out=$(redirect "$@" 2>&1)
+	rc=$?
+	if [ $rc -eq 0 ] && [ "$(grep -c -- '^-A OUTPUT -p tcp -j MESH_OUTPUT$' <<<"$out")" = 2 ]; then
+		ok "$name"
+	else
+		not_ok "$name" "exit $rc: $out"
+	fi
+}
 
 # one_copy NAME: exactly one jump from each hook, in both families.
 one_copy() {
@@ -241,13 +258,8 @@ suite() {
 	fi
 
 	# 1. The webhook's default arguments.
-	out=$(redirect "${WEBHOOK_ARGS[@]}" 2>&1)
-	rc=$?
-	if [ $rc -eq 0 ] && grep -q -- '-A OUTPUT -p tcp -j MESH_OUTPUT' <<<"$out"; then
-		ok "redirect with the webhook's default arguments applies and prints its rules"
-	else
-		not_ok "redirect with the webhook's default arguments" "exit $rc: $out"
-	fi
+	applies "redirect with the webhook's default arguments applies and prints its rules" \
+	    "${WEBHOOK_ARGS[@]}"
 	defaults_checks "${V4[@]}"
 	defaults_checks "${V6[@]}"
 
@@ -267,25 +279,24 @@ suite() {
 	one_copy "a re-run removes stacked duplicate jumps"
 
 	# 3. Exclusions, applied over the previous rules (which they replace).
-	out=$(redirect "${WEBHOOK_ARGS[@]}" --exclude-outbound-ports=9090 \
+	applies "a re-run with exclusions applies" "${WEBHOOK_ARGS[@]}" \
+	    --exclude-outbound-ports=9090 \
 	    --exclude-outbound-cidrs 10.200.0.3/32,fd00:200::3/128 \
-	    --exclude-inbound-ports 8081 2>&1)
-	rc=$?
-	if [ $rc -eq 0 ]; then ok "a re-run with exclusions applies"
-	else not_ok "a re-run with exclusions applies" "exit $rc: $out"; fi
+	    --exclude-inbound-ports 8081
 	exclude_checks "${V4[@]}"
 	exclude_checks "${V6[@]}"
 	one_copy "the exclusions replaced the earlier rules"
 
 	# 4. Inclusions.
-	redirect "${WEBHOOK_ARGS[@]}" --include-inbound-ports 8080 \
-	    --include-outbound-cidrs=10.200.0.2/32,fd00:200::2/128 >/dev/null
+	applies "a re-run with inclusions applies" "${WEBHOOK_ARGS[@]}" \
+	    --include-inbound-ports 8081 \
+	    --include-outbound-cidrs=10.200.0.3/32,fd00:200::3/128
 	include_checks "${V4[@]}"
 	include_checks "${V6[@]}"
 
 	# 5. Empty includes: nothing is captured.
-	redirect "${WEBHOOK_ARGS[@]}" --include-inbound-ports= \
-	    --include-outbound-cidrs "" >/dev/null
+	applies "a re-run with empty includes applies" "${WEBHOOK_ARGS[@]}" \
+	    --include-inbound-ports= --include-outbound-cidrs ""
 	empty_checks "${V4[@]}"
 	empty_checks "${V6[@]}"
 
