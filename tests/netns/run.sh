@@ -3,13 +3,17 @@
 # namespaces (a "pod" and a "peer") joined by a veth pair, IPv4 and IPv6, the
 # redirect applied in the pod with the arguments the webhook gives mesh-init,
 # and a stand-in proxy (netprobe.c) that reports the original destination of
-# what it receives. Runs once per iptables flavour installed (nft, legacy).
+# what it receives. Runs once per iptables flavour installed (nft, legacy),
+each in fresh namespaces.
 #
 # Needs root and `ip netns`; otherwise prints SKIPPED and exits 0. Touches
 # nothing outside the namespaces it creates (addresses 10.200.0.0/29 and
 # fd00:200::/64 exist only inside them). Ends with "N passed, M failed".
 #
 #   MESHINJECT_BIN=path   the binary to test (default build/meshinject)
+#   MESHINJECT_NETNS_FLAVOURS="nft legacy"   the iptables flavours to try (the
+#                         default); when none of them is installed, the plain
+#                         iptables-restore in PATH is tested instead
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -35,11 +39,19 @@ if ! out=$(timeout 10 "$BIN" redirect --help 2>&1); then
 fi
 
 flavours=()
-for f in nft legacy; do
+for f in ${MESHINJECT_NETNS_FLAVOURS-nft legacy}; do
 	command -v "iptables-$f-restore" >/dev/null &&
 	    command -v "ip6tables-$f-restore" >/dev/null && flavours+=("$f")
 done
-[ ${#flavours[@]} -gt 0 ] || skip "no iptables-nft-restore or iptables-legacy-restore"
+# Elsewhere, whatever plain iptables-restore there is.
+[ ${#flavours[@]} -gt 0 ] || ! command -v iptables-restore >/dev/null || flavours=(default)
+[ ${#flavours[@]} -gt 0 ] || skip "iptables-restore is not installed"
+
+# flv NAME: this flavour's binary for NAME (iptables-restore -> iptables-nft-restore).
+flv() {
+	local base=${1%%-*}
+	if [ "$flavour" = default ]; then echo "$1"; else echo "$base-$flavour${1#"$base"}"; fi
+}
 
 tmp=$(mktemp -d /tmp/meshinject-netns.XXXXXX)
 chmod 755 "$tmp"	# the app and proxy UIDs run netprobe from here
@@ -91,8 +103,8 @@ from_peer() { ip netns exec "$PEER" timeout 10 "$probe" connect "$@"; }
 
 # The redirect, with this flavour's iptables first in PATH.
 redirect() { ip netns exec "$POD" env PATH="$tmp/$flavour:$PATH" timeout 30 "$BIN" redirect "$@"; }
-save4() { ip netns exec "$POD" "iptables-$flavour-save" -t nat | grep -v '^#' | sed 's/\[[0-9]*:[0-9]*\]//'; }
-save6() { ip netns exec "$POD" "ip6tables-$flavour-save" -t nat | grep -v '^#' | sed 's/\[[0-9]*:[0-9]*\]//'; }
+save4() { ip netns exec "$POD" "$(flv iptables-save)" -t nat | grep -v '^#' | sed 's/\[[0-9]*:[0-9]*\]//'; }
+save6() { ip netns exec "$POD" "$(flv ip6tables-save)" -t nat | grep -v '^#' | sed 's/\[[0-9]*:[0-9]*\]//'; }
 
 # What the webhook puts on an injected mesh-init with the default config
 # (webhook/inject.c, inject_redirect_args).
@@ -133,7 +145,7 @@ setup() {
 	mkdir -p "$tmp/$flavour"
 	local t
 	for t in iptables-restore iptables-save ip6tables-restore ip6tables-save; do
-		ln -sf "$(command -v "${t%%-*}-$flavour-${t#*-}")" "$tmp/$flavour/$t"
+		ln -sf "$(command -v "$(flv "$t")")" "$tmp/$flavour/$t"
 	done
 	# The pod: the app on 8080 and 8081, the proxy on its outbound,
 	# inbound and status ports. The peer: a server on 8080 and 9090.
@@ -273,8 +285,8 @@ suite() {
 	else not_ok "two re-runs leave the same rules" "$(diff <(echo "$before") <(echo "$after"))"; fi
 	one_copy "re-runs leave one jump from PREROUTING and OUTPUT (v4 and v6)"
 	# Stacked jumps (an older tool, a half-done run) are cleaned up too.
-	ip netns exec "$POD" "iptables-$flavour" -t nat -A OUTPUT -p tcp -j MESH_OUTPUT
-	ip netns exec "$POD" "ip6tables-$flavour" -t nat -I PREROUTING -p tcp -j MESH_INBOUND
+	ip netns exec "$POD" "$(flv iptables)" -t nat -A OUTPUT -p tcp -j MESH_OUTPUT
+	ip netns exec "$POD" "$(flv ip6tables)" -t nat -I PREROUTING -p tcp -j MESH_INBOUND
 	redirect "${WEBHOOK_ARGS[@]}" >/dev/null 2>&1
 	one_copy "a re-run removes stacked duplicate jumps"
 
@@ -316,7 +328,7 @@ suite() {
 	# message (here: a REDIRECT to port 99999, which iptables refuses).
 	mkdir -p "$tmp/broken"
 	printf '#!/bin/sh\nsed "s/--to-ports 15001/--to-ports 99999/" | exec "%s" "$@"\n' \
-	    "$(command -v "iptables-$flavour-restore")" >"$tmp/broken/iptables-restore"
+	    "$(command -v "$(flv iptables-restore)")" >"$tmp/broken/iptables-restore"
 	chmod +x "$tmp/broken/iptables-restore"
 	out=$(ip netns exec "$POD" env PATH="$tmp/broken:$tmp/$flavour:$PATH" timeout 30 "$BIN" redirect "${WEBHOOK_ARGS[@]}" 2>&1 >/dev/null)
 	rc=$?
@@ -334,7 +346,7 @@ suite() {
 	expect "--check passes with the redirect in place (v4 and v6)" \
 	    $'IPv4: *redirect in place\nIPv6: *redirect in place*rc=0' \
 	    bash -c 'ip netns exec "$0" timeout 30 "$1" redirect --check; echo "rc=$?"' "$POD" "$BIN"
-	ip netns exec "$POD" "iptables-$flavour" -t nat -D OUTPUT -p tcp -j MESH_OUTPUT
+	ip netns exec "$POD" "$(flv iptables)" -t nat -D OUTPUT -p tcp -j MESH_OUTPUT
 	expect "--check fails when the IPv4 redirect is missing" \
 	    '*IPv4: a connection to 192.0.2.1 port 80 did not arrive on the outbound port 15001*rc=1' \
 	    bash -c 'ip netns exec "$0" timeout 30 "$1" redirect --check; echo "rc=$?"' "$POD" "$BIN"
