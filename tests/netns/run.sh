@@ -4,7 +4,7 @@
 # redirect applied in the pod with the arguments the webhook gives mesh-init,
 # and a stand-in proxy (netprobe.c) that reports the original destination of
 # what it receives. Runs once per iptables flavour installed (nft, legacy),
-each in fresh namespaces.
+# each in fresh namespaces.
 #
 # Needs root and `ip netns`; otherwise prints SKIPPED and exits 0. Touches
 # nothing outside the namespaces it creates (addresses 10.200.0.0/29 and
