@@ -352,7 +352,9 @@ serve_check_expiry(time_t not_after)
 }
 
 /* Wait in this thread for SIGTERM or SIGINT (blocked before any server
- * thread starts, so that only sigwait sees them). */
+ * thread starts, so that only sigwait sees them). SIGHUP is caught here
+ * too, so that it does not kill the server: the place for a config
+ * reload (server_config_swap). */
 static int
 serve_wait(const sigset_t *set)
 {
@@ -363,6 +365,9 @@ serve_wait(const sigset_t *set)
 			return -1;
 		if (sig == SIGTERM || sig == SIGINT)
 			return sig;
+		if (sig == SIGHUP)
+			log_warn("SIGHUP: config reload is not implemented; "
+			    "restart to load a new config", NULL);
 	}
 }
 
@@ -411,6 +416,7 @@ cmd_serve(int argc, char **argv)
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 

@@ -30,8 +30,9 @@
 #define SERVER_MAX_THREADS	64u
 #define SERVER_METRICS_THREADS	1u
 #define SERVER_METRICS_CONNECTIONS 64u
-/* First allocation for a body whose size is not announced. */
-#define SERVER_BODY_CHUNK	(16u * 1024)
+/* First allocation for a body: its announced size up to this much, or
+ * this much when no size is announced; doubled as more arrives. */
+#define SERVER_BODY_FIRST	(64u * 1024)
 
 /* A config and the number of holders: the server's current pointer counts
  * as one, each request under way as one more. */
@@ -463,16 +464,33 @@ server_ms_since(const struct timespec *start)
 	    (double)(now.tv_nsec - start->tv_nsec) / 1e6;
 }
 
+/* Does the request carry a body that may still be unread? */
+static bool
+request_has_body(struct MHD_Connection *conn)
+{
+	const char *clen;
+
+	if (MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL)
+		return true;
+	clen = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_CONTENT_LENGTH);
+	return clen != NULL && strcmp(clen, "0") != 0;
+}
+
 /* Queue an error for this request. The body, if any, is not read on: when
  * the response goes out before the body was read, libmicrohttpd stops
- * reading and the Connection: close makes sure nothing reuses the stream. */
+ * reading and the Connection: close makes sure nothing reuses the stream.
+ * A request without a body keeps its connection. */
 static enum MHD_Result
 request_fail(struct request *req, struct MHD_Connection *conn,
     unsigned status, const char *msg, const char *allow)
 {
 	enum MHD_Result ret;
 
-	ret = server_respond_error(conn, status, msg, true, allow);
+	ret = server_respond_error(conn, status, msg,
+	    request_has_body(conn) || atomic_load(&req->srv->shutting_down),
+	    allow);
 	if (ret == MHD_YES)
 		req->status = status;
 	return ret;
@@ -526,9 +544,14 @@ request_begin(struct request *req, struct MHD_Connection *conn,
 			return request_fail(req, conn,
 			    MHD_HTTP_CONTENT_TOO_LARGE, msg, NULL);
 		}
-		if (n > 0 && (req->body = malloc((size_t)n + 1)) == NULL)
+		/* Grow towards the announced size as bytes come in rather
+		 * than trust it: a thousand idle connections announcing 6 MiB
+		 * each must not cost 6 GiB. */
+		req->cap = (size_t)n < SERVER_BODY_FIRST ? (size_t)n :
+		    SERVER_BODY_FIRST;
+		if (req->cap > 0 &&
+		    (req->body = malloc(req->cap + 1)) == NULL)
 			return MHD_NO;
-		req->cap = (size_t)n;
 	}
 	return MHD_YES;
 }
@@ -620,7 +643,7 @@ request_append(struct request *req, struct MHD_Connection *conn,
 		return MHD_NO;
 	}
 	if (req->len + n > req->cap) {
-		size_t cap = req->cap > 0 ? req->cap : SERVER_BODY_CHUNK;
+		size_t cap = req->cap > 0 ? req->cap : SERVER_BODY_FIRST;
 
 		if (cap > srv->max_body)
 			cap = srv->max_body;
