@@ -8,5 +8,9 @@ int cmd_serve(int argc, char **argv);
 int cmd_config(int argc, char **argv);
 int cmd_redirect(int argc, char **argv);
 int cmd_version(int argc, char **argv);
+/* offline.c: the webhook's decision applied to manifests, no cluster. */
+int cmd_inject(int argc, char **argv);
+int cmd_check(int argc, char **argv);
+int cmd_explain(int argc, char **argv);
 
 #endif

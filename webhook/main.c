@@ -13,6 +13,9 @@ struct command {
 
 static const struct command commands[] = {
 	{ "serve", cmd_serve, "serve admission reviews over HTTPS" },
+	{ "inject", cmd_inject, "print manifests with their pod templates injected, as the webhook would" },
+	{ "check", cmd_check, "report which pod templates of manifests would be refused, and why" },
+	{ "explain", cmd_explain, "say which stage and features each pod template gets, and why" },
 	{ "config", cmd_config, "print the embedded default config, or check one (--check FILE)" },
 	{ "redirect", cmd_redirect, "write the pod's iptables redirect to the proxy (what mesh-init runs)" },
 	{ "version", cmd_version, "print the version" },
