@@ -97,7 +97,7 @@ function expectError(res, status, what) {
 
 describe("bad requests", () => {
 	let srv;
-	before(async () => { srv = await Server.start(); });
+	before(async () => { srv = await Server.start(); }, { timeout: 20000 });
 	after(async () => {
 		if (!srv)
 			return;

@@ -87,7 +87,7 @@ const files = existsSync(CORPUS) ? readdirSync(CORPUS).filter((f) => /\.ya?ml$/.
 describe("Istio injection corpus", () => {
 	let srv;
 	const report = { invalidOriginals: [], skipped: [], denied: [], unparseable: [], injected: 0 };
-	before(async () => { srv = await Server.start(); });
+	before(async () => { srv = await Server.start(); }, { timeout: 20000 });
 	after(async () => {
 		if (!srv)
 			return;

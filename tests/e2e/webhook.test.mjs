@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { Server, requireBin, freePort } from "./lib/server.mjs";
 import { makePki } from "./lib/pki.mjs";
 import { rsReview, rsPod, namedPod, makeReview, V1, V1BETA1 } from "./lib/reviews.mjs";
-import { DEFAULTS, checkAllowed, applyAndValidate, checkInjected, show } from "./lib/mesh.mjs";
+import { DEFAULTS, checkAllowed, applyAndValidate, checkInjected, show, flagValue } from "./lib/mesh.mjs";
 import { deepClone } from "./lib/k8s.mjs";
 
 const T = { timeout: 30000 };
@@ -18,11 +18,11 @@ let defaultHash;
 
 // POST the review, expect a patch, apply and validate it, check the mesh,
 // then send the patched pod again and expect no patch.
-async function injectAndCheck(srv, path, review, { stage, cfg = DEFAULTS, what = "" } = {}) {
+async function injectAndCheck(srv, path, review, { stage, cfg = DEFAULTS, what = "", staleStatus = false } = {}) {
 	const label = `${what} POST ${path}`;
 	const res = await srv.post(path, review);
 	const ops = checkAllowed(review, res, { expectPatch: true, what: label });
-	const patched = applyAndValidate(review, ops, label, { probeRewrite: stage === "mtls" });
+	const patched = applyAndValidate(review, ops, label, { probeRewrite: stage === "mtls", staleStatus });
 	const ns = review.request.namespace;
 	const got = checkInjected(review.request.object, patched, { stage, cfg, ns, ops });
 	const again = deepClone(review);
@@ -104,7 +104,7 @@ const SHAPES = {
 
 describe("meshinject serve, embedded default config", () => {
 	let srv;
-	before(async () => { srv = await Server.start(); });
+	before(async () => { srv = await Server.start(); }, { timeout: 20000 });
 	after(async () => {
 		if (!srv)
 			return;
@@ -218,6 +218,140 @@ describe("meshinject serve, embedded default config", () => {
 		pod.metadata.annotations = { "meshinject.io/stage": "traffic" };
 		await injectAndCheck(srv, "/mutate?timeout=10s", makeReview(pod), { stage: "traffic", what: "annotation meshinject.io/stage=traffic" });
 	});
+
+	// A refusal: allowed false with the code and reason DESIGN.md gives and
+	// a message that names `mustName` (each a string or RegExp).
+	async function expectRefusal(path, review, code, reasons, mustName, what) {
+		const res = await srv.post(path, review);
+		const ctx = `${what}: sent annotations ${show(review.request.object?.metadata?.annotations)} got HTTP ${res.status} ${show(res.body, 1500)}`;
+		assert.equal(res.status, 200, ctx);
+		const r = res.json?.response;
+		assert.equal(res.json?.apiVersion, review.apiVersion, ctx);
+		assert.equal(r?.uid, review.request.uid, ctx);
+		assert.equal(r?.allowed, false, `expected a refusal, ${ctx}`);
+		assert.equal(r.patch ?? undefined, undefined, `a refusal carries no patch, ${ctx}`);
+		assert.equal(r.status?.code, code, `status.code, ${ctx}`);
+		assert.ok(reasons.includes(r.status?.reason), `status.reason should be ${reasons.join(" or ")}, ${ctx}`);
+		for (const n of mustName)
+			assert.ok(typeof n === "string" ? r.status?.message?.includes(n) : n.test(r.status?.message ?? ""), `the message should name ${n}, ${ctx}`);
+	}
+
+	test("an app container on a port the proxy owns is refused (403 Forbidden)", T, async () => {
+		for (const port of [15000, 15001, 15006, 15020, 15021, 15090]) {
+			const pod = rsPod();
+			pod.spec.containers[0].ports.push({ name: "debug", containerPort: port, protocol: "TCP" });
+			await expectRefusal("/mutate/traffic", makeReview(pod), 403, ["Forbidden"], [String(port)], `port ${port}`);
+		}
+	});
+
+	test("an app container running as the proxy UID is refused (403 Forbidden)", T, async () => {
+		const a = rsPod();
+		a.spec.containers[0].securityContext = { runAsUser: 1337 };
+		await expectRefusal("/mutate/mtls", makeReview(a), 403, ["Forbidden"], ["1337"], "container runAsUser 1337");
+		const b = rsPod();
+		b.spec.securityContext = { runAsUser: 1337 };
+		await expectRefusal("/mutate/traffic", makeReview(b), 403, ["Forbidden"], ["1337"], "pod runAsUser 1337");
+		// The container's own setting wins over the pod's.
+		const c = rsPod();
+		c.spec.securityContext = { runAsUser: 1337 };
+		c.spec.containers[0].securityContext = { runAsUser: 1000 };
+		await injectAndCheck(srv, "/mutate/traffic", makeReview(c), { stage: "traffic", what: "pod 1337, container 1000" });
+	});
+
+	const BAD_ANNOTATIONS = {
+		"meshinject.io/inject": "maybe",
+		"meshinject.io/stage": "nope",
+		"meshinject.io/features": ["+warp-drive", "warp-drive"],
+		"meshinject.io/exclude-inbound-ports": "abc",
+		"meshinject.io/include-inbound-ports": "70000",
+		"meshinject.io/exclude-outbound-ports": ["80,-1", "-1"],
+		"meshinject.io/include-outbound-cidrs": "10.0.0.0/33",
+		"meshinject.io/exclude-outbound-cidrs": "not-a-cidr",
+		"meshinject.io/proxy-cpu": "lots",
+		"meshinject.io/proxy-memory": "12XB",
+		"meshinject.io/proxy-memory-limit": "1.5.0Gi",
+		"meshinject.io/proxy-log-level": "verbose",
+	};
+	// value, or [value, the bad item the message must name].
+	for (const [key, v] of Object.entries(BAD_ANNOTATIONS)) {
+		const [value, bad] = Array.isArray(v) ? v : [v, v];
+		test(`malformed ${key}: ${JSON.stringify(value)} is refused (422 Invalid, naming both)`, T, async () => {
+			const pod = rsPod();
+			pod.metadata.annotations = { [key]: value };
+			await expectRefusal("/mutate/traffic", makeReview(pod), 422, ["Invalid"], [key, bad], key);
+		});
+	}
+
+	test("meshinject.io/proxy-image without allowImageOverride is refused", T, async () => {
+		const pod = rsPod();
+		pod.metadata.annotations = { "meshinject.io/proxy-image": "registry.example.com/evil/envoy:1" };
+		const res = await srv.post("/mutate/traffic", makeReview(pod));
+		assert.equal(res.json?.response?.allowed, false, `expected a refusal: ${show(res.json)}`);
+		assert.ok([403, 422].includes(res.json.response.status?.code), show(res.json));
+		assert.match(res.json.response.status?.message ?? "", /proxy-image/, show(res.json));
+	});
+
+	test("valid annotations reach mesh-init's flags and the proxy", T, async () => {
+		const pod = rsPod();
+		pod.metadata.annotations = {
+			"meshinject.io/exclude-inbound-ports": "8080, 9090",
+			"meshinject.io/exclude-outbound-ports": "5432",
+			"meshinject.io/include-outbound-cidrs": "10.0.0.0/8,fd00::/8",
+			"meshinject.io/exclude-outbound-cidrs": "169.254.169.254/32",
+			"meshinject.io/proxy-cpu": "200m",
+			"meshinject.io/proxy-memory-limit": "1Gi",
+			"meshinject.io/proxy-log-level": "debug",
+		};
+		const cfg = { ...DEFAULTS, resources: { requests: { cpu: "200m", memory: "128Mi" }, limits: { memory: "1Gi" } } };
+		const got = await injectAndCheck(srv, "/mutate/traffic", makeReview(pod), { stage: "traffic", cfg, what: "annotations" });
+		const args = [...(got.init.command ?? []), ...(got.init.args ?? [])];
+		const flag = (f) => flagValue(args, f)?.replace(/\s+/g, "");
+		assert.equal(flag("--exclude-inbound-ports"), "8080,9090", show(args));
+		assert.equal(flag("--exclude-outbound-ports"), "5432", show(args));
+		assert.equal(flag("--include-outbound-cidrs"), "10.0.0.0/8,fd00::/8", show(args));
+		assert.equal(flag("--exclude-outbound-cidrs"), "169.254.169.254/32", show(args));
+		const pargs = [...(got.proxy.command ?? []), ...(got.proxy.args ?? [])];
+		assert.ok(flagValue(pargs, "--log-level") === "debug" || flagValue(pargs, "-l") === "debug", `proxy log level: ${show(pargs.filter((a) => a.length < 100))}`);
+	});
+
+	test("a copied status annotation without the containers it lists: injected, status rewritten", T, async () => {
+		const pod = rsPod();
+		pod.metadata.annotations = { "meshinject.io/status": JSON.stringify({ stage: "traffic", features: ["proxy", "redirect"],
+			initContainers: ["mesh-init"], containers: ["mesh-proxy"], volumes: ["mesh-run"], configHash: "0123456789abcdef" }) };
+		await injectAndCheck(srv, "/mutate/traffic", makeReview(pod), { stage: "traffic", staleStatus: true, what: "stale status" });
+	});
+
+	test("reinvocation after another webhook added a sidecar and a label: still no patch", T, async () => {
+		const rev = rsReview();
+		const res = await srv.post("/mutate/mtls", rev);
+		const ops = checkAllowed(rev, res, { expectPatch: true });
+		const patched = applyAndValidate(rev, ops, "first pass", { probeRewrite: true });
+		patched.spec.containers.push({ name: "log-agent", image: "registry.example.com/agent:3" });
+		patched.metadata.labels["example.com/agent"] = "on";
+		await expectNoPatch(srv, "/mutate/mtls", makeReview(patched), "reinvocation after another webhook");
+	});
+
+	for (const [name, mut] of [
+		["a user container already named mesh-proxy", (p) => p.spec.containers.push({ name: "mesh-proxy", image: "registry.example.com/own-proxy:1" })],
+		["a user init container already named mesh-init", (p) => { p.spec.initContainers = [{ name: "mesh-init", image: "busybox:1.36" }]; }],
+		["a user volume already named mesh-run", (p) => p.spec.volumes.push({ name: "mesh-run", emptyDir: {} })],
+	]) {
+		test(`${name}: never a patch that makes the pod invalid`, T, async () => {
+			const pod = rsPod();
+			mut(pod);
+			const rev = makeReview(pod);
+			const res = await srv.post("/mutate/traffic", rev);
+			assert.equal(res.status, 200, show(res.body));
+			const r = res.json.response;
+			if (r.allowed === false) {
+				assert.ok([403, 422].includes(r.status?.code) && r.status?.message, `a refusal says why: ${show(r)}`);
+				return;
+			}
+			const ops = checkAllowed(rev, res, { what: name });
+			if (ops)
+				applyAndValidate(rev, ops, name);
+		});
+	}
 
 	test("32 reviews at once are each answered with their own uid", T, async () => {
 		const reviews = Array.from({ length: 32 }, (_, i) => {

@@ -76,11 +76,13 @@ export function checkAllowed(review, res, { expectPatch, what = "" } = {}) {
 // Under probe-rewrite (opts.probeRewrite) an `add` may replace a part of an
 // app container's probe: that is the feature.
 export const PROBE_PATH = /^\/spec\/(containers|initContainers)\/\d+\/(livenessProbe|readinessProbe|startupProbe)(\/|$)/;
+export const STATUS_PATH = /^\/metadata\/annotations\/meshinject\.io~1status$/;
 export function applyAndValidate(review, ops, what = "", opts = {}) {
 	const pod = review.request.object;
 	let patched;
+	const may = [opts.probeRewrite ? PROBE_PATH : null, opts.staleStatus ? STATUS_PATH : null].filter(Boolean);
 	try {
-		patched = applyAddPatch(pod, ops, opts.probeRewrite ? { mayReplace: PROBE_PATH } : {});
+		patched = applyAddPatch(pod, ops, may.length ? { mayReplace: { test: (p) => may.some((re) => re.test(p)) } } : {});
 	} catch (e) {
 		e.message = `${what}: ${e.message}\npatch: ${show(ops, 4000)}`;
 		throw e;
@@ -287,6 +289,10 @@ export function stripInjected(original, patched, { allowProbeRewrite = false } =
 		}
 	};
 	if (p.metadata?.annotations) {
+		// A stale status annotation (copied from another pod) is
+		// meshinject's own to rewrite.
+		if (o.metadata?.annotations && STATUS in o.metadata.annotations)
+			p.metadata.annotations[STATUS] = o.metadata.annotations[STATUS];
 		for (const k of Object.keys(p.metadata.annotations))
 			if (!(o.metadata?.annotations && k in o.metadata.annotations) && k.startsWith("meshinject.io/"))
 				delete p.metadata.annotations[k];
