@@ -29,6 +29,10 @@ void log_vmsg(enum log_level level, const char *msg, va_list ap);
  * for none), for numbers and other non-string values. */
 void log_fields(enum log_level level, const char *msg, json_t *fields);
 
+/* A new JSON string for a log field: NULL becomes null, and bytes that are
+ * not valid UTF-8 become '?' rather than losing the field. */
+json_t *log_json_string(const char *val);
+
 #define log_debug(...) log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__)
 #define log_info(...) log_msg(LOG_LEVEL_INFO, __VA_ARGS__)
 #define log_warn(...) log_msg(LOG_LEVEL_WARN, __VA_ARGS__)

@@ -59,7 +59,8 @@ log_time(char *buf, size_t len)
 	    (unsigned)(ts.tv_nsec / 1000000L) % 1000u);
 }
 
-/* write(2) the whole line so that lines from threads never interleave. */
+/* One write(2) per line, so that lines from threads do not interleave
+ * (atomic on a pipe up to PIPE_BUF, 4 KiB, which a log line stays under). */
 static void
 log_write_line(const char *s, size_t len)
 {
@@ -77,9 +78,8 @@ log_write_line(const char *s, size_t len)
 	}
 }
 
-/* A JSON string for `val`; bytes that are not valid UTF-8 become '?'. */
-static json_t *
-log_json_value(const char *val)
+json_t *
+log_json_string(const char *val)
 {
 	json_t *j;
 	char *copy;
@@ -120,7 +120,7 @@ log_fields(enum log_level level, const char *msg, json_t *fields)
 		goto fail;
 	json_object_set_new(obj, "time", json_string(ts));
 	json_object_set_new(obj, "level", json_string(level_names[level]));
-	json_object_set_new(obj, "msg", log_json_value(msg != NULL ? msg : ""));
+	json_object_set_new(obj, "msg", log_json_string(msg != NULL ? msg : ""));
 	json_object_foreach(fields, key, val) {
 		if (strcmp(key, "time") != 0 && strcmp(key, "level") != 0 &&
 		    strcmp(key, "msg") != 0)
@@ -153,7 +153,7 @@ log_vmsg(enum log_level level, const char *msg, va_list ap)
 	fields = json_object();
 	while ((key = va_arg(ap, const char *)) != NULL) {
 		val = va_arg(ap, const char *);
-		json_object_set_new(fields, key, log_json_value(val));
+		json_object_set_new(fields, key, log_json_string(val));
 	}
 	log_fields(level, msg, fields);
 }

@@ -662,23 +662,35 @@ request_append(struct request *req, struct MHD_Connection *conn,
 	return MHD_YES;
 }
 
+/* One line per review: who, what was decided and why; never the body.
+ * Strings from the review may be cut mid-character: log_json_string copes. */
 static void
 request_log(const struct request *req, const struct review_outcome *o,
     unsigned status)
 {
-	json_t *fields;
+	char path[16 + SERVER_STAGE_MAX];
+	json_t *f;
 
-	fields = json_pack("{s:s, s:s?, s:s, s:s, s:s, s:s?, s:s, s:i, s:f}",
-	    "route", req->route == ROUTE_MUTATE ? "mutate" : "validate",
-	    "path_stage", req->stage[0] != '\0' ? req->stage : NULL,
-	    "uid", o->uid, "namespace", o->namespace, "pod", o->pod,
-	    "stage", o->stage[0] != '\0' ? o->stage : NULL,
-	    "decision", o->decision != NULL ? o->decision : "error",
-	    "status", (int)status, "duration_ms", server_ms_since(&req->start));
-	if (fields != NULL && o->reason[0] != '\0')
-		json_object_set_new(fields, "reason", json_string(o->reason));
+	snprintf(path, sizeof(path), "/%s%s%s",
+	    req->route == ROUTE_MUTATE ? "mutate" : "validate",
+	    req->stage[0] != '\0' ? "/" : "", req->stage);
+	if ((f = json_object()) != NULL) {
+		json_object_set_new(f, "path", log_json_string(path));
+		json_object_set_new(f, "uid", log_json_string(o->uid));
+		json_object_set_new(f, "namespace",
+		    log_json_string(o->namespace));
+		json_object_set_new(f, "pod", log_json_string(o->pod));
+		json_object_set_new(f, "stage", log_json_string(
+		    o->stage[0] != '\0' ? o->stage : NULL));
+		json_object_set_new(f, "decision", log_json_string(
+		    o->decision != NULL ? o->decision : "error"));
+		json_object_set_new(f, "reason", log_json_string(o->reason));
+		json_object_set_new(f, "status", json_integer(status));
+		json_object_set_new(f, "duration_ms",
+		    json_real(server_ms_since(&req->start)));
+	}
 	log_fields(status == 200 ? LOG_LEVEL_INFO : LOG_LEVEL_WARN, "review",
-	    fields);
+	    f);
 }
 
 /* The whole body is in: hand it to the core and send its answer. */
