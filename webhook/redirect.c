@@ -921,6 +921,15 @@ redirect_check(const struct redirect_opts *o)
 {
 	enum check_result r4, r6 = CHECK_NOTHING;
 
+	/* Root becomes an ordinary app for the test; anyone else is tested
+	 * as they are, and the proxy itself is never redirected. */
+	if (geteuid() != 0 && ((unsigned long)geteuid() == o->proxy_uid ||
+	    (unsigned long)getegid() == o->proxy_gid)) {
+		fprintf(stderr, "meshinject redirect: --check must run as root "
+		    "or as a UID and GID other than the proxy's (%lu:%lu)\n",
+		    o->proxy_uid, o->proxy_gid);
+		return 1;
+	}
 	r4 = check_family(o, AF_INET);
 	if (ipv6_enabled())
 		r6 = check_family(o, AF_INET6);

@@ -346,6 +346,15 @@ suite() {
 	expect "--check passes with the redirect in place (v4 and v6)" \
 	    $'IPv4: *redirect in place\nIPv6: *redirect in place*rc=0' \
 	    bash -c 'ip netns exec "$0" timeout 30 "$1" redirect --check; echo "rc=$?"' "$POD" "$BIN"
+	# It needs no privilege: as an ordinary UID it connects as itself...
+	cp "$BIN" "$tmp/meshinject-copy" && chmod 755 "$tmp/meshinject-copy"
+	expect "--check as an app UID passes too" \
+	    $'IPv4: *redirect in place\nIPv6: *redirect in place*rc=0' \
+	    bash -c 'ip netns exec "$0" timeout 30 setpriv --reuid 1000 --regid 1000 --clear-groups "$1" redirect --check; echo "rc=$?"' "$POD" "$tmp/meshinject-copy"
+	# ...but the proxy's own traffic is never redirected: it says so.
+	expect "--check as the proxy UID fails and says why" \
+	    '*must run as root or as a UID and GID other than the proxy*rc=1' \
+	    bash -c 'ip netns exec "$0" timeout 30 setpriv --reuid 1337 --regid 1337 --clear-groups "$1" redirect --check; echo "rc=$?"' "$POD" "$tmp/meshinject-copy"
 	ip netns exec "$POD" "$(flv iptables)" -t nat -D OUTPUT -p tcp -j MESH_OUTPUT
 	expect "--check fails when the IPv4 redirect is missing" \
 	    '*IPv4: a connection to 192.0.2.1 port 80 did not arrive on the outbound port 15001*rc=1' \
