@@ -25,7 +25,7 @@ LIB_OBJS := $(filter-out $(BUILD)/obj/main.o,$(OBJS))
 HDRS     := $(wildcard include/*.h)
 SUITES   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/check_*.c))
 
-.PHONY: all deps run test unit e2e clean
+.PHONY: all deps run test unit e2e clean manifests
 all: $(BUILD)/meshinject
 
 deps:
@@ -70,6 +70,11 @@ unit: $(SUITES)
 e2e: $(BUILD)/meshinject
 	@cd tests/e2e && { [ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund --loglevel=error; }
 	MESHINJECT_BIN=$(abspath $(BUILD)/meshinject) node --test --test-concurrency=1 tests/e2e/
+
+# The plain manifests for kubectl users, rendered from the chart (a test checks
+# that they match).
+manifests:
+	./manifests/generate.sh
 
 clean:
 	rm -rf $(BUILD)
