@@ -25,7 +25,7 @@ LIB_OBJS := $(filter-out $(BUILD)/obj/main.o,$(OBJS))
 HDRS     := $(wildcard include/*.h)
 SUITES   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/check_*.c))
 
-.PHONY: all deps run test unit e2e clean manifests
+.PHONY: all deps run test unit netns e2e clean manifests
 all: $(BUILD)/meshinject
 
 deps:
@@ -62,10 +62,15 @@ run: deps
 
 test: deps
 	@$(MAKE) --no-print-directory all
-	@$(MAKE) --no-print-directory unit e2e
+	@$(MAKE) --no-print-directory unit netns e2e
 
 unit: $(SUITES)
 	@set -e; for t in $(SUITES); do echo "== $$t"; $$t; done
+
+# The redirect moving real packets between two network namespaces (needs
+# root; says SKIPPED otherwise).
+netns: $(BUILD)/meshinject
+	MESHINJECT_BIN=$(abspath $(BUILD)/meshinject) tests/netns/run.sh
 
 e2e: $(BUILD)/meshinject
 	@cd tests/e2e && { [ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund --loglevel=error; }
