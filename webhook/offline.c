@@ -431,10 +431,13 @@ build_pod(const struct target *t, struct invented *inv)
 	    "Pod", "metadata", meta, "spec", spec);
 	if (pod == NULL)
 		return NULL;
+	/* Controllers give their pods a generateName, never the template's
+	 * name (GetPodFromTemplate); write_back() leaves the name in the
+	 * template. */
+	json_object_del(meta, "name");
 	snprintf(owner, sizeof(owner), "%s%s", t->name, t->wk->owner_suffix);
 	snprintf(gen, sizeof(gen), "%s-", owner);
-	if (json_object_get(meta, "name") == NULL &&
-	    json_object_get(meta, "generateName") == NULL) {
+	if (json_object_get(meta, "generateName") == NULL) {
 		if (json_object_set_new(meta, "generateName",
 		    json_string(gen)) == -1)
 			goto fail;
@@ -470,16 +473,10 @@ fail:
 	return NULL;
 }
 
-/* Replace the members of `dst` with those of `src`, in src's order. */
-static int
-replace_members(json_t *dst, json_t *src)
-{
-	json_object_clear(dst);
-	return json_object_update(dst, src);
-}
-
 /* Write the patched pod back into t's template, without what build_pod()
- * invented. Returns 0 or -1. */
+ * invented. The patch only adds, so updating the template's maps member by
+ * member keeps its keys where they were and appends the new ones. Returns
+ * 0 or -1. */
 static int
 write_back(const struct target *t, json_t *pod, const struct invented *inv)
 {
@@ -487,7 +484,7 @@ write_back(const struct target *t, json_t *pod, const struct invented *inv)
 	const char *key;
 
 	if (t->wk == NULL)
-		return replace_members(t->tmpl, pod);
+		return json_object_update(t->tmpl, pod);
 	meta = json_object_get(pod, "metadata");
 	spec = json_object_get(pod, "spec");
 	if (!json_is_object(meta))
@@ -503,7 +500,7 @@ write_back(const struct target *t, json_t *pod, const struct invented *inv)
 			json_object_del(meta, "labels");
 	}
 	if (inv->metadata) {
-		if (replace_members(json_object_get(t->tmpl, "metadata"),
+		if (json_object_update(json_object_get(t->tmpl, "metadata"),
 		    meta) == -1)
 			return -1;
 	} else if (json_object_size(meta) > 0) {
@@ -518,7 +515,8 @@ write_back(const struct target *t, json_t *pod, const struct invented *inv)
 				json_decref(fresh);
 				return -1;
 			}
-		if (replace_members(t->tmpl, fresh) == -1) {
+		json_object_clear(t->tmpl);
+		if (json_object_update(t->tmpl, fresh) == -1) {
 			json_decref(fresh);
 			return -1;
 		}
@@ -526,7 +524,7 @@ write_back(const struct target *t, json_t *pod, const struct invented *inv)
 	}
 	if (json_is_object(spec) &&
 	    json_is_object(json_object_get(t->tmpl, "spec")))
-		return replace_members(json_object_get(t->tmpl, "spec"), spec);
+		return json_object_update(json_object_get(t->tmpl, "spec"), spec);
 	return 0;
 }
 

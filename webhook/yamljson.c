@@ -351,10 +351,12 @@ load_scalar(struct loader *ld, const yaml_event_t *ev)
 	struct resolved r;
 	json_t *v;
 
-	if (tag == NULL || strcmp(tag, "!") == 0) {
+	if (tag == NULL) {
 		if (!ev->data.scalar.plain_implicit)
 			return json_stringn(text, len);
 		resolve_plain(text, len, &r);
+	} else if (strcmp(tag, "!") == 0) {
+		return json_stringn(text, len);	/* "! 12": non-specific */
 	} else if (strncmp(tag, TAG_PREFIX, strlen(TAG_PREFIX)) == 0) {
 		short_tag = tag + strlen(TAG_PREFIX);
 		if (strcmp(short_tag, "str") == 0 ||
