@@ -6,7 +6,9 @@ import assert from "node:assert/strict";
 import tls from "node:tls";
 import { Server } from "./lib/server.mjs";
 import { rsReview, rsPod, makeReview } from "./lib/reviews.mjs";
-import { checkAllowed, applyAndValidate, show } from "./lib/mesh.mjs";
+import { checkAllowed, applyAndValidate, show, PROBE_PATH } from "./lib/mesh.mjs";
+import { applyAddPatch } from "./lib/k8s.mjs";
+import { readFileSync } from "node:fs";
 
 const T = { timeout: 30000 };
 const MiB = 1024 * 1024;
@@ -224,6 +226,56 @@ describe("bad requests", () => {
 		});
 	}
 
+	// Well-formed reviews whose object is odd: no crash, an answer (200 or
+	// 400), and if a patch comes back it applies to the object as sent.
+	const odd = {
+		"object {}": {},
+		"object without metadata": { apiVersion: "v1", kind: "Pod", spec: rsPod().spec },
+		"metadata null": { ...rsPod(), metadata: null },
+		"spec null": { ...rsPod(), spec: null },
+		"containers null": (() => { const p = rsPod(); p.spec.containers = null; return p; })(),
+		"containers a string": (() => { const p = rsPod(); p.spec.containers = "web"; return p; })(),
+		"containers [null]": (() => { const p = rsPod(); p.spec.containers = [null]; return p; })(),
+		"container name a number": (() => { const p = rsPod(); p.spec.containers[0].name = 5; return p; })(),
+		"initContainers {}": (() => { const p = rsPod(); p.spec.initContainers = {}; return p; })(),
+		"volumes a string": (() => { const p = rsPod(); p.spec.volumes = "x"; return p; })(),
+		"annotations a list": (() => { const p = rsPod(); p.metadata.annotations = ["a"]; return p; })(),
+		"annotation value a number": (() => { const p = rsPod(); p.metadata.annotations = { "meshinject.io/inject": 5 }; return p; })(),
+		"stage label a number at /mutate": (() => { const p = rsPod(); p.metadata.labels["meshinject.io/stage"] = 5; return p; })(),
+		"ports a string": (() => { const p = rsPod(); p.spec.containers[0].ports = "80"; return p; })(),
+		"containerPort a string": (() => { const p = rsPod(); p.spec.containers[0].ports[0].containerPort = "15090"; return p; })(),
+		"hostNetwork a string": (() => { const p = rsPod(); p.spec.hostNetwork = "true"; return p; })(),
+		"runAsUser a float": (() => { const p = rsPod(); p.spec.securityContext = { runAsUser: 1337.5 }; return p; })(),
+		"runAsUser huge": (() => { const p = rsPod(); p.spec.securityContext = { runAsUser: 1e300 }; return p; })(),
+		"a 1 MiB container name": (() => { const p = rsPod(); p.spec.containers[0].name = "n".repeat(MiB); return p; })(),
+		"a NUL in an annotation": (() => { const p = rsPod(); p.metadata.annotations = { "example.com/x": "a\u0000b" }; return p; })(),
+		"a NUL in a key": (() => { const p = rsPod(); p.metadata.annotations = { "meshinject.io/inject\u0000x": "false" }; return p; })(),
+		"50000 containers": (() => { const p = rsPod(); p.spec.containers = Array.from({ length: 50000 }, (_, i) => ({ name: `c${i}`, image: "x" })); return p; })(),
+	};
+	for (const [name, object] of Object.entries(odd)) {
+		test(`an odd object (${name}): answered, no crash`, T, async () => {
+			const rev = makeReview(object);
+			for (const path of [name.includes("/mutate") ? "/mutate" : "/mutate/traffic", "/mutate/mtls"]) {
+				const res = await srv.post(path, rev, { timeoutMs: 10000 });
+				assert.ok([200, 400].includes(res.status), `${name} POST ${path}: HTTP ${res.status} ${show(res.body, 500)}`);
+				if (res.status === 400) {
+					expectError(res, 400, name);
+				} else {
+					assert.equal(res.json?.response?.uid, rev.request.uid, `${name}: ${show(res.body, 500)}`);
+					if (res.json.response.allowed && res.json.response.patch) {
+						const ops = checkAllowed(rev, res, { what: name });
+						try {
+							applyAddPatch(object, ops, { mayReplace: PROBE_PATH });
+						} catch (e) {
+							assert.fail(`${name} POST ${path}: the patch does not apply to the object sent: ${e.message}`);
+						}
+					}
+				}
+			}
+			await stillGood(name);
+		});
+	}
+
 	test("slow clients do not stall the rest", T, async () => {
 		// Eight connections that send half a request and stall.
 		const stalls = [];
@@ -284,6 +336,81 @@ describe("bad requests", () => {
 		});
 		assert.equal((sockText.match(/HTTP\/1\.1 200/g) ?? []).length, 2, `two 200s expected: ${show(sockText, 500)}`);
 		assert.ok(sockText.includes(a.request.uid) && sockText.includes("second-on-the-same-connection"), "both uids answered");
+	});
+
+	test("a stalled connection is closed by the server (connection timeout)", { timeout: 40000 }, async () => {
+		const net = await import("node:net");
+		const closed = (s) => new Promise((resolve) => {
+			const t0 = Date.now();
+			s.on("close", () => resolve(Date.now() - t0));
+			s.on("error", () => {});
+		});
+		// Half a request over TLS, and a TCP connection with no handshake.
+		const a = tls.connect({ host: "127.0.0.1", port: srv.port, ca: srv.pki.ca });
+		a.on("secureConnect", () => a.write("POST /mutate/traffic HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: appl"));
+		const b = net.connect(srv.port, "127.0.0.1");
+		// The server's default connection timeout is 10 s (its log says
+		// so); allow three times that.
+		const limit = 30000;
+		const timer = setTimeout(() => { a.destroy(); b.destroy(); }, limit);
+		const [ta, tb] = await Promise.all([closed(a), closed(b)]);
+		clearTimeout(timer);
+		assert.ok(ta < limit - 100, `a stalled TLS request was still open after ${limit} ms`);
+		assert.ok(tb < limit - 100, `a TCP connection without a TLS handshake was still open after ${limit} ms`);
+		await stillGood("stalled connections");
+	});
+
+	test("1100 TCP connections that never start TLS do not stop a good review", { timeout: 40000 }, async () => {
+		const net = await import("node:net");
+		const socks = [];
+		try {
+			for (let i = 0; i < 1100; i++) {
+				const s = net.connect(srv.port, "127.0.0.1");
+				s.on("error", () => {});
+				socks.push(s);
+			}
+			await new Promise((r) => setTimeout(r, 500));
+			const rev = rsReview();
+			const t0 = Date.now();
+			const res = await srv.post("/mutate/traffic", rev, { timeoutMs: 10000 });
+			const ms = Date.now() - t0;
+			checkAllowed(rev, res, { expectPatch: true, what: "a review during a flood of idle connections" });
+			assert.ok(ms < 3000, `a good review took ${ms} ms while 1100 idle TCP connections were open (the apiserver gives up after timeoutSeconds, 10 s by default)`);
+		} finally {
+			for (const s of socks)
+				s.destroy();
+		}
+		await stillGood("the idle-connection flood");
+	});
+
+	test("no leak: 600 reviews and 600 bad requests leave the memory where it was", { timeout: 120000 }, async () => {
+		const rss = () => {
+			const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${srv.proc.pid}/status`, "utf8"));
+			return Number(m[1]) * 1024;
+		};
+		const big = rsReview();
+		for (let i = 0; i < 2000; i++)
+			big.request.object.spec.containers[0].env.push({ name: `VAR_${i}`, value: "v".repeat(40) });
+		const bigText = JSON.stringify(big);
+		const round = async (n) => {
+			for (let i = 0; i < n; i += 10) {
+				await Promise.all(Array.from({ length: 10 }, async (_, j) => {
+					const k = i + j;
+					if (k % 3 === 0)
+						return srv.post("/mutate/mtls", bigText);
+					if (k % 3 === 1)
+						return srv.request("/mutate/traffic", { method: "POST", headers: { "Content-Type": "application/json" }, body: bigText.slice(0, bigText.length - 10) });
+					return srv.request("/mutate/nope", { method: "POST", headers: { "Content-Type": "application/json" }, body: bigText });
+				}));
+			}
+		};
+		await round(300);	// warm up: pools, caches, TLS session state
+		const before = rss();
+		await round(900);
+		const grown = rss() - before;
+		// 600 leaked bodies of ~130 KB would be ~80 MB.
+		assert.ok(grown < 24 * MiB, `RSS grew by ${(grown / MiB).toFixed(1)} MiB over 900 requests (from ${(before / MiB).toFixed(1)} MiB)`);
+		await stillGood("the leak run");
 	});
 
 	describe("TLS versions", () => {
