@@ -12,5 +12,7 @@ int cmd_version(int argc, char **argv);
 int cmd_inject(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_explain(int argc, char **argv);
+/* report.c: how far a rollout has come, from cluster dumps. */
+int cmd_report(int argc, char **argv);
 
 #endif
