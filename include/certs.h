@@ -87,4 +87,11 @@ int certs_load(const char *cert_path, const char *key_path,
 /* Wipe and free the key, free the certificate, zero *pem. NULL is a no-op. */
 void certs_pem_clear(struct certs_pem *pem);
 
+/* The certificate and the unencrypted PKCS#8 key of `pair` as PEM text, in
+ * the same struct that certs_load() fills (not_after set too): the caller
+ * writes or encodes them and releases them with certs_pem_clear(), which
+ * wipes the key. Returns 0, or -1 with err filled. */
+int certs_pair_pem(const struct certs_pair *pair, struct certs_pem *pem,
+    char *err, size_t errlen);
+
 #endif

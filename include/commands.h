@@ -14,5 +14,7 @@ int cmd_check(int argc, char **argv);
 int cmd_explain(int argc, char **argv);
 /* report.c: how far a rollout has come, from cluster dumps. */
 int cmd_report(int argc, char **argv);
+/* cmd_certs.c: a CA and a serving certificate for the webhook's Service. */
+int cmd_certs(int argc, char **argv);
 
 #endif

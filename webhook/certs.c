@@ -674,3 +674,53 @@ certs_pem_clear(struct certs_pem *pem)
 	free(pem->key);
 	memset(pem, 0, sizeof(*pem));
 }
+
+/* Copy a memory BIO's contents into a new NUL-terminated buffer. */
+static char *
+certs_bio_text(BIO *bio, size_t *len)
+{
+	char *data, *out;
+	long n = BIO_get_mem_data(bio, &data);
+
+	if (n <= 0 || (out = malloc((size_t)n + 1)) == NULL)
+		return NULL;
+	memcpy(out, data, (size_t)n);
+	out[n] = '\0';
+	*len = (size_t)n;
+	return out;
+}
+
+int
+certs_pair_pem(const struct certs_pair *pair, struct certs_pem *pem,
+    char *err, size_t errlen)
+{
+	BIO *cbio = NULL, *kbio = NULL;
+	struct tm tm;
+	int rc = -1;
+
+	memset(pem, 0, sizeof(*pem));
+	if ((cbio = BIO_new(BIO_s_mem())) == NULL ||
+	    (kbio = BIO_new(BIO_s_secmem())) == NULL) {
+		certs_err(err, errlen, "out of memory");
+		goto done;
+	}
+	if (PEM_write_bio_X509(cbio, pair->cert) != 1 ||
+	    PEM_write_bio_PrivateKey(kbio, pair->key, NULL, NULL, 0, NULL,
+	    NULL) != 1 ||
+	    ASN1_TIME_to_tm(X509_get0_notAfter(pair->cert), &tm) != 1) {
+		certs_err(err, errlen, "cannot encode the certificate or key");
+		goto done;
+	}
+	if ((pem->cert = certs_bio_text(cbio, &pem->cert_len)) == NULL ||
+	    (pem->key = certs_bio_text(kbio, &pem->key_len)) == NULL) {
+		certs_err(err, errlen, "out of memory");
+		certs_pem_clear(pem);
+		goto done;
+	}
+	pem->not_after = timegm(&tm);
+	rc = 0;
+done:
+	BIO_free(cbio);
+	BIO_free(kbio);	/* a secmem BIO wipes its buffer */
+	return rc;
+}

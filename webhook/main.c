@@ -17,6 +17,7 @@ static const struct command commands[] = {
 	{ "check", cmd_check, "report which pod templates of manifests would be refused, and why" },
 	{ "explain", cmd_explain, "say which stage and features each pod template gets, and why" },
 	{ "report", cmd_report, "show how far a rollout has come per namespace, and what to restart" },
+	{ "certs", cmd_certs, "make a CA and a serving certificate for the webhook's Service" },
 	{ "config", cmd_config, "print the embedded default config, or check one (--check FILE)" },
 	{ "redirect", cmd_redirect, "write the pod's iptables redirect to the proxy (what mesh-init runs)" },
 	{ "version", cmd_version, "print the version" },
