@@ -7,10 +7,11 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Server, requireBin, freePort } from "./lib/server.mjs";
+import { Server, requireBin, freePort, httpGet } from "./lib/server.mjs";
+import tls from "node:tls";
 import { makePki } from "./lib/pki.mjs";
 import { rsReview, rsPod, namedPod, makeReview, V1, V1BETA1 } from "./lib/reviews.mjs";
-import { DEFAULTS, checkAllowed, applyAndValidate, checkInjected, show, flagValue } from "./lib/mesh.mjs";
+import { DEFAULTS, checkAllowed, applyAndValidate, checkInjected, show, flagValue, bootstrapOf } from "./lib/mesh.mjs";
 import { deepClone } from "./lib/k8s.mjs";
 
 const T = { timeout: 30000 };
@@ -133,9 +134,10 @@ describe("meshinject serve, embedded default config", () => {
 	test("the namespace comes from request.namespace (the object has none)", T, async () => {
 		const rev = rsReview();
 		rev.request.namespace = "payments";
-		const got = await injectAndCheck(srv, "/mutate/traffic", rev, { stage: "traffic" });
-		const id = JSON.stringify(got.proxy.args ?? []) + JSON.stringify(got.proxy.command ?? []);
-		assert.ok(!id.includes('"shop'), "no trace of another namespace");
+		const got = await injectAndCheck(srv, "/mutate/traffic", rev, { stage: "traffic", what: "request.namespace payments" });
+		const node = JSON.stringify(bootstrapOf(got.proxy).bootstrap.node ?? {});
+		assert.ok(!/[."~]shop\b/.test(node), `the node names namespace shop, but the request's is payments: ${node}`);
+		assert.ok(node.includes("payments") || node.includes("$(POD_NAMESPACE)"), `the node does not carry the namespace: ${node}`);
 		for (const ns of ["kube-system", "kube-public", "kube-node-lease"]) {
 			const r = rsReview();
 			r.request.namespace = ns;
@@ -369,6 +371,13 @@ describe("meshinject serve, embedded default config", () => {
 		});
 	});
 
+	test("GET /healthz and /readyz on the metrics listener: 200", T, async () => {
+		for (const path of ["/healthz", "/readyz"]) {
+			const r = await httpGet(srv.metricsPort, path);
+			assert.equal(r.status, 200, `GET ${path}: ${r.status} ${r.body}`);
+		}
+	});
+
 	test("the serving certificate is checked by name too (servername localhost)", T, async () => {
 		const rev = rsReview();
 		const res = await srv.post("/mutate/traffic", rev, { servername: "localhost" });
@@ -404,6 +413,34 @@ describe("meshinject serve --config", () => {
 		const r = await srv.stop();
 		if (err) { err.message += `\n${srv.describe()}`; throw err; }
 		assert.ok(r.code === 0 && !r.signal, `clean exit on SIGTERM: ${JSON.stringify(r.code)} ${r.signal}\n${srv.describe()}`);
+	});
+
+	test("SIGTERM with a review under way: it is answered, then a clean exit", T, async () => {
+		const srv = await Server.start();
+		const rev = rsReview();
+		const b = JSON.stringify(rev);
+		const answer = new Promise((resolve, reject) => {
+			const sock = tls.connect({ host: "127.0.0.1", port: srv.port, ca: srv.pki.ca });
+			let out = "";
+			const timer = setTimeout(() => { sock.destroy(); reject(new Error(`no answer within 8 s: ${show(out, 300)}`)); }, 8000);
+			sock.on("secureConnect", () => {
+				sock.write(`POST /mutate/traffic HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(b)}\r\nConnection: close\r\n\r\n${b.slice(0, 500)}`);
+				// The rest after SIGTERM has been sent.
+				setTimeout(() => { srv.proc.kill("SIGTERM"); setTimeout(() => sock.write(b.slice(500)), 300); }, 200);
+			});
+			sock.on("data", (d) => { out += d; });
+			sock.on("close", () => { clearTimeout(timer); resolve(out); });
+			sock.on("error", () => {});
+		});
+		let text;
+		try {
+			text = await answer;
+		} finally {
+			const r = await srv.stop();
+			assert.ok(r.code === 0 && !r.signal, `clean exit after SIGTERM: ${JSON.stringify({ code: r.code, signal: r.signal, timedOut: r.timedOut })}\n${srv.describe()}`);
+		}
+		assert.match(text, /^HTTP\/1\.1 200/, `the review under way when SIGTERM came was not answered: ${show(text, 500)}\n${srv.describe()}`);
+		assert.ok(text.includes(rev.request.uid), show(text, 500));
 	});
 
 	test("a SEC1 (BEGIN EC PRIVATE KEY) serving key works too", T, async () => {
