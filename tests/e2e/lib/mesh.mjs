@@ -264,6 +264,12 @@ function listenerServes(listener, path) {
 	return ok;
 }
 
+// A protobuf JSON Duration ("1.5s") in seconds.
+function durationSeconds(d) {
+	const m = /^(\d+(?:\.\d+)?)s$/.exec(String(d));
+	return m ? Number(m[1]) : NaN;
+}
+
 function env(c, name) {
 	return (c.env ?? []).find((e) => e.name === name);
 }
@@ -365,6 +371,12 @@ export function checkInjected(original, patched, opts) {
 		const f = a.split("=")[0];
 		assert.ok(REDIRECT_FLAGS.has(f), `mesh-init passes ${f}, which \`meshinject redirect\` does not take: ${show(iargs)}${ctx}`);
 	}
+	// The kubelet probes the status port from outside: it must not be
+	// redirected to the inbound port.
+	const exempt = [flagValue(iargs, "--proxy-ports"), flagValue(iargs, "--exclude-inbound-ports")]
+		.filter(Boolean).join(",").split(",").map((x) => x.trim());
+	assert.ok(exempt.includes(String(cfg.ports.status)),
+	    `mesh-init does not exempt the status port ${cfg.ports.status} from the inbound redirect (--proxy-ports/--exclude-inbound-ports): ${show(iargs)}${ctx}`);
 	const icaps = init.securityContext?.capabilities?.add ?? [];
 	for (const cap of ["NET_ADMIN", "NET_RAW"])
 		assert.ok(icaps.includes(cap), `mesh-init lacks ${cap}: ${show(init.securityContext)}${ctx}`);
@@ -492,6 +504,14 @@ export function checkInjected(original, patched, opts) {
 				assert.ok(eps.some((a) => a.port === origPort), `probe-rewrite: cluster ${name} does not reach the app's probe port ${origPort}: ${show(cl)}${pctx}`);
 				const hc = (cl.health_checks ?? [])[0];
 				assert.ok(hc, `probe-rewrite: cluster ${name} has no active health check, so its health never reflects the app: ${show(cl)}${pctx}`);
+				// A probe cluster never carries traffic, so Envoy checks it
+				// every no_traffic_interval (60 s unless set, and it "takes
+				// precedence over any other"): the kubelet would see a
+				// stale answer, and an app that is not up at the first
+				// check fails liveness until it is restarted.
+				const period = before.periodSeconds ?? 10;
+				const nti = durationSeconds(hc.no_traffic_interval ?? "60s");
+				assert.ok(nti <= period, `probe-rewrite: cluster ${name} is health-checked every ${nti} s (no_traffic_interval) but the probe runs every ${period} s: ${show(hc)}${pctx}`);
 				if (before.httpGet) {
 					assert.equal(hc.http_health_check?.path, before.httpGet.path ?? "/", `probe-rewrite: cluster ${name} checks another path than the original probe: ${show(cl)}${pctx}`);
 					if (String(before.httpGet.scheme).toUpperCase() === "HTTPS")
