@@ -118,10 +118,13 @@ report_check_list(const json_t *doc, const char *item_kind, char *err,
 	snprintf(list_kind, sizeof(list_kind), "%sList", item_kind);
 	if (kind == NULL || (strcmp(kind, "List") != 0 &&
 	    strcmp(kind, list_kind) != 0)) {
+		char what[64];
+
+		lower_kind(item_kind, what, sizeof(what));
 		snprintf(err, errlen, "not a List: kind is %s%.60s%s (expected "
 		    "the output of `kubectl get %ss -o json`)",
 		    kind ? "\"" : "", kind ? kind : "missing", kind ? "\"" : "",
-		    item_kind);
+		    what);
 		return -1;
 	}
 	items = json_object_get(doc, "items");
