@@ -620,8 +620,9 @@ report_print_text(FILE *f, const json_t *rep)
 	}
 	free(wst);
 
-	fprintf(f, "\nconfig %s: %lld pods, %lld behind their namespace's "
-	    "stage, %lld under another config, %lld would be refused\n",
+	fprintf(f, "\nconfig %s: %lld pods, %lld not at the stage they "
+	    "should run, %lld injected under another config, %lld would be "
+	    "refused\n",
 	    json_string_value(json_object_get(rep, "configHash")),
 	    (long long)json_integer_value(json_object_get(totals, "pods")),
 	    (long long)json_integer_value(json_object_get(totals, "behind")),
