@@ -117,6 +117,48 @@ is_pod(const struct review_request *r)
 	    json_is_object(json_object_get(r->object, "spec"));
 }
 
+/* The parts of a Pod that the patch adds to must have the types the patch
+ * expects, or an `add` would replace what the user wrote (a string where
+ * the containers should be) or have no parent to add to (metadata null).
+ * The apiserver never sends such a Pod; meshinject inject and check may
+ * read one from a manifest. Returns 0, or -1 with what is wrong in err. */
+static int
+pod_check_shape(const json_t *pod, char *err, size_t errlen)
+{
+	static const struct {
+		const char *in;		/* "metadata" or "spec" */
+		const char *key;
+		json_type type;		/* also null or absent */
+	} fields[] = {
+		{ "metadata", "annotations", JSON_OBJECT },
+		{ "metadata", "labels", JSON_OBJECT },
+		{ "spec", "containers", JSON_ARRAY },
+		{ "spec", "initContainers", JSON_ARRAY },
+		{ "spec", "volumes", JSON_ARRAY },
+	};
+	const json_t *v;
+	size_t i;
+
+	if (!json_is_object(json_object_get(pod, "metadata"))) {
+		snprintf(err, errlen, "request.object.metadata is missing or "
+		    "not an object");
+		return -1;
+	}
+	for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+		v = json_object_get(json_object_get(pod, fields[i].in),
+		    fields[i].key);
+		if (v != NULL && !json_is_null(v) &&
+		    json_typeof(v) != fields[i].type) {
+			snprintf(err, errlen, "request.object.%s.%s is not an "
+			    "%s", fields[i].in, fields[i].key,
+			    fields[i].type == JSON_OBJECT ? "object" :
+			    "array");
+			return -1;
+		}
+	}
+	return 0;
+}
+
 static char *
 base64(const char *data, size_t len)
 {
@@ -281,7 +323,8 @@ review_handle(const struct config *cfg, const struct review_opts *opts,
 	*response = NULL;
 	if (outcome != NULL)
 		memset(outcome, 0, sizeof(*outcome));
-	if (review_decode(body, len, &r, err, sizeof(err)) == -1) {
+	if (review_decode(body, len, &r, err, sizeof(err)) == -1 ||
+	    (is_pod(&r) && pod_check_shape(r.object, err, sizeof(err)) == -1)) {
 		*response = error_body(err);
 		status = *response != NULL ? 400 : -1;
 		if (outcome != NULL)
