@@ -18,12 +18,15 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { isDeepStrictEqual } from "node:util";
 import YAML from "yaml";
-import { podErrors } from "./lib/k8s.mjs";
+import { applyPatch, decodePatch, podErrors } from "./lib/k8s.mjs";
+import { makeReview } from "./lib/reviews.mjs";
+import { withServer } from "./lib/server.mjs";
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const GOLDEN_DIR = "tests/golden";
@@ -389,5 +392,67 @@ describe("arguments and input errors", () => {
 		assert.equal(r.code, 0, r.what);
 		const docs = parseJsonStream(r.out);
 		assert.deepEqual(docs.map((d) => d.metadata.name), ["hello-v1", "hello-v2"]);
+	});
+});
+
+// ---- inject is the webhook ----------------------------------------------
+
+// The same config for `serve` and `inject`: what inject writes into a
+// template must be what the webhook patches into the pods that the
+// template's controller creates, including the rollout's choice, which
+// hashes the workload (a Deployment's pods come from ReplicaSets with a hash
+// that inject cannot know; a CronJob's from Jobs named by schedule time).
+describe("inject gives what the webhook gives", () => {
+	test("Deployments and CronJobs under a 50 % rollout", T, async () => {
+		const dir = mkdtempSync(join(tmpdir(), "offline-e2e-"));
+		try {
+			const cfg = join(dir, "config.yaml");
+			writeFileSync(cfg, "stages:\n  mtls:\n    features: [proxy, redirect, mtls]\n" +
+			    "    rollout: {percent: 50, fallback: traffic}\n");
+			const docs = [];
+			for (let i = 0; i < 16; i++) {
+				const tpl = { metadata: { labels: { app: `app-${i}` } },
+					spec: { containers: [{ name: "app", image: "nginx:1.27", ports: [{ containerPort: 8080 }] }] } };
+				docs.push({ apiVersion: "apps/v1", kind: "Deployment", metadata: { name: `app-${i}`, namespace: "shop" },
+					spec: { selector: { matchLabels: { app: `app-${i}` } }, template: tpl } });
+				if (i % 4 === 0)
+					docs.push({ apiVersion: "batch/v1", kind: "CronJob", metadata: { name: `cron-${i}`, namespace: "shop" },
+						spec: { schedule: "@hourly", jobTemplate: { spec: { template: {
+							spec: { restartPolicy: "OnFailure", containers: [{ name: "job", image: "busybox:1.36" }] } } } } } });
+			}
+			const file = join(dir, "workloads.yaml");
+			writeFileSync(file, docs.map((d) => YAML.stringify(d)).join("---\n"));
+			const r = run(["inject", "--stage", "mtls", "--config", cfg, "-o", "json", "-f", file]);
+			assert.equal(r.code, 0, r.what);
+			const out = parseJsonStream(r.out);
+			const stages = new Set();
+			await withServer({ config: cfg }, async (srv) => {
+				for (const [i, doc] of docs.entries()) {
+					const cron = doc.kind === "CronJob";
+					const tpl = cron ? doc.spec.jobTemplate.spec.template : doc.spec.template;
+					const owner = cron ? `${doc.metadata.name}-29384520` : `${doc.metadata.name}-6d4cf56db6`;
+					const pod = { apiVersion: "v1", kind: "Pod", metadata: {
+						...structuredClone(tpl.metadata ?? {}), generateName: `${owner}-`,
+						ownerReferences: [{ apiVersion: cron ? "batch/v1" : "apps/v1", kind: cron ? "Job" : "ReplicaSet",
+							name: owner, uid: "5a1c7b0e-2f4d-4e8a-9c3b-1d2e3f4a5b6c", controller: true, blockOwnerDeletion: true }] },
+					spec: structuredClone(tpl.spec) };
+					if (!cron)
+						pod.metadata.labels["pod-template-hash"] = "6d4cf56db6";
+					const res = await srv.post("/mutate/mtls", makeReview(pod, { namespace: "shop" }));
+					assert.equal(res.status, 200, res.body);
+					assert.equal(res.json.response.allowed, true, res.body);
+					const patched = applyPatch(pod, decodePatch(res.json.response.patch));
+					const got = cron ? out[i].spec.jobTemplate.spec.template : out[i].spec.template;
+					const what = `${doc.kind}/${doc.metadata.name}`;
+					assert.deepEqual(got.spec, patched.spec, `${what}: inject's spec differs from the webhook's`);
+					assert.deepEqual(got.metadata.annotations, patched.metadata.annotations, `${what}: annotations differ`);
+					stages.add(JSON.parse(got.metadata.annotations["meshinject.io/status"]).stage);
+				}
+			});
+			// 20 workloads at 50 %: both sides of the rollout are exercised.
+			assert.deepEqual([...stages].sort(), ["mtls", "traffic"]);
+		} finally {
+			rmSync(dir, { recursive: true, force: true });
+		}
 	});
 });
