@@ -15,7 +15,11 @@
 #define SERVER_DEFAULT_METRICS_LISTEN	"0.0.0.0:9090"
 #define SERVER_DEFAULT_MAX_BODY		(6u * 1024 * 1024)
 #define SERVER_DEFAULT_TIMEOUT		10u
-#define SERVER_DEFAULT_MAX_CONNECTIONS	1024u
+/* Connections held open before new ones are refused. Each idle one costs
+ * a file descriptor and a few KiB until --timeout closes it; the limit is
+ * high so that a flood of idle connections does not lock the apiserver out
+ * for a whole timeout. */
+#define SERVER_DEFAULT_MAX_CONNECTIONS	8192u
 /* Longest stage name accepted in a path (review_outcome.stage's size). */
 #define SERVER_STAGE_MAX		64
 

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "certs.h"
@@ -28,6 +29,9 @@
  * milliseconds; what is still unanswered after this is a stalled client.
  * (kubelet's default terminationGracePeriodSeconds is 30.) */
 #define SERVE_SHUTDOWN_GRACE	3u
+#define SERVE_MAX_CONNECTIONS	65536ul
+/* File descriptors besides connections: listeners, epoll, pipes, logs. */
+#define SERVE_SPARE_FDS		64u
 
 struct serve_flags {
 	const char *config;
@@ -38,6 +42,7 @@ struct serve_flags {
 	bool dev;
 	size_t max_body;
 	unsigned timeout;
+	unsigned max_connections;
 };
 
 static void
@@ -65,6 +70,8 @@ serve_usage(FILE *f)
 	    "  --max-body BYTES         largest request body (default %u, 6 MiB;\n"
 	    "                           suffixes Ki, Mi allowed)\n"
 	    "  --timeout SECONDS        idle connection timeout (default %u)\n"
+	    "  --max-connections N      open HTTPS connections at most (default\n"
+	    "                           %u; the open-files limit is raised to fit)\n"
 	    "  --log-level LEVEL        debug, info, warn or error (default info)\n"
 	    "  --help                   this text\n"
 	    "\n"
@@ -72,7 +79,8 @@ serve_usage(FILE *f)
 	    "  POD_NAMESPACE            the webhook's own namespace, whose pods\n"
 	    "                           are never injected (downward API)\n",
 	    SERVER_DEFAULT_LISTEN, SERVER_DEFAULT_METRICS_LISTEN,
-	    SERVER_DEFAULT_MAX_BODY, SERVER_DEFAULT_TIMEOUT);
+	    SERVER_DEFAULT_MAX_BODY, SERVER_DEFAULT_TIMEOUT,
+	    SERVER_DEFAULT_MAX_CONNECTIONS);
 }
 
 /* Digits, optionally followed by Ki or Mi; 1..1 GiB. */
@@ -100,8 +108,10 @@ serve_parse_bytes(const char *s, size_t *out)
 	return 0;
 }
 
+/* Digits only, min..max. */
 static int
-serve_parse_seconds(const char *s, unsigned *out)
+serve_parse_uint(const char *s, unsigned long min, unsigned long max,
+    unsigned *out)
 {
 	unsigned long v;
 	char *end;
@@ -110,10 +120,42 @@ serve_parse_seconds(const char *s, unsigned *out)
 		return -1;
 	errno = 0;
 	v = strtoul(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v < 1 || v > SERVE_MAX_TIMEOUT)
+	if (errno != 0 || *end != '\0' || v < min || v > max)
 		return -1;
 	*out = (unsigned)v;
 	return 0;
+}
+
+/* Raise the soft open-files limit towards the hard one so that
+ * max_connections fit (plus some for listeners, epoll, logs). Returns the
+ * number of connections that fit. */
+static unsigned
+serve_fit_connections(unsigned want)
+{
+	struct rlimit rl;
+	rlim_t need = (rlim_t)want + SERVE_SPARE_FDS;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return want;
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+		rl.rlim_cur = rl.rlim_max == RLIM_INFINITY ||
+		    rl.rlim_max > need ? need : rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+		(void)getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+		unsigned fit = rl.rlim_cur > 2 * SERVE_SPARE_FDS ?
+		    (unsigned)(rl.rlim_cur - SERVE_SPARE_FDS) : SERVE_SPARE_FDS;
+		char have[24], got[24];
+
+		snprintf(have, sizeof(have), "%llu",
+		    (unsigned long long)rl.rlim_cur);
+		snprintf(got, sizeof(got), "%u", fit);
+		log_warn("the open-files limit is too low for --max-connections",
+		    "nofile", have, "max_connections", got, NULL);
+		return fit;
+	}
+	return want;
 }
 
 /* Returns 0 to go on, 1 after --help, 2 on a usage error (printed). */
@@ -121,7 +163,7 @@ static int
 serve_parse_flags(int argc, char **argv, struct serve_flags *fl)
 {
 	enum { O_CONFIG = 256, O_CERT, O_KEY, O_LISTEN, O_METRICS, O_DEV,
-	    O_MAX_BODY, O_TIMEOUT, O_LOG_LEVEL, O_HELP };
+	    O_MAX_BODY, O_TIMEOUT, O_MAX_CONNECTIONS, O_LOG_LEVEL, O_HELP };
 	static const struct option options[] = {
 		{ "config", required_argument, NULL, O_CONFIG },
 		{ "tls-cert", required_argument, NULL, O_CERT },
@@ -131,6 +173,8 @@ serve_parse_flags(int argc, char **argv, struct serve_flags *fl)
 		{ "dev", no_argument, NULL, O_DEV },
 		{ "max-body", required_argument, NULL, O_MAX_BODY },
 		{ "timeout", required_argument, NULL, O_TIMEOUT },
+		{ "max-connections", required_argument, NULL,
+		    O_MAX_CONNECTIONS },
 		{ "log-level", required_argument, NULL, O_LOG_LEVEL },
 		{ "help", no_argument, NULL, O_HELP },
 		{ NULL, 0, NULL, 0 }
@@ -143,6 +187,7 @@ serve_parse_flags(int argc, char **argv, struct serve_flags *fl)
 	fl->metrics_listen = SERVER_DEFAULT_METRICS_LISTEN;
 	fl->max_body = SERVER_DEFAULT_MAX_BODY;
 	fl->timeout = SERVER_DEFAULT_TIMEOUT;
+	fl->max_connections = SERVER_DEFAULT_MAX_CONNECTIONS;
 	opterr = 0;
 	optind = 0;	/* glibc: start over, whatever ran getopt before */
 	while ((c = getopt_long(argc, argv, "+:h", options, NULL)) != -1) {
@@ -174,10 +219,21 @@ serve_parse_flags(int argc, char **argv, struct serve_flags *fl)
 			}
 			break;
 		case O_TIMEOUT:
-			if (serve_parse_seconds(optarg, &fl->timeout) != 0) {
+			if (serve_parse_uint(optarg, 1, SERVE_MAX_TIMEOUT,
+			    &fl->timeout) != 0) {
 				fprintf(stderr, "meshinject serve: --timeout "
 				    "\"%s\": want whole seconds in 1..%lu\n",
 				    optarg, SERVE_MAX_TIMEOUT);
+				return 2;
+			}
+			break;
+		case O_MAX_CONNECTIONS:
+			if (serve_parse_uint(optarg, 16, SERVE_MAX_CONNECTIONS,
+			    &fl->max_connections) != 0) {
+				fprintf(stderr, "meshinject serve: "
+				    "--max-connections \"%s\": want a number in "
+				    "16..%lu\n", optarg,
+				    SERVE_MAX_CONNECTIONS);
 				return 2;
 			}
 			break;
@@ -410,6 +466,7 @@ cmd_serve(int argc, char **argv)
 	opts.cert_not_after = pem.not_after;
 	opts.max_body = fl.max_body;
 	opts.timeout = fl.timeout;
+	opts.max_connections = serve_fit_connections(fl.max_connections);
 	opts.self_namespace = getenv("POD_NAMESPACE");
 
 	/* Before any thread exists, so that every thread inherits the mask. */

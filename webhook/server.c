@@ -1005,14 +1005,18 @@ server_start(const struct server_opts *opts, struct config *cfg, char *err,
 		goto fail;
 	}
 	{
-		char nthreads[16], timeout[16], maxbody[24];
+		char nthreads[16], timeout[16], maxbody[24], maxconn[16];
 
+		snprintf(maxconn, sizeof(maxconn), "%u",
+		    opts->max_connections > 0 ? opts->max_connections :
+		    SERVER_DEFAULT_MAX_CONNECTIONS);
 		snprintf(nthreads, sizeof(nthreads), "%u", threads);
 		snprintf(timeout, sizeof(timeout), "%u", srv->timeout);
 		snprintf(maxbody, sizeof(maxbody), "%zu", srv->max_body);
 		log_info("listening", "https", srv->listen_text,
 		    "metrics", srv->metrics_text, "threads", nthreads,
 		    "timeout_seconds", timeout, "max_body_bytes", maxbody,
+		    "max_connections", maxconn,
 		    "self_namespace", srv->self_namespace,
 		    "version", MESHINJECT_VERSION, NULL);
 	}
