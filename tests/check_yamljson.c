@@ -470,6 +470,58 @@ START_TEST(test_plain_is_string)
 }
 END_TEST
 
+/* Out of memory: make each successive jansson allocation fail in turn
+ * (jansson's test_chaos). Loading and dumping must fail cleanly, never
+ * crash, and leak nothing (run under valgrind or SANITIZER=address). */
+static int chaos_left;
+
+static void *
+chaos_malloc(size_t n)
+{
+	if (chaos_left-- <= 0)
+		return NULL;
+	return malloc(n);
+}
+
+START_TEST(test_out_of_memory)
+{
+	static const char yaml[] =
+	    "a: &a {x: [1, 2.5, \"s\", true, null], y: {z: w}}\n"
+	    "b: *a\n"
+	    "c: {<<: *a, q: 1}\n"
+	    "---\n"
+	    "- [x, y]\n";
+	struct yamljson_error err;
+	json_t *docs, *good;
+	char e[128], *text;
+	int n, ok = 0;
+
+	good = yamljson_load(yaml, strlen(yaml), &err);
+	ck_assert_ptr_nonnull(good);
+	for (n = 0; n < 400; n++) {
+		chaos_left = n;
+		json_set_alloc_funcs(chaos_malloc, free);
+		docs = yamljson_load(yaml, strlen(yaml), &err);
+		json_set_alloc_funcs(malloc, free);
+		if (docs == NULL) {
+			ck_assert_str_ne(err.text, "");
+		} else {
+			ck_assert(json_equal(docs, good));
+			ok++;
+		}
+		json_decref(docs);
+
+		chaos_left = n;
+		json_set_alloc_funcs(chaos_malloc, free);
+		text = yamljson_dump(good, e, sizeof(e));
+		json_set_alloc_funcs(malloc, free);
+		free(text);
+	}
+	ck_assert_int_gt(ok, 0);
+	json_decref(good);
+}
+END_TEST
+
 static Suite *
 yamljson_suite(void)
 {
@@ -493,6 +545,9 @@ yamljson_suite(void)
 	tcase_add_test(tc, test_round_trip_values);
 	tcase_add_test(tc, test_dump_text);
 	tcase_add_test(tc, test_manifest_round_trip);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("chaos");
+	tcase_add_test(tc, test_out_of_memory);
 	suite_add_tcase(s, tc);
 	return s;
 }
