@@ -490,6 +490,33 @@ START_TEST(test_yaml_error)
 }
 END_TEST
 
+START_TEST(test_no_pod_spec)
+{
+	static const char nospec[] =
+	    "kind: Deployment\nmetadata: {name: x}\nspec:\n  template:\n"
+	    "    metadata: {labels: {a: b}}\n";
+	struct result r = run(cmd_check, nospec, "-f", "IN", NULL);
+	json_t *in, *out;
+
+	ck_assert_int_eq(r.rc, 0);
+	assert_has(r.out, "document 1 (Deployment/x): warning: spec.template "
+	    "has no pod spec\n");
+	result_free(&r);
+	r = run(cmd_inject, nospec, "-f", "IN", NULL);
+	ck_assert_int_eq(r.rc, 0);
+	in = doc_of(nospec, 0);
+	out = doc_of(r.out, 0);
+	ck_assert(json_equal(in, out));
+	json_decref(in);
+	json_decref(out);
+	result_free(&r);
+	r = run(cmd_inject, NULL, "-f", "/", NULL);
+	ck_assert_int_eq(r.rc, 1);
+	assert_has(r.err, "/: Is a directory");
+	result_free(&r);
+}
+END_TEST
+
 static Suite *
 offline_suite(void)
 {
@@ -507,6 +534,7 @@ offline_suite(void)
 	tcase_add_test(tc, test_list);
 	tcase_add_test(tc, test_arguments);
 	tcase_add_test(tc, test_yaml_error);
+	tcase_add_test(tc, test_no_pod_spec);
 	suite_add_tcase(s, tc);
 	return s;
 }

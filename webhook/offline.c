@@ -318,13 +318,15 @@ read_input(const char *cmd, const char *path, size_t *len)
 			}
 			buf = p;
 		}
+		errno = 0;
 		r = fread(buf + n, 1, cap - n, f);
 		n += r;
 		if (r == 0)
 			break;
 	}
 	if (ferror(f)) {
-		fprintf(stderr, "meshinject %s: %s: read error\n", cmd, path);
+		fprintf(stderr, "meshinject %s: %s: %s\n", cmd, path,
+		    errno != 0 ? strerror(errno) : "read error");
 		goto fail;
 	}
 	if (n > YAMLJSON_MAX_INPUT) {
@@ -724,13 +726,6 @@ check_target(struct offline_run *run, const struct target *t)
 	char err[512];
 	size_t i;
 
-	if (!json_is_object(json_object_get(t->tmpl, "spec"))) {
-		run->warned++;
-		print_where(stdout, run, t);
-		printf(": warning: %s%shas no pod spec\n", t->field,
-		    *t->field != '\0' ? " " : "");
-		return;
-	}
 	pod = build_pod(t, &inv);
 	d = malloc(sizeof(*d));
 	if (pod == NULL || d == NULL) {
@@ -856,6 +851,17 @@ visit(struct offline_run *run, json_t *obj, const char *where)
 		return;
 	snprintf(t.where, sizeof(t.where), "%s", where);
 	run->templates++;
+	if (!json_is_object(json_object_get(t.tmpl, "spec"))) {
+		/* Nothing the webhook could inject into: say so, change
+		 * nothing. */
+		if (run->o->cmd == CMD_INJECT)
+			return;
+		run->warned++;
+		print_where(stdout, run, &t);
+		printf(": warning: %s%shas no pod spec\n", t.field,
+		    *t.field != '\0' ? " " : "");
+		return;
+	}
 	switch (run->o->cmd) {
 	case CMD_INJECT:
 		inject_target(run, &t);
