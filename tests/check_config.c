@@ -1,6 +1,7 @@
 /* check_config.c - unit tests of the config loader: the default, merging,
  * every kind of error message, bounds, the hash and the size limits. */
 #include <check.h>
+#include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -386,32 +387,50 @@ START_TEST(fixture_file)
 }
 END_TEST
 
+/* Every tests/config/NAME.yaml with a NAME.errors beside it must fail with
+ * exactly those lines (the expected file names fixtures by their path from
+ * the repository root; only the part from NAME.yaml on is compared). */
 START_TEST(fixture_file_errors)
 {
-	char path[512], line[1024];
+	char pattern[512], yaml[512], line[1024], base[520];
 	struct config *cfg;
+	glob_t g;
 	FILE *f;
-	size_t i = 0, len;
+	size_t i, k, len, n_lines;
+	const char *slash;
 
-	snprintf(path, sizeof(path), "%s/invalid.yaml", fixture_dir());
-	cfg = config_load_file(path, &errs);
-	ck_assert_ptr_null(cfg);
-	snprintf(path, sizeof(path), "%s/invalid.errors", fixture_dir());
-	f = fopen(path, "r");
-	ck_assert_ptr_nonnull(f);
-	while (fgets(line, sizeof(line), f) != NULL) {
-		len = strlen(line);
-		if (len > 0 && line[len - 1] == '\n')
-			line[len - 1] = '\0';
-		ck_assert_uint_lt(i, errs.count);
-		/* the expected file names the fixture by its default path */
-		ck_assert_ptr_nonnull(strstr(errs.msgs[i], "invalid.yaml:"));
-		ck_assert_str_eq(strstr(errs.msgs[i], "invalid.yaml:"),
-		    strstr(line, "invalid.yaml:"));
-		i++;
+	snprintf(pattern, sizeof(pattern), "%s/*.errors", fixture_dir());
+	ck_assert_int_eq(glob(pattern, 0, NULL, &g), 0);
+	ck_assert_uint_ge(g.gl_pathc, 3);
+	for (k = 0; k < g.gl_pathc; k++) {
+		len = strlen(g.gl_pathv[k]) - strlen(".errors");
+		snprintf(yaml, sizeof(yaml), "%.*s.yaml", (int)len,
+		    g.gl_pathv[k]);
+		slash = strrchr(yaml, '/');
+		snprintf(base, sizeof(base), "%s:", slash ? slash + 1 : yaml);
+		config_errors_clear(&errs);
+		cfg = config_load_file(yaml, &errs);
+		ck_assert_msg(cfg == NULL, "%s loaded", yaml);
+		f = fopen(g.gl_pathv[k], "r");
+		ck_assert_ptr_nonnull(f);
+		n_lines = 0;
+		for (i = 0; fgets(line, sizeof(line), f) != NULL; i++) {
+			len = strlen(line);
+			if (len > 0 && line[len - 1] == '\n')
+				line[len - 1] = '\0';
+			ck_assert_msg(i < errs.count, "%s: missing \"%s\"", yaml,
+			    line);
+			ck_assert_ptr_nonnull(strstr(errs.msgs[i], base));
+			ck_assert_ptr_nonnull(strstr(line, base));
+			ck_assert_str_eq(strstr(errs.msgs[i], base),
+			    strstr(line, base));
+			n_lines++;
+		}
+		fclose(f);
+		ck_assert_msg(n_lines == errs.count, "%s: unexpected \"%s\"",
+		    yaml, errs.count > n_lines ? errs.msgs[n_lines] : "");
 	}
-	fclose(f);
-	ck_assert_uint_eq(i, errs.count);
+	globfree(&g);
 }
 END_TEST
 
