@@ -517,6 +517,36 @@ START_TEST(test_no_pod_spec)
 }
 END_TEST
 
+/* YAML 1.1 makes `false` and `15020` non-strings, which the apiserver
+ * refuses as label or annotation values: said, and nothing injected. */
+START_TEST(test_non_string_metadata)
+{
+	static const char bad[] =
+	    "kind: Deployment\nmetadata: {name: x}\nspec:\n  template:\n"
+	    "    metadata:\n      labels: {v: 1}\n"
+	    "      annotations: {meshinject.io/inject: no}\n"
+	    "    spec:\n      containers: [{name: a, image: a}]\n";
+	struct result r = run(cmd_check, bad, "-f", "IN", NULL);
+	json_t *in, *out;
+
+	ck_assert_int_eq(r.rc, 1);
+	assert_has(r.out, "(Deployment/x): invalid: spec.template.metadata."
+	    "labels[\"v\"] is a number, not a string");
+	assert_has(r.out, "(Deployment/x): invalid: spec.template.metadata."
+	    "annotations[\"meshinject.io/inject\"] is a bool, not a string");
+	result_free(&r);
+	r = run(cmd_inject, bad, "-f", "IN", NULL);
+	ck_assert_int_eq(r.rc, 1);
+	assert_has(r.err, "invalid: spec.template.metadata.annotations");
+	in = doc_of(bad, 0);
+	out = doc_of(r.out, 0);
+	ck_assert(json_equal(in, out));
+	json_decref(in);
+	json_decref(out);
+	result_free(&r);
+}
+END_TEST
+
 static Suite *
 offline_suite(void)
 {
@@ -535,6 +565,7 @@ offline_suite(void)
 	tcase_add_test(tc, test_arguments);
 	tcase_add_test(tc, test_yaml_error);
 	tcase_add_test(tc, test_no_pod_spec);
+	tcase_add_test(tc, test_non_string_metadata);
 	suite_add_tcase(s, tc);
 	return s;
 }

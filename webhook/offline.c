@@ -136,8 +136,11 @@ offline_usage(FILE *f, enum offline_cmd cmd)
 		    "                        [-n NAMESPACE]\n"
 		    "\n"
 		    "Run the webhook's decision for every pod template of FILE and print each\n"
-		    "problem as `FILE: document N (Kind/name): refused|warning: MESSAGE`, then a\n"
-		    "summary line. Exits 1 when any pod would be refused, else 0.\n");
+		    "problem as `FILE: document N (Kind/name): SEVERITY: MESSAGE`, then a\n"
+		    "summary line. SEVERITY is refused (the webhook would refuse the pod),\n"
+		    "invalid (the apiserver would refuse the manifest before any webhook, e.g.\n"
+		    "an unquoted `false` as an annotation value) or warning. Exits 1 when any\n"
+		    "pod would be refused or is invalid, else 0.\n");
 		break;
 	case CMD_EXPLAIN:
 		fprintf(f,
@@ -842,6 +845,69 @@ done:
 	json_decref(pod);
 }
 
+static const char *
+json_type_name(const json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_OBJECT:
+		return "a map";
+	case JSON_ARRAY:
+		return "a list";
+	case JSON_STRING:
+		return "a string";
+	case JSON_INTEGER:
+	case JSON_REAL:
+		return "a number";
+	case JSON_TRUE:
+	case JSON_FALSE:
+		return "a bool";
+	case JSON_NULL:
+		return "null";
+	}
+	return "not a string";
+}
+
+/*
+ * Labels and annotations must be strings, or the apiserver refuses the
+ * object before any webhook sees it; in YAML 1.1 an unquoted `false`, `no`
+ * or `15020` is not one (`meshinject.io/inject: false` would otherwise look
+ * like no annotation at all). Prints each one; returns how many.
+ */
+static int
+check_string_maps(struct offline_run *run, const struct target *t, FILE *f)
+{
+	static const char *const maps[] = { "labels", "annotations" };
+	const json_t *meta = json_object_get(t->tmpl, "metadata"), *m, *v;
+	const char *key;
+	size_t i;
+	int bad = 0;
+
+	for (i = 0; i < 2; i++) {
+		m = json_object_get(meta, maps[i]);
+		if (m == NULL || json_is_null(m))
+			continue;
+		if (!json_is_object(m)) {
+			print_where(f, run, t);
+			fprintf(f, ": invalid: %s%smetadata.%s is %s, not a map\n",
+			    t->field, *t->field != '\0' ? "." : "", maps[i],
+			    json_type_name(m));
+			bad++;
+			continue;
+		}
+		json_object_foreach((json_t *)m, key, v) {
+			if (json_is_string(v))
+				continue;
+			print_where(f, run, t);
+			fprintf(f, ": invalid: %s%smetadata.%s[\"%s\"] is %s, not "
+			    "a string: the apiserver refuses it (quote the "
+			    "value)\n", t->field, *t->field != '\0' ? "." : "",
+			    maps[i], key, json_type_name(v));
+			bad++;
+		}
+	}
+	return bad;
+}
+
 static void
 visit(struct offline_run *run, json_t *obj, const char *where)
 {
@@ -860,6 +926,11 @@ visit(struct offline_run *run, json_t *obj, const char *where)
 		print_where(stdout, run, &t);
 		printf(": warning: %s%shas no pod spec\n", t.field,
 		    *t.field != '\0' ? " " : "");
+		return;
+	}
+	if (check_string_maps(run, &t, run->o->cmd == CMD_INJECT ? stderr :
+	    stdout) > 0) {
+		run->refused++;
 		return;
 	}
 	switch (run->o->cmd) {

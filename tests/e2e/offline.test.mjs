@@ -219,7 +219,7 @@ describe("inject golden files", () => {
 // ---- the corpus -------------------------------------------------------------
 
 const corpus = existsSync(CORPUS) ? readdirSync(CORPUS).filter((f) => /\.ya?ml$/.test(f)).sort() : [];
-const REFUSAL = /^\S+: document \d+(, item \d+)? \([A-Za-z]+\/[^)]*\): refused: \S.*$/;
+const REFUSAL = /^\S+: document \d+(, item \d+)? \([A-Za-z]+\/[^)]*\): (refused|invalid): \S.*$/;
 const WARNING = /^\S+: document \d+(, item \d+)? \([A-Za-z]+\/[^)]*\): warning: \S.*$/;
 
 describe("inject over the Istio corpus", () => {
