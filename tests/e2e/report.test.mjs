@@ -94,6 +94,26 @@ test("the fixture's injected pods carry the running webhook's configHash, or the
 	assert.equal(seen.get(old), 1, "one pod (payments/fraud) was injected under the old config");
 });
 
+// The committed dump must be what generate.mjs makes from today's binary:
+// a change of the default config (its configHash) or of what the webhook
+// injects would otherwise leave the fixture describing another webhook.
+test("the fixture dump is up to date with the injection (else: regenerate it)", T, () => {
+	const dir = mkdtempSync(join(tmpdir(), "meshinject-cluster-"));
+	try {
+		const r = spawnSync(process.execPath, [join(CLUSTER, "generate.mjs"), dir],
+			{ encoding: "utf8", env: { ...process.env, MESHINJECT_BIN: requireBin() }, timeout: 60000 });
+		assert.equal(r.status, 0, r.stderr);
+		const statuses = (file) => Object.fromEntries(JSON.parse(readFileSync(file, "utf8")).items.map((p) =>
+			[`${p.metadata.namespace}/${p.metadata.name}`, p.metadata.annotations?.["meshinject.io/status"] ?? null]));
+		assert.deepEqual(statuses(PODS), statuses(join(dir, "pods.json")),
+			"tests/fixtures/cluster/pods.json is stale: run `MESHINJECT_BIN=build/meshinject node tests/fixtures/cluster/generate.mjs` " +
+			"and check the report numbers in this file");
+		assert.deepEqual(JSON.parse(readFileSync(NSS, "utf8")), JSON.parse(readFileSync(join(dir, "namespaces.json"), "utf8")));
+	} finally {
+		rmSync(dir, { recursive: true, force: true });
+	}
+});
+
 test("text: the aligned table, the summary, the restart list and the refusals", T, () => {
 	const out = ok(["--pods", PODS, "--namespaces", NSS]);
 	const rep = json(["--pods", PODS, "--namespaces", NSS]);
