@@ -473,6 +473,33 @@ START_TEST(test_build_rollout)
 }
 END_TEST
 
+/* Stages seen on pods get a column even when the config has no such
+ * stage or made it inject nothing; an empty stage is "none". */
+START_TEST(test_build_odd_stages)
+{
+	json_t *pods = list(json_pack("[ooo]", pod("shop", "a-0", "StatefulSet",
+	    "a", NULL, "off", NULL, NULL, NULL), pod("shop", "b-0",
+	    "StatefulSet", "b", NULL, "", NULL, NULL, NULL), pod("shop", "c-0",
+	    "StatefulSet", "c", NULL, "zz-canary", NULL, NULL, NULL)));
+	json_t *nss = list(json_pack("[o]", ns_obj("shop", NULL)));
+	json_t *rep = report_build(cfg, pods, nss);
+	const json_t *stages = json_object_get(rep, "stages"), *r;
+
+	ck_assert_uint_eq(json_array_size(stages), 6);
+	ck_assert_str_eq(json_string_value(json_array_get(stages, 4)), "off");
+	ck_assert_str_eq(json_string_value(json_array_get(stages, 5)),
+	    "zz-canary");
+	r = row(rep, "shop");
+	ck_assert_int_eq(by_stage(r, "none"), 1);
+	ck_assert_int_eq(by_stage(r, "off"), 1);
+	ck_assert_int_eq(by_stage(r, "zz-canary"), 1);
+	ck_assert_int_eq(num(r, "behind"), 2);
+	json_decref(rep);
+	json_decref(pods);
+	json_decref(nss);
+}
+END_TEST
+
 START_TEST(test_text)
 {
 	json_t *pods, *nss, *rep = small_report(&pods, &nss);
@@ -548,6 +575,7 @@ report_suite(void)
 	tcase_add_test(tc, test_build_restarts);
 	tcase_add_test(tc, test_build_refused);
 	tcase_add_test(tc, test_build_rollout);
+	tcase_add_test(tc, test_build_odd_stages);
 	tcase_add_test(tc, test_text);
 	tcase_add_test(tc, test_text_nothing_to_do);
 	suite_add_tcase(s, tc);

@@ -135,7 +135,7 @@ certs_parse(int argc, char **argv, struct certs_opts *o)
 		flag[n] = '\0';
 		if (eq != NULL)
 			v = eq + 1;
-		else if (i + 1 < argc && strncmp(flag, "--", 2) == 0)
+		else if (i + 1 < argc)
 			v = argv[++i];
 		if (strcmp(flag, "--service") == 0)
 			o->service = v;
@@ -362,7 +362,7 @@ certs_print_kubernetes(const struct certs_opts *o, const struct certs_pem *ca,
 	}
 	printf("# Serving certificate of the meshinject webhook, Service %s in "
 	    "%s (meshinject certs).\n%s", o->service, o->ns, yaml);
-	if (strncmp(yaml, "---", 3) != 0 && yaml[strlen(yaml) - 1] != '\n')
+	if (yaml[0] == '\0' || yaml[strlen(yaml) - 1] != '\n')
 		putchar('\n');
 	printf("---\n"
 	    "# caBundle of the webhook configurations (the base64 of ca.crt,\n"

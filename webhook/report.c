@@ -360,8 +360,13 @@ report_pod(const struct config *cfg, json_t *row, json_t *restarts,
 	counter_add(row, "pods", 1);
 	status = pod_status(pod);
 	stage = status ? json_string_value(json_object_get(status, "stage")) :
-	    REPORT_NONE;
-	if (config_stage(cfg, stage) == NULL && strcmp(stage, REPORT_NONE) != 0)
+	    NULL;
+	if (stage == NULL || *stage == '\0')
+		stage = REPORT_NONE;
+	/* A column for every stage seen, even one the config no longer has
+	 * (or has made a stage that injects nothing). */
+	if (strcmp(stage, REPORT_NONE) != 0 && (config_stage(cfg, stage) ==
+	    NULL || config_stage(cfg, stage)->features == 0))
 		json_object_set_new(extra_stages, stage, json_true());
 	counter_add(json_object_get(row, "byStage"), stage, 1);
 	hash = status ? json_string_value(json_object_get(status,
