@@ -25,7 +25,7 @@ LIB_OBJS := $(filter-out $(BUILD)/obj/main.o,$(OBJS))
 HDRS     := $(wildcard include/*.h)
 SUITES   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/check_*.c))
 
-.PHONY: all deps run test unit netns e2e clean manifests
+.PHONY: all deps run test unit netns e2e clean manifests golden
 all: $(BUILD)/meshinject
 
 deps:
@@ -76,6 +76,11 @@ e2e: $(BUILD)/meshinject
 	@cd tests/e2e && { [ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund --loglevel=error; }
 	MESHINJECT_BIN=$(abspath $(BUILD)/meshinject) node --test --test-concurrency=1 tests/e2e/
 
+# Regenerate the `meshinject inject` golden outputs in tests/golden/. A
+# deliberate act: review the diff before committing it.
+golden: $(BUILD)/meshinject
+	UPDATE_GOLDEN=1 MESHINJECT_BIN=$(abspath $(BUILD)/meshinject) node --test tests/e2e/offline.test.mjs
+
 # The plain manifests for kubectl users, rendered from the chart (a test checks
 # that they match).
 manifests:
@@ -83,3 +88,64 @@ manifests:
 
 clean:
 	rm -rf $(BUILD)
+
+# Robustness and benchmarks (issue 6)
+# check-asan: the unit and end-to-end suites built with AddressSanitizer and
+# UndefinedBehaviorSanitizer (LeakSanitizer on). Every report also goes to a
+# file under build/asan/sanitizer-logs/, so that a leak found at the exit of
+# a process whose exit code nobody checks still fails the target.
+# fuzz: libFuzzer (clang) targets for the pure core and the config loader,
+# each for FUZZ_SECONDS, seeded from tests/fuzz/corpus/<target>/; new inputs
+# go to build/fuzz/corpus/<target>/, crashes to build/fuzz/artifacts/.
+# valgrind: the end-to-end suite with every meshinject run under memcheck.
+# bench: throughput against nginx, latency, big pods, memory, start-up.
+.PHONY: check-asan fuzz fuzz-build fuzz-regress valgrind bench
+ASAN_BUILD   := build/asan
+ASAN_LOGS    := $(abspath $(ASAN_BUILD))/sanitizer-logs
+ASAN_ENV     := ASAN_OPTIONS=detect_leaks=1:quarantine_size_mb=16:log_path=$(ASAN_LOGS)/asan \
+                UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(ASAN_LOGS)/ubsan
+
+check-asan:
+	@rm -rf $(ASAN_LOGS) && mkdir -p $(ASAN_LOGS)
+	@st=0; $(ASAN_ENV) $(MAKE) --no-print-directory BUILD=$(ASAN_BUILD) \
+	    SANITIZER=address,undefined OPT="-O1 -g" unit e2e || st=$$?; \
+	if ls $(ASAN_LOGS)/* >/dev/null 2>&1; then \
+	    for f in $(ASAN_LOGS)/*; do echo "--- $$f"; cat $$f; done; \
+	    echo "check-asan: FAILED: sanitizer reports above"; exit 1; fi; \
+	if [ $$st -ne 0 ]; then echo "check-asan: FAILED: tests failed"; exit $$st; fi; \
+	echo "check-asan: OK: no sanitizer reports, no leaks"
+
+FUZZ_SECONDS ?= 60
+FUZZ_ARGS    ?= -max_len=65536 -timeout=20 -rss_limit_mb=4096
+FUZZ_BUILD   := build/fuzz
+FUZZ_TARGETS := review config
+FUZZ_OBJS    := $(patsubst %,$(FUZZ_BUILD)/obj/%.o,review policy inject patch \
+                config netparse default_config)
+FUZZ_BINS    := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
+
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJS) $(HDRS)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -fsanitize=fuzzer \
+	    -DFUZZ_CONFIG_PATH='"$(abspath tests/fuzz/fuzz-config.yaml)"' \
+	    -DFUZZ_REVIEW_PATH='"$(abspath tests/fixtures/review-replicaset-pod.json)"' \
+	    -o $@ $< $(FUZZ_OBJS) $(LDFLAGS) -fsanitize=fuzzer $(PKG_LIBS)
+
+fuzz-build:
+	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=clang \
+	    SANITIZER=fuzzer-no-link,address,undefined OPT="-O1 -g" $(FUZZ_BINS)
+
+fuzz: fuzz-build
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	    mkdir -p $(FUZZ_BUILD)/corpus/$$t $(FUZZ_BUILD)/artifacts; \
+	    echo "== fuzz_$$t: $(FUZZ_SECONDS) s"; \
+	    $(FUZZ_BUILD)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) $(FUZZ_ARGS) \
+	        -dict=tests/fuzz/$$t.dict -print_final_stats=1 \
+	        -artifact_prefix=$(FUZZ_BUILD)/artifacts/$$t- \
+	        $(FUZZ_BUILD)/corpus/$$t tests/fuzz/corpus/$$t; \
+	done
+
+# Every committed seed and regression case once, without fuzzing.
+fuzz-regress: fuzz-build
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	    echo "== fuzz_$$t: tests/fuzz/corpus/$$t"; \
+	    $(FUZZ_BUILD)/fuzz_$$t -runs=0 $(FUZZ_ARGS) tests/fuzz/corpus/$$t; \
+	done

@@ -318,6 +318,10 @@ START_TEST(test_workloads)
 		{ "{\"metadata\":{\"ownerReferences\":[{\"kind\":"
 		  "\"StatefulSet\",\"name\":\"db\",\"controller\":true}]}}",
 		  "StatefulSet/db" },
+		{ "{\"metadata\":{\"labels\":{\"openshift.io/deployment-config."
+		  "name\":\"frontend\"},\"ownerReferences\":[{\"kind\":"
+		  "\"ReplicationController\",\"name\":\"frontend-3\","
+		  "\"controller\":true}]}}", "DeploymentConfig/frontend" },
 		{ "{\"metadata\":{\"name\":\"solo\"}}", "Pod/solo" },
 		{ "{\"metadata\":{\"generateName\":\"gen-\"}}", "Pod/gen" },
 	};

@@ -245,6 +245,17 @@ workload_of(const json_t *pod, char *buf, size_t buflen)
 			    (int)(len - n - 1), name);
 			return;
 		}
+	} else if (strcmp(kind, "ReplicationController") == 0) {
+		/* OpenShift: a DeploymentConfig's RC is "<dc>-<version>". */
+		const char *dc = pod_label(pod,
+		    "openshift.io/deployment-config.name");
+
+		n = dc != NULL ? strlen(dc) : 0;
+		if (n > 0 && len > n + 1 && strncmp(name, dc, n) == 0 &&
+		    name[n] == '-') {
+			snprintf(buf, buflen, "DeploymentConfig/%s", dc);
+			return;
+		}
 	} else if (strcmp(kind, "Job") == 0) {
 		for (n = 0; n < len && name[len - 1 - n] >= '0' &&
 		    name[len - 1 - n] <= '9'; n++)
