@@ -459,6 +459,24 @@ describe("bad requests", () => {
 				checkAllowed(rev, res, { expectPatch: true, what: `over ${v}` });
 			});
 		}
+		test("ALPN: h2 is not offered (kube-apiserver's Go client would speak HTTP/2 if it were)", T, async () => {
+			const proto = await new Promise((resolve, reject) => {
+				const s = tls.connect({ host: "127.0.0.1", port: srv.port, ca: srv.pki.ca, ALPNProtocols: ["h2", "http/1.1"] });
+				s.on("secureConnect", () => { const p = s.alpnProtocol; s.destroy(); resolve(p); });
+				s.on("error", reject);
+			});
+			assert.ok(proto === false || proto === "http/1.1", `negotiated ${proto}`);
+			const rev = rsReview();
+			checkAllowed(rev, await srv.post("/mutate/traffic", rev, { tls: { ALPNProtocols: ["h2", "http/1.1"] } }), { expectPatch: true, what: "with ALPN h2,http/1.1" });
+		});
+
+		test("TLS 1.2 with only Go's ECDSA AEAD suites", T, async () => {
+			const rev = rsReview();
+			const res = await srv.post("/mutate/traffic", rev, { tls: { maxVersion: "TLSv1.2",
+				ciphers: "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305" } });
+			checkAllowed(rev, res, { expectPatch: true, what: "TLS 1.2, ECDHE-ECDSA AEAD only" });
+		});
+
 		test("plain HTTP on the HTTPS port gets no answer but does not hurt", T, async () => {
 			const net = await import("node:net");
 			await new Promise((resolve) => {
