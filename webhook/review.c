@@ -291,6 +291,8 @@ review_decide(const struct config *cfg, const struct review_opts *opts,
 		d->verdict = VERDICT_SKIP;
 		snprintf(d->why, sizeof(d->why), "skipped: kind %s is not a "
 		    "Pod", r->kind);
+		/* Cut at any byte: jansson refuses invalid UTF-8. */
+		utf8_clean(d->why);
 		return 0;
 	}
 	if (policy_decide(cfg, &in, d) == -1)
