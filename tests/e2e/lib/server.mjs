@@ -58,6 +58,14 @@ export function httpGet(port, path, timeoutMs = 2000) {
 	});
 }
 
+// Servers still running: killed if the test process exits without
+// stopping them, so that no meshinject outlives its tests.
+const live = new Set();
+process.on("exit", () => {
+	for (const p of live)
+		try { p.kill("SIGKILL"); } catch { /* already gone */ }
+});
+
 // One running `meshinject serve`. Use Server.start(); always stop().
 export class Server {
 	constructor(proc, opts) {
@@ -72,14 +80,14 @@ export class Server {
 		this.exit = null;	// { code, signal } once it has exited
 		proc.stdout.on("data", (d) => { this.stdout += d; });
 		proc.stderr.on("data", (d) => { this.stderr += d; });
+		live.add(proc);
 		this.exited = new Promise((resolve) => {
 			proc.on("exit", (code, signal) => {
+				live.delete(proc);
 				this.exit = { code, signal };
 				resolve(this.exit);
 			});
 		});
-		// Keep the test process from hanging on a stuck child.
-		proc.unref?.();
 	}
 
 	// Start the binary and wait (bounded) until /readyz answers 200.
