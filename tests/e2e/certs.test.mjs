@@ -7,14 +7,14 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { X509Certificate, createPrivateKey, createPublicKey } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, unlinkSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import YAML from "yaml";
 import { Secret } from "kubernetes-models/v1";
 import { requireBin, withServer } from "./lib/server.mjs";
 import { makePki } from "./lib/pki.mjs";
-import { rsReview } from "./lib/reviews.mjs";
+import { REPO, rsReview } from "./lib/reviews.mjs";
 import { objectErrors } from "./lib/chart.mjs";
 
 const T = { timeout: 60000 };
@@ -244,6 +244,51 @@ test("bad arguments exit 2 with a clear message", T, () => {
 		const help = certs(["--help"]);
 		assert.equal(help.status, 0);
 		assert.match(help.stdout, /kubectl apply -f -/);
+	} finally {
+		rmSync(dir, { recursive: true, force: true });
+	}
+});
+
+// The plain manifests' certificate story (manifests/README.md): the Secret
+// that `--kubernetes` prints for the manifests' Service is the one their
+// Deployment mounts, and with its caBundle in place of the placeholder every
+// webhook entry reaches the server serving that Secret's pair, verified as
+// kube-apiserver would (the entry's Service DNS name, the entry's caBundle).
+test("plain manifests: the --kubernetes Secret and caBundle are what manifests/meshinject.yaml needs", T, async () => {
+	const text = readFileSync(join(REPO, "manifests/meshinject.yaml"), "utf8");
+	const objs = YAML.parseAllDocuments(text).map((d) => d.toJS()).filter(Boolean);
+	const svc = objs.find((o) => o.kind === "Service");
+	const deploy = objs.find((o) => o.kind === "Deployment");
+	assert.ok(svc && deploy, "the manifests hold a Service and a Deployment");
+	const r = certs(["--service", svc.metadata.name, "--namespace", svc.metadata.namespace, "--kubernetes"]);
+	assert.equal(r.status, 0, r.stderr);
+	const [secret] = YAML.parseAllDocuments(r.stdout).map((d) => d.toJS());
+	const cab = r.stderr.split("\n").find((l) => /^[A-Za-z0-9+/]+=*$/.test(l) && l.length > 100);
+	assert.equal(cab, secret.data["ca.crt"]);
+
+	const mounted = JSON.stringify(deploy.spec.template.spec.volumes ?? []);
+	assert.ok(mounted.includes(`"name":"${secret.metadata.name}"`),
+		`the Deployment mounts the Secret ${secret.metadata.name}: ${mounted}`);
+	assert.equal(secret.metadata.namespace, deploy.metadata.namespace);
+
+	const filled = YAML.parseAllDocuments(text.replaceAll("REPLACE_WITH_CA_BUNDLE", cab)).map((d) => d.toJS()).filter(Boolean);
+	const entries = filled.filter((o) => o.kind?.endsWith("WebhookConfiguration")).flatMap((o) => o.webhooks);
+	assert.ok(entries.length > 0);
+	const dir = tempDir();
+	try {
+		for (const f of ["tls.crt", "tls.key", "ca.crt"])
+			writeFileSync(join(dir, f), Buffer.from(secret.data[f], "base64"), { mode: 0o600 });
+		const pki = { dir, cert: join(dir, "tls.crt"), key: join(dir, "tls.key"), ca: readFileSync(join(dir, "ca.crt"), "utf8"), cleanup() {} };
+		await withServer({ pki }, async (srv) => {
+			for (const e of entries) {
+				const { name, namespace, path } = e.clientConfig.service;
+				assert.equal(name, svc.metadata.name);
+				const ca = Buffer.from(e.clientConfig.caBundle, "base64").toString("utf8");
+				const res = await srv.post(path, rsReview(), { servername: `${name}.${namespace}.svc`, tls: { ca } });
+				assert.equal(res.status, 200, `${e.name} ${path}: ${res.body}`);
+				assert.equal(res.json.response.allowed, true);
+			}
+		});
 	} finally {
 		rmSync(dir, { recursive: true, force: true });
 	}
