@@ -8,10 +8,10 @@ import assert from "node:assert/strict";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import YAML from "yaml";
-import { Server } from "./lib/server.mjs";
+import { Server, BIN } from "./lib/server.mjs";
 import { REPO, makeReview } from "./lib/reviews.mjs";
 import { podErrors, applyAddPatch, deepClone } from "./lib/k8s.mjs";
-import { DEFAULTS, checkAllowed, checkInjected, show, PROBE_PATH } from "./lib/mesh.mjs";
+import { DEFAULTS, checkAllowed, checkInjected, show, PROBE_PATH, checkRedirectDryRun } from "./lib/mesh.mjs";
 
 const CORPUS = resolve(REPO, "../shared/corpus/istio-inject-inputs");
 const T = { timeout: 60000 };
@@ -159,7 +159,8 @@ describe("Istio injection corpus", () => {
 					assert.deepEqual(added, [], `${what}: the patched pod has errors the original did not\npatch: ${show(ops, 3000)}`);
 					const again = makeReview(patched, { namespace: NS });
 					checkAllowed(again, await srv.post(path, again), { expectPatch: false, what: `${what} (reinvocation)` });
-					checkInjected(pod, patched, { stage, ns: NS, ops });
+					const got = checkInjected(pod, patched, { stage, ns: NS, ops });
+					checkRedirectDryRun(BIN, got.init, DEFAULTS, `\n${what}`);
 					report.injected++;
 				}
 			}

@@ -11,7 +11,7 @@ import { Server, requireBin, freePort, httpGet } from "./lib/server.mjs";
 import tls from "node:tls";
 import { makePki } from "./lib/pki.mjs";
 import { rsReview, rsPod, namedPod, makeReview, V1, V1BETA1 } from "./lib/reviews.mjs";
-import { DEFAULTS, checkAllowed, applyAndValidate, checkInjected, show, flagValue, bootstrapOf } from "./lib/mesh.mjs";
+import { DEFAULTS, checkAllowed, applyAndValidate, checkInjected, show, flagValue, bootstrapOf, checkRedirectDryRun } from "./lib/mesh.mjs";
 import { deepClone } from "./lib/k8s.mjs";
 
 const T = { timeout: 30000 };
@@ -33,6 +33,7 @@ async function injectAndCheck(srv, path, review, { stage, cfg = DEFAULTS, what =
 	const res2 = await srv.post(path, again);
 	checkAllowed(again, res2, { expectPatch: false, what: `${label} (reinvocation with the patched pod)` });
 	const got = checkInjected(review.request.object, patched, { stage, cfg, ns, ops });
+	checkRedirectDryRun(requireBin(), got.init, cfg, `\n${label}`);
 	return { ops, patched, ...got, res };
 }
 
@@ -314,6 +315,9 @@ describe("meshinject serve, embedded default config", () => {
 		assert.equal(flag("--exclude-outbound-ports"), "5432", show(args));
 		assert.equal(flag("--include-outbound-cidrs"), "10.0.0.0/8,fd00::/8", show(args));
 		assert.equal(flag("--exclude-outbound-cidrs"), "169.254.169.254/32", show(args));
+		const rules = checkRedirectDryRun(requireBin(), got.init, cfg);
+		for (const want of ["--dport 8080 -j RETURN", "--dport 9090 -j RETURN", "5432", "10.0.0.0/8", "fd00::/8", "169.254.169.254/32"])
+			assert.ok(rules.includes(want), `the redirect rules lack ${want}:\n${rules}`);
 		const pargs = [...(got.proxy.command ?? []), ...(got.proxy.args ?? [])];
 		assert.ok(flagValue(pargs, "--log-level") === "debug" || flagValue(pargs, "-l") === "debug", `proxy log level: ${show(pargs.filter((a) => a.length < 100))}`);
 	});

@@ -2,6 +2,7 @@
 // and an injected pod look like, as assertions with messages that say what
 // was sent and what came back.
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import YAML from "yaml";
 import { applyAddPatch, decodePatch, deepClone, effectiveSecurity, undefinedVarRefs, validatePod } from "./k8s.mjs";
 
@@ -272,6 +273,21 @@ function durationSeconds(d) {
 
 function env(c, name) {
 	return (c.env ?? []).find((e) => e.name === name);
+}
+
+// Run mesh-init's own command line through the real `meshinject redirect
+// --dry-run`: the flags the webhook writes must be ones the redirect
+// accepts, and the rules it prints must use the config's ports and UID.
+export function checkRedirectDryRun(bin, init, cfg, ctx = "") {
+	const args = argv(init);
+	const i = args.indexOf("redirect");
+	assert.ok(i >= 0, `mesh-init does not run redirect: ${show(args)}`);
+	const r = spawnSync(bin, ["redirect", "--dry-run", ...args.slice(i + 1)], { encoding: "utf8", timeout: 5000 });
+	const rctx = `\nmeshinject redirect --dry-run ${args.slice(i + 1).join(" ")}\nexit ${r.status}\nstdout: ${show(r.stdout, 1500)}\nstderr: ${show(r.stderr, 800)}${ctx}`;
+	assert.equal(r.status, 0, `mesh-init's arguments are refused by meshinject redirect${rctx}`);
+	for (const want of [`--to-ports ${cfg.ports.outbound}`, `--to-ports ${cfg.ports.inbound}`, `--uid-owner ${cfg.uid}`, `--dport ${cfg.ports.status} -j RETURN`])
+		assert.ok(r.stdout.includes(want), `the redirect rules lack "${want}"${rctx}`);
+	return r.stdout;
 }
 
 // Names of things in `patched` that are not in `original`.
