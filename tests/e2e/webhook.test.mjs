@@ -98,6 +98,20 @@ const SHAPES = {
 		pod.spec.securityContext = { runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000, fsGroup: 1000, seccompProfile: { type: "RuntimeDefault" } };
 		return makeReview(pod);
 	},
+	"probes of every kind (named port + headers, HTTPS, TCP, exec, gRPC)": () => {
+		const pod = rsPod();
+		const c = pod.spec.containers[0];
+		c.livenessProbe = { httpGet: { path: "/livez", port: "http", scheme: "HTTP", httpHeaders: [{ name: "X-Probe", value: "kubelet" }] },
+			initialDelaySeconds: 3, periodSeconds: 7, timeoutSeconds: 2, successThreshold: 1, failureThreshold: 4 };
+		c.readinessProbe = { tcpSocket: { port: 8080 }, periodSeconds: 5, timeoutSeconds: 1, successThreshold: 1, failureThreshold: 3 };
+		c.startupProbe = { exec: { command: ["cat", "/tmp/started"] }, periodSeconds: 2, timeoutSeconds: 1, successThreshold: 1, failureThreshold: 30 };
+		pod.spec.containers.push({ name: "api", image: "registry.example.com/shop/api:1.0",
+			ports: [{ name: "https", containerPort: 8443, protocol: "TCP" }, { name: "grpc", containerPort: 9000, protocol: "TCP" }],
+			livenessProbe: { grpc: { port: 9000 }, periodSeconds: 10, timeoutSeconds: 1, successThreshold: 1, failureThreshold: 3 },
+			readinessProbe: { httpGet: { path: "/ready", port: "https", scheme: "HTTPS" }, periodSeconds: 10, timeoutSeconds: 1, successThreshold: 1, failureThreshold: 3 },
+			terminationMessagePath: "/dev/termination-log", terminationMessagePolicy: "File", imagePullPolicy: "IfNotPresent" });
+		return makeReview(pod);
+	},
 	"two app containers and a named pod with its namespace": () => {
 		const pod = namedPod("checkout-0");
 		pod.spec.containers.push({ name: "metrics", image: "registry.example.com/exporter:1.0",

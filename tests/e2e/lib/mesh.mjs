@@ -520,6 +520,18 @@ export function checkInjected(original, patched, opts) {
 				assert.ok(eps.some((a) => a.port === origPort), `probe-rewrite: cluster ${name} does not reach the app's probe port ${origPort}: ${show(cl)}${pctx}`);
 				const hc = (cl.health_checks ?? [])[0];
 				assert.ok(hc, `probe-rewrite: cluster ${name} has no active health check, so its health never reflects the app: ${show(cl)}${pctx}`);
+				if (before.httpGet) {
+					assert.equal(hc.http_health_check?.path, before.httpGet.path ?? "/", `probe-rewrite: cluster ${name} checks another path than the original probe: ${show(cl)}${pctx}`);
+					if (String(before.httpGet.scheme).toUpperCase() === "HTTPS")
+						assert.ok(cl.transport_socket, `probe-rewrite: the original probe is HTTPS but cluster ${name} checks in plaintext: ${show(cl)}${pctx}`);
+					for (const h of before.httpGet.httpHeaders ?? []) {
+						const sent = (hc.http_health_check?.request_headers_to_add ?? []).some((x) =>
+						    (x.header?.key ?? "").toLowerCase() === h.name.toLowerCase() && x.header?.value === h.value);
+						assert.ok(sent, `probe-rewrite: the original probe sends header ${h.name}: ${h.value}, cluster ${name}'s check does not: ${show(hc)}${pctx}`);
+					}
+				} else {
+					assert.ok(hc.tcp_health_check, `probe-rewrite: a TCP probe must be checked with tcp_health_check: ${show(cl)}${pctx}`);
+				}
 				// A probe cluster never carries traffic, so Envoy checks it
 				// every no_traffic_interval (60 s unless set, and it "takes
 				// precedence over any other"): the kubelet would see a
@@ -528,13 +540,7 @@ export function checkInjected(original, patched, opts) {
 				const period = before.periodSeconds ?? 10;
 				const nti = durationSeconds(hc.no_traffic_interval ?? "60s");
 				assert.ok(nti <= period, `probe-rewrite: cluster ${name} is health-checked every ${nti} s (no_traffic_interval) but the probe runs every ${period} s: ${show(hc)}${pctx}`);
-				if (before.httpGet) {
-					assert.equal(hc.http_health_check?.path, before.httpGet.path ?? "/", `probe-rewrite: cluster ${name} checks another path than the original probe: ${show(cl)}${pctx}`);
-					if (String(before.httpGet.scheme).toUpperCase() === "HTTPS")
-						assert.ok(cl.transport_socket, `probe-rewrite: the original probe is HTTPS but cluster ${name} checks in plaintext: ${show(cl)}${pctx}`);
-				} else {
-					assert.ok(hc.tcp_health_check, `probe-rewrite: a TCP probe must be checked with tcp_health_check: ${show(cl)}${pctx}`);
-				}
+
 			}
 			for (const k of ["initialDelaySeconds", "periodSeconds", "timeoutSeconds", "successThreshold", "failureThreshold"])
 				assert.equal(now[k], before[k], `probe-rewrite: ${c.name}.${probe}.${k} must be kept${pctx}`);
