@@ -221,6 +221,9 @@ plan_bootstrap(const struct plan *pl)
 	/* The cluster the proxy reports: the workload's name and namespace. */
 	snprintf(clus, sizeof(clus), "%s.%s", slash != NULL ? slash + 1 :
 	    pl->d->workload, pl->namespace);
+	/* A long namespace is cut at any byte: jansson refuses invalid
+	 * UTF-8. */
+	utf8_clean(clus);
 
 	status_filters = json_array();
 	clusters = json_pack("[o, o]",
