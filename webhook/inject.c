@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "inject.h"
 #include "patch.h"
@@ -37,6 +38,7 @@ struct app_probe {
 	bool https;
 	int port;
 	const char *app_path;
+	const json_t *headers;		/* httpGet.httpHeaders, borrowed */
 	long period;
 	long timeout;
 };
@@ -171,6 +173,41 @@ probe_filter(const struct app_probe *pr, const char *cluster_name)
 	    "cluster_min_healthy_percentages", cluster_name, "value", 100.0);
 }
 
+/* Envoy's HTTP check for a probe: its path and headers (Host as the
+ * check's host), 200-399 healthy as for the kubelet. */
+static json_t *
+http_check(const struct app_probe *pr)
+{
+	const json_t *h;
+	json_t *check, *add;
+	size_t i;
+
+	check = json_pack("{s:s, s:[{s:i, s:i}]}", "path", pr->app_path,
+	    "expected_statuses", "start", 200, "end", 400);
+	add = json_array();
+	if (check == NULL || add == NULL) {
+		json_decref(add);
+		return check;
+	}
+	json_array_foreach(pr->headers, i, h) {
+		const char *name = json_string_value(json_object_get(h, "name"));
+		const char *value = json_string_value(json_object_get(h,
+		    "value"));
+
+		if (name == NULL || value == NULL)
+			continue;
+		if (strcasecmp(name, "host") == 0)
+			json_object_set_new(check, "host", json_string(value));
+		else
+			json_array_append_new(add, json_pack("{s:{s:s, s:s}}",
+			    "header", "key", name, "value", value));
+	}
+	if (json_array_size(add) > 0)
+		json_object_set(check, "request_headers_to_add", add);
+	json_decref(add);
+	return check;
+}
+
 static json_t *
 probe_cluster(const struct app_probe *pr, const char *cluster_name)
 {
@@ -180,16 +217,18 @@ probe_cluster(const struct app_probe *pr, const char *cluster_name)
 	c = cluster(cluster_name, "STATIC", "127.0.0.1", pr->port, 0);
 	snprintf(interval, sizeof(interval), "%lds", pr->period);
 	snprintf(timeout, sizeof(timeout), "%lds", pr->timeout);
-	if (pr->tcp)
-		hc = json_pack("{s:s, s:s, s:i, s:i, s:{}}", "timeout", timeout,
-		    "interval", interval, "unhealthy_threshold", 1,
-		    "healthy_threshold", 1, "tcp_health_check");
-	else
-		hc = json_pack("{s:s, s:s, s:i, s:i, s:{s:s, s:[{s:i, s:i}]}}",
-		    "timeout", timeout, "interval", interval,
-		    "unhealthy_threshold", 1, "healthy_threshold", 1,
-		    "http_health_check", "path", pr->app_path,
-		    "expected_statuses", "start", 200, "end", 400);
+	/* A probe cluster never carries traffic, and Envoy checks such a
+	 * cluster every no_traffic_interval (60 s by default): pin both to the
+	 * probe's period. */
+	hc = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i}", "timeout", timeout,
+	    "interval", interval, "no_traffic_interval", interval,
+	    "no_traffic_healthy_interval", interval, "unhealthy_threshold", 1,
+	    "healthy_threshold", 1);
+	if (hc != NULL && pr->tcp)
+		json_object_set_new(hc, "tcp_health_check", json_object());
+	else if (hc != NULL)
+		json_object_set_new(hc, "http_health_check",
+		    http_check(pr));
 	if (c == NULL || hc == NULL ||
 	    json_object_set_new(c, "health_checks", json_pack("[o]", hc)) == -1)
 		goto fail;
@@ -715,6 +754,7 @@ plan_probes(struct plan *pl)
 			    "path"));
 			if (pr->app_path == NULL)
 				pr->app_path = "/";
+			pr->headers = json_object_get(http, "httpHeaders");
 			scheme = json_string_value(json_object_get(http,
 			    "scheme"));
 			pr->https = scheme != NULL &&
