@@ -327,6 +327,8 @@ review_handle(const struct config *cfg, const struct review_opts *opts,
 		memset(outcome, 0, sizeof(*outcome));
 	if (review_decode(body, len, &r, err, sizeof(err)) == -1 ||
 	    (is_pod(&r) && pod_check_shape(r.object, err, sizeof(err)) == -1)) {
+		/* jansson quotes the bad token cut at any byte. */
+		utf8_clean(err);
 		*response = error_body(err);
 		status = *response != NULL ? 400 : -1;
 		if (outcome != NULL)
