@@ -1,5 +1,7 @@
 /* log.h - structured logs: one JSON object per line on stderr,
- * {"time": RFC 3339 UTC, "level", "msg", plus the caller's fields}.
+ * {"time": RFC 3339 UTC, "level", "msg", plus the caller's fields}, or the
+ * same as logfmt (time=... level=... msg="..." key=value) with
+ * LOG_FORMAT_TEXT.
  * Safe to call from any thread; a line is written with one write(2). */
 #ifndef MESHINJECT_LOG_H
 #define MESHINJECT_LOG_H
@@ -14,6 +16,16 @@ enum log_level {
 	LOG_LEVEL_WARN,
 	LOG_LEVEL_ERROR
 };
+
+enum log_format {
+	LOG_FORMAT_JSON,
+	LOG_FORMAT_TEXT
+};
+
+/* JSON (the default) or logfmt text. */
+void log_set_format(enum log_format format);
+/* "json" or "text" into *format; -1 for anything else. */
+int log_parse_format(const char *name, enum log_format *format);
 
 /* Lines below `level` are dropped (default LOG_LEVEL_INFO). */
 void log_set_level(enum log_level level);

@@ -1,6 +1,8 @@
-/* log.c - structured JSON logs on stderr, one object per line. */
+/* log.c - structured logs on stderr, one line each: a JSON object, or
+ * logfmt (key=value) for people reading a terminal. */
 #include <errno.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +14,7 @@
 #include "log.h"
 
 static atomic_int log_min_level = LOG_LEVEL_INFO;
+static atomic_int log_cur_format = LOG_FORMAT_JSON;
 
 static const char *const level_names[] = {
 	[LOG_LEVEL_DEBUG] = "debug",
@@ -24,6 +27,81 @@ void
 log_set_level(enum log_level level)
 {
 	atomic_store(&log_min_level, (int)level);
+}
+
+void
+log_set_format(enum log_format format)
+{
+	atomic_store(&log_cur_format, (int)format);
+}
+
+int
+log_parse_format(const char *name, enum log_format *format)
+{
+	if (strcmp(name, "json") == 0)
+		*format = LOG_FORMAT_JSON;
+	else if (strcmp(name, "text") == 0)
+		*format = LOG_FORMAT_TEXT;
+	else
+		return -1;
+	return 0;
+}
+
+/* Can a logfmt value go unquoted? Not empty, no space, quote, '=' or
+ * control character. */
+static bool
+log_text_bare(const char *s)
+{
+	if (*s == '\0')
+		return false;
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s <= ' ' || *s == '"' || *s == '=' ||
+		    *s == '\\' || (unsigned char)*s == 0x7f)
+			return false;
+	return true;
+}
+
+/* One logfmt pair " key=value" onto f: strings bare when they can be,
+ * JSON-quoted (escapes included) when not; other values as JSON. */
+static void
+log_text_pair(FILE *f, const char *key, json_t *val)
+{
+	char *enc;
+
+	fprintf(f, "%s%s=", ftell(f) > 0 ? " " : "", key);
+	if (json_is_string(val) && log_text_bare(json_string_value(val))) {
+		fputs(json_string_value(val), f);
+		return;
+	}
+	if ((enc = json_dumps(val, JSON_ENCODE_ANY | JSON_COMPACT |
+	    JSON_REAL_PRECISION(6))) != NULL) {
+		fputs(enc, f);
+		free(enc);
+	}
+}
+
+/* The same line as logfmt: time=... level=... msg="..." key=value...
+ * Returns a new string ending in a newline, or NULL. */
+static char *
+log_text_line(json_t *obj, size_t *lenp)
+{
+	const char *key;
+	json_t *val;
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	if ((f = open_memstream(&out, &len)) == NULL)
+		return NULL;
+	json_object_foreach(obj, key, val)
+		log_text_pair(f, key, val);
+	fputc('\n', f);
+	if (fclose(f) != 0) {
+		free(out);
+		return NULL;
+	}
+	*lenp = len;
+	return out;
 }
 
 int
@@ -125,6 +203,12 @@ log_fields(enum log_level level, const char *msg, json_t *fields)
 		if (strcmp(key, "time") != 0 && strcmp(key, "level") != 0 &&
 		    strcmp(key, "msg") != 0)
 			json_object_set(obj, key, val);
+	}
+	if (atomic_load(&log_cur_format) == LOG_FORMAT_TEXT) {
+		if ((line = log_text_line(obj, &len)) == NULL)
+			goto fail;
+		log_write_line(line, len);
+		goto done;
 	}
 	if ((len = json_dumpb(obj, NULL, 0, flags)) == 0 ||
 	    (line = malloc(len + 1)) == NULL ||
