@@ -9,11 +9,15 @@
 #include <time.h>
 
 #include "config.h"
+#include "metrics.h"
 #include "review.h"
 
 #define SERVER_DEFAULT_LISTEN		"0.0.0.0:8443"
 #define SERVER_DEFAULT_METRICS_LISTEN	"0.0.0.0:9090"
 #define SERVER_DEFAULT_MAX_BODY		(6u * 1024 * 1024)
+/* Request body buffers of all connections together; beyond it a request
+ * gets 503 (a flood of 6 MiB bodies must not take 8192 x 6 MiB). */
+#define SERVER_DEFAULT_MAX_BODY_TOTAL	(256u * 1024 * 1024)
 #define SERVER_DEFAULT_TIMEOUT		10u
 /* Connections held open before new ones are refused. Each idle one costs
  * a file descriptor and a few KiB until --timeout closes it; the limit is
@@ -55,10 +59,11 @@ bool server_content_type_is_json(const char *value);
 struct server_opts {
 	struct server_addr listen;
 	struct server_addr metrics_listen;
-	const char *cert_pem;	/* borrowed; must outlive the server */
-	const char *key_pem;	/* borrowed; must outlive the server */
+	const char *cert_pem;	/* borrowed, copied at start: PEM chain */
+	const char *key_pem;	/* borrowed, copied at start: PEM key */
 	time_t cert_not_after;
 	size_t max_body;	/* bytes of request body accepted */
+	size_t max_body_total;	/* all bodies in flight; 0: the default */
 	unsigned timeout;	/* seconds a connection may stay idle */
 	unsigned threads;	/* 0: one per CPU, at least 2 */
 	unsigned max_connections;
@@ -79,8 +84,20 @@ struct server *server_start(const struct server_opts *opts,
  * Safe from any thread: what a config reload will call. */
 void server_config_swap(struct server *srv, struct config *cfg);
 
-/* Stop accepting connections, report not-ready, and wait up to grace_secs
- * for requests under way to be answered. */
+/* Serve a new certificate chain and key (PEM, already checked to be a pair
+ * by certs_load; copied) to new connections from now on. Connections made
+ * with the old one keep it until they close; there is no moment without a
+ * certificate. Refuses (-1, reason in err, old one kept) a certificate that
+ * has expired or that GnuTLS cannot load. Safe from any thread. */
+int server_cert_swap(struct server *srv, const char *cert_pem,
+    const char *key_pem, time_t not_after, char *err, size_t errlen);
+
+/* The server's metrics (borrowed), for reloads to count themselves. */
+struct metrics *server_metrics(struct server *srv);
+
+/* Report not-ready, stop accepting connections, and wait up to grace_secs
+ * for every request whose headers have arrived (its body may still be
+ * coming) to be answered. */
 void server_shutdown(struct server *srv, unsigned grace_secs);
 
 /* Stop both listeners (closing what is left), free the server and its

@@ -1,5 +1,6 @@
 /* serve.c - the `serve` subcommand: flags, config, certificates, then the
- * server until SIGTERM or SIGINT. */
+ * server until SIGTERM or SIGINT; the config file and the certificate are
+ * watched and reloaded (and SIGHUP reloads them at once). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
@@ -19,16 +20,22 @@
 #include "commands.h"
 #include "config.h"
 #include "log.h"
+#include "metrics.h"
 #include "server.h"
+#include "watch.h"
 
 #define DEV_CERT_DIR		"certs/dev"
 #define DEV_CERT_DAYS		30
 #define SERVE_MAX_BODY_LIMIT	(1024ull * 1024 * 1024)
 #define SERVE_MAX_TIMEOUT	3600ul
-/* How long SIGTERM waits for requests under way. A review takes
- * milliseconds; what is still unanswered after this is a stalled client.
- * (kubelet's default terminationGracePeriodSeconds is 30.) */
-#define SERVE_SHUTDOWN_GRACE	3u
+/* How long SIGTERM waits for requests under way (--shutdown-timeout). A
+ * review takes milliseconds, but one whose body is still arriving waits for
+ * its client; what is still unanswered after this is a stalled client.
+ * Well under kubelet's default terminationGracePeriodSeconds of 30. */
+#define SERVE_SHUTDOWN_GRACE	15u
+#define SERVE_MAX_SHUTDOWN	300ul
+/* --watch-interval: the contract says a change is seen within 10 s. */
+#define SERVE_MAX_WATCH		10ul
 #define SERVE_MAX_CONNECTIONS	65536ul
 /* File descriptors besides connections: listeners, epoll, pipes, logs. */
 #define SERVE_SPARE_FDS		64u
@@ -43,6 +50,17 @@ struct serve_flags {
 	size_t max_body;
 	unsigned timeout;
 	unsigned max_connections;
+	unsigned shutdown_timeout;
+	unsigned watch_interval;
+};
+
+/* What a reload needs; used only from the watcher's thread. */
+struct serve_reload {
+	struct server *srv;
+	const char *config;	/* NULL: the embedded default */
+	const char *tls_cert;	/* NULL with --dev */
+	const char *tls_key;
+	char *served_cert;	/* PEM of the certificate served now */
 };
 
 static void
@@ -72,15 +90,29 @@ serve_usage(FILE *f)
 	    "  --timeout SECONDS        idle connection timeout (default %u)\n"
 	    "  --max-connections N      open HTTPS connections at most (default\n"
 	    "                           %u; the open-files limit is raised to fit)\n"
+	    "  --shutdown-timeout SECONDS\n"
+	    "                           on SIGTERM, how long to wait for reviews\n"
+	    "                           under way (default %u)\n"
+	    "  --watch-interval SECONDS how often --config, --tls-cert and\n"
+	    "                           --tls-key are checked for changes, 1..10\n"
+	    "                           (default %u; inotify is quicker)\n"
 	    "  --log-level LEVEL        debug, info, warn or error (default info)\n"
+	    "  --log-format FORMAT      json (default, one object per line) or\n"
+	    "                           text (logfmt)\n"
 	    "  --help                   this text\n"
+	    "\n"
+	    "signals:\n"
+	    "  SIGTERM, SIGINT          stop: not ready, no new connections,\n"
+	    "                           answer the reviews under way, exit 0\n"
+	    "  SIGHUP                   reload the config and the certificate now\n"
 	    "\n"
 	    "environment:\n"
 	    "  POD_NAMESPACE            the webhook's own namespace, whose pods\n"
 	    "                           are never injected (downward API)\n",
 	    SERVER_DEFAULT_LISTEN, SERVER_DEFAULT_METRICS_LISTEN,
 	    SERVER_DEFAULT_MAX_BODY, SERVER_DEFAULT_TIMEOUT,
-	    SERVER_DEFAULT_MAX_CONNECTIONS);
+	    SERVER_DEFAULT_MAX_CONNECTIONS, SERVE_SHUTDOWN_GRACE,
+	    WATCH_DEFAULT_INTERVAL_MS / 1000);
 }
 
 /* Digits, optionally followed by Ki or Mi; 1..1 GiB. */
@@ -163,7 +195,8 @@ static int
 serve_parse_flags(int argc, char **argv, struct serve_flags *fl)
 {
 	enum { O_CONFIG = 256, O_CERT, O_KEY, O_LISTEN, O_METRICS, O_DEV,
-	    O_MAX_BODY, O_TIMEOUT, O_MAX_CONNECTIONS, O_LOG_LEVEL, O_HELP };
+	    O_MAX_BODY, O_TIMEOUT, O_MAX_CONNECTIONS, O_LOG_LEVEL, O_HELP,
+	    O_SHUTDOWN_TIMEOUT, O_WATCH_INTERVAL, O_LOG_FORMAT };
 	static const struct option options[] = {
 		{ "config", required_argument, NULL, O_CONFIG },
 		{ "tls-cert", required_argument, NULL, O_CERT },
@@ -176,10 +209,16 @@ serve_parse_flags(int argc, char **argv, struct serve_flags *fl)
 		{ "max-connections", required_argument, NULL,
 		    O_MAX_CONNECTIONS },
 		{ "log-level", required_argument, NULL, O_LOG_LEVEL },
+		{ "log-format", required_argument, NULL, O_LOG_FORMAT },
+		{ "shutdown-timeout", required_argument, NULL,
+		    O_SHUTDOWN_TIMEOUT },
+		{ "watch-interval", required_argument, NULL,
+		    O_WATCH_INTERVAL },
 		{ "help", no_argument, NULL, O_HELP },
 		{ NULL, 0, NULL, 0 }
 	};
 	enum log_level level;
+	enum log_format format;
 	int c;
 
 	memset(fl, 0, sizeof(*fl));
@@ -188,6 +227,8 @@ serve_parse_flags(int argc, char **argv, struct serve_flags *fl)
 	fl->max_body = SERVER_DEFAULT_MAX_BODY;
 	fl->timeout = SERVER_DEFAULT_TIMEOUT;
 	fl->max_connections = SERVER_DEFAULT_MAX_CONNECTIONS;
+	fl->shutdown_timeout = SERVE_SHUTDOWN_GRACE;
+	fl->watch_interval = WATCH_DEFAULT_INTERVAL_MS / 1000;
 	opterr = 0;
 	optind = 0;	/* glibc: start over, whatever ran getopt before */
 	while ((c = getopt_long(argc, argv, "+:h", options, NULL)) != -1) {
@@ -245,6 +286,34 @@ serve_parse_flags(int argc, char **argv, struct serve_flags *fl)
 				return 2;
 			}
 			log_set_level(level);
+			break;
+		case O_LOG_FORMAT:
+			if (log_parse_format(optarg, &format) != 0) {
+				fprintf(stderr, "meshinject serve: --log-format "
+				    "\"%s\": want json or text\n", optarg);
+				return 2;
+			}
+			log_set_format(format);
+			break;
+		case O_SHUTDOWN_TIMEOUT:
+			if (serve_parse_uint(optarg, 0, SERVE_MAX_SHUTDOWN,
+			    &fl->shutdown_timeout) != 0) {
+				fprintf(stderr, "meshinject serve: "
+				    "--shutdown-timeout \"%s\": want whole "
+				    "seconds in 0..%lu\n", optarg,
+				    SERVE_MAX_SHUTDOWN);
+				return 2;
+			}
+			break;
+		case O_WATCH_INTERVAL:
+			if (serve_parse_uint(optarg, 1, SERVE_MAX_WATCH,
+			    &fl->watch_interval) != 0) {
+				fprintf(stderr, "meshinject serve: "
+				    "--watch-interval \"%s\": want whole "
+				    "seconds in 1..%lu\n", optarg,
+				    SERVE_MAX_WATCH);
+				return 2;
+			}
 			break;
 		case 'h':
 		case O_HELP:
@@ -407,12 +476,126 @@ serve_check_expiry(time_t not_after)
 		    "not_after", when, NULL);
 }
 
-/* Wait in this thread for SIGTERM or SIGINT (blocked before any server
- * thread starts, so that only sigwait sees them). SIGHUP is caught here
- * too, so that it does not kill the server: the place for a config
- * reload (server_config_swap). */
+/* Watcher callback: load the config file again, completely, and swap it
+ * in; a review is decided wholly under the old config or the new one (the
+ * server's reference count sees to that). A config that does not load is
+ * logged with every error and counted; the one in force stays. */
 static int
-serve_wait(const sigset_t *set)
+serve_reload_config(void *arg, bool forced)
+{
+	struct serve_reload *r = arg;
+	struct config_errors errs = { NULL, 0 };
+	struct config *cfg;
+	const char *why = forced ? "SIGHUP" : "file changed";
+	char hash[sizeof(cfg->hash)], n[24];
+	size_t i;
+
+	if ((cfg = config_load_file(r->config, &errs)) == NULL) {
+		for (i = 0; i < errs.count; i++)
+			log_error("config reload: error", "file", r->config,
+			    "error", errs.msgs[i], NULL);
+		snprintf(n, sizeof(n), "%zu", errs.count);
+		log_error("config reload failed: the config in force is kept",
+		    "file", r->config, "errors", n, "trigger", why, NULL);
+		config_errors_clear(&errs);
+		metrics_count_reload(server_metrics(r->srv),
+		    METRICS_RELOAD_FAILURE);
+		return -1;
+	}
+	config_errors_clear(&errs);
+	memcpy(hash, cfg->hash, sizeof(hash));
+	server_config_swap(r->srv, cfg);
+	metrics_count_reload(server_metrics(r->srv), METRICS_RELOAD_SUCCESS);
+	log_info("config reloaded", "file", r->config, "configHash", hash,
+	    "trigger", why, NULL);
+	return 0;
+}
+
+/* Watcher callback: read the certificate and key again; a pair that loads,
+ * matches and has not expired is served to new connections. Anything else
+ * is logged and the certificate in force stays. */
+static int
+serve_reload_cert(void *arg, bool forced)
+{
+	struct serve_reload *r = arg;
+	struct certs_pem pem = { 0 };
+	const char *why = forced ? "SIGHUP" : "file changed";
+	char err[1024], when[32];
+	struct tm tm;
+	int rc = -1;
+
+	if (certs_load(r->tls_cert, r->tls_key, &pem, err, sizeof(err)) != 0) {
+		log_error("certificate reload failed: the certificate in force "
+		    "is kept", "cert", r->tls_cert, "key", r->tls_key,
+		    "error", err, "trigger", why, NULL);
+		goto done;
+	}
+	/* A volume update that did not change the certificate (the config
+	 * next to it changed): nothing to do. The key matches it, so it is
+	 * the same pair. */
+	if (r->served_cert != NULL && strcmp(r->served_cert, pem.cert) == 0) {
+		log_debug("certificate unchanged", "cert", r->tls_cert, NULL);
+		rc = 0;
+		goto done;
+	}
+	if (server_cert_swap(r->srv, pem.cert, pem.key, pem.not_after, err,
+	    sizeof(err)) != 0) {
+		log_error("certificate reload failed: the certificate in force "
+		    "is kept", "cert", r->tls_cert, "key", r->tls_key,
+		    "error", err, "trigger", why, NULL);
+		goto done;
+	}
+	gmtime_r(&pem.not_after, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	log_info("serving a new certificate to new connections", "cert",
+	    r->tls_cert, "not_after", when, "trigger", why, NULL);
+	free(r->served_cert);
+	r->served_cert = pem.cert;
+	pem.cert = NULL;
+	serve_check_expiry(pem.not_after);
+	rc = 0;
+done:
+	certs_pem_clear(&pem);
+	return rc;
+}
+
+/* The watcher for --config and --tls-cert/--tls-key, started; NULL when
+ * there is nothing to watch (embedded config and --dev) or it cannot
+ * start (logged: the server runs on without reloads). */
+static struct watch *
+serve_watch(struct serve_reload *r, unsigned interval)
+{
+	struct watch *w;
+	const char *cert[2];
+
+	if (r->config == NULL && r->tls_cert == NULL)
+		return NULL;
+	if ((w = watch_new(interval * 1000u)) == NULL)
+		goto fail;
+	if (r->config != NULL &&
+	    watch_add(w, &r->config, 1, serve_reload_config, r) != 0)
+		goto fail;
+	cert[0] = r->tls_cert;
+	cert[1] = r->tls_key;
+	if (r->tls_cert != NULL &&
+	    watch_add(w, cert, 2, serve_reload_cert, r) != 0)
+		goto fail;
+	if (watch_start(w) != 0)
+		goto fail;
+	return w;
+fail:
+	log_error("cannot watch the config and certificate files: changes "
+	    "need a restart", NULL);
+	watch_free(w);
+	return NULL;
+}
+
+/* Wait in this thread for SIGTERM or SIGINT (blocked before any server
+ * thread starts, so that only sigwait sees them). SIGHUP reloads the
+ * config file and the certificate at once, in the watcher's thread. */
+static int
+serve_wait(const sigset_t *set, const struct serve_reload *r,
+    struct watch *w)
 {
 	int sig;
 
@@ -421,9 +604,19 @@ serve_wait(const sigset_t *set)
 			return -1;
 		if (sig == SIGTERM || sig == SIGINT)
 			return sig;
-		if (sig == SIGHUP)
-			log_warn("SIGHUP: config reload is not implemented; "
-			    "restart to load a new config", NULL);
+		if (sig != SIGHUP)
+			continue;
+		if (r->config == NULL)
+			log_info("SIGHUP: no --config file: the embedded "
+			    "default config stays; nothing to reload", NULL);
+		if (r->tls_cert == NULL)
+			log_info("SIGHUP: the --dev certificate is not "
+			    "reloaded", NULL);
+		if (w != NULL) {
+			log_info("SIGHUP: reloading", "config", r->config,
+			    "cert", r->tls_cert, NULL);
+			watch_trigger(w);
+		}
 	}
 }
 
@@ -433,11 +626,13 @@ cmd_serve(int argc, char **argv)
 	struct serve_flags fl;
 	struct server_addr listen, metrics;
 	struct server_opts opts;
+	struct serve_reload reload;
 	struct certs_pem pem = { 0 };
 	struct config *cfg = NULL;
 	struct server *srv = NULL;
+	struct watch *w;
 	sigset_t set;
-	char err[512];
+	char err[512], grace[16];
 	int rc, sig;
 
 	if ((rc = serve_parse_flags(argc, argv, &fl)) != 0)
@@ -464,6 +659,8 @@ cmd_serve(int argc, char **argv)
 	opts.cert_pem = pem.cert;
 	opts.key_pem = pem.key;
 	opts.cert_not_after = pem.not_after;
+	memset(&reload, 0, sizeof(reload));
+	reload.served_cert = pem.cert;		/* kept to compare */
 	opts.max_body = fl.max_body;
 	opts.timeout = fl.timeout;
 	opts.max_connections = serve_fit_connections(fl.max_connections);
@@ -477,23 +674,38 @@ cmd_serve(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if ((srv = server_start(&opts, cfg, err, sizeof(err))) == NULL) {
+	srv = server_start(&opts, cfg, err, sizeof(err));
+	/* The server has its own copy of the certificate and key now. */
+	pem.cert = NULL;
+	certs_pem_clear(&pem);
+	if (srv == NULL) {
+		free(reload.served_cert);
 		fprintf(stderr, "meshinject serve: %s\n", err);
-		certs_pem_clear(&pem);
 		return 1;
 	}
 	if (opts.self_namespace == NULL)
 		log_info("POD_NAMESPACE is not set: no namespace is skipped "
 		    "as the webhook's own", NULL);
-	serve_check_expiry(pem.not_after);
+	serve_check_expiry(opts.cert_not_after);
 
-	sig = serve_wait(&set);
-	log_info("shutting down: finishing requests under way", "signal",
-	    sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "SIGINT" : "error",
+	reload.srv = srv;
+	reload.config = fl.config;
+	if (!fl.dev) {
+		reload.tls_cert = fl.tls_cert;
+		reload.tls_key = fl.tls_key;
+	}
+	w = serve_watch(&reload, fl.watch_interval);
+
+	sig = serve_wait(&set, &reload, w);
+	snprintf(grace, sizeof(grace), "%u", fl.shutdown_timeout);
+	log_info("shutting down: not ready, no new connections, finishing "
+	    "reviews under way", "signal", sig == SIGTERM ? "SIGTERM" :
+	    sig == SIGINT ? "SIGINT" : "error", "timeout_seconds", grace,
 	    NULL);
-	server_shutdown(srv, SERVE_SHUTDOWN_GRACE);
+	server_shutdown(srv, fl.shutdown_timeout);
+	watch_free(w);
 	server_free(srv);
-	certs_pem_clear(&pem);
+	free(reload.served_cert);
 	log_info("stopped", NULL);
 	return 0;
 }

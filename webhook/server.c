@@ -1,6 +1,7 @@
 /* server.c - libmicrohttpd over GnuTLS: admission reviews on HTTPS, health
- * and metrics on plain HTTP, the config behind one reference-counted
- * pointer, graceful stop. The review itself is review_handle()'s job. */
+ * and metrics on plain HTTP, the config and the serving certificate each
+ * behind one reference-counted pointer (swapped by reloads), graceful stop.
+ * The review itself is review_handle()'s job. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -15,12 +16,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <gnutls/abstract.h>
 #include <gnutls/gnutls.h>
 #include <jansson.h>
 #include <microhttpd.h>
 
 #include "config.h"
 #include "log.h"
+#include "metrics.h"
 #include "review.h"
 #include "server.h"
 #include "version.h"
@@ -33,12 +36,35 @@
 /* First allocation for a body: its announced size up to this much, or
  * this much when no size is announced; doubled as more arrives. */
 #define SERVER_BODY_FIRST	(64u * 1024)
+/* Certificates in a served chain, the leaf included. */
+#define SERVER_CHAIN_MAX	16
+#define SERVER_BUSY_MSG		"server busy: too many request bodies in " \
+				"flight; retry"
 
 /* A config and the number of holders: the server's current pointer counts
  * as one, each request under way as one more. */
 struct config_ref {
 	struct config *cfg;
 	atomic_uint refs;
+};
+
+/* A certificate chain and its key as GnuTLS serves them, and the number of
+ * holders: the server's current pointer counts as one, each connection
+ * that was handshaken with it as one more, so that a retired certificate
+ * lives exactly as long as a session that may use it. */
+struct tls_cred {
+	gnutls_pcert_st pcerts[SERVER_CHAIN_MAX];
+	unsigned n_pcerts;
+	gnutls_privkey_t key;
+	time_t not_after;
+	atomic_uint refs;
+};
+
+/* Per TCP connection on the review listener (libmicrohttpd's socket
+ * context): the certificate its handshake was given. */
+struct server_conn {
+	struct server *srv;
+	struct tls_cred *cred;
 };
 
 struct server {
@@ -48,14 +74,18 @@ struct server {
 
 	pthread_mutex_t cfg_lock;	/* guards cfg (the pointer only) */
 	struct config_ref *cfg;
+	pthread_mutex_t tls_lock;	/* guards tls (the pointer only) */
+	struct tls_cred *tls;
 
+	struct metrics *counters;
 	atomic_bool shutting_down;
 	atomic_uint inflight;		/* requests between headers and done */
+	atomic_size_t body_bytes;	/* body buffers of all requests */
 
 	size_t max_body;
+	size_t max_body_total;
 	unsigned timeout;
 	char *self_namespace;
-	time_t cert_not_after;
 	char listen_text[64];
 	char metrics_text[64];
 };
@@ -67,9 +97,10 @@ struct request {
 	struct config_ref *cfg;
 	enum review_route route;
 	char stage[SERVER_STAGE_MAX];
+	bool routed;			/* the path was a review route */
 	char *body;
 	size_t len;
-	size_t cap;
+	size_t cap;			/* allocated, counted in body_bytes */
 	unsigned status;		/* what was queued, 0 before */
 	struct timespec start;
 };
@@ -351,11 +382,174 @@ server_config_swap(struct server *srv, struct config *cfg)
 		config_free(cfg);
 		return;
 	}
+	/* Its stages become label values before any request can name them. */
+	if (metrics_register_stages(srv->counters, cfg) > 0)
+		log_warn("too many stages for the metrics: the rest are "
+		    "counted as stage \"other\"", NULL);
 	pthread_mutex_lock(&srv->cfg_lock);
 	old = srv->cfg;
 	srv->cfg = ref;
 	pthread_mutex_unlock(&srv->cfg_lock);
 	config_ref_put(old);
+}
+
+struct metrics *
+server_metrics(struct server *srv)
+{
+	return srv != NULL ? srv->counters : NULL;
+}
+
+/* ---- the serving certificate, behind one pointer ---- */
+
+static void
+tls_cred_free(struct tls_cred *c)
+{
+	unsigned i;
+
+	if (c == NULL)
+		return;
+	for (i = 0; i < c->n_pcerts; i++)
+		gnutls_pcert_deinit(&c->pcerts[i]);
+	if (c->key != NULL)
+		gnutls_privkey_deinit(c->key);
+	free(c);
+}
+
+static void
+tls_cred_put(struct tls_cred *c)
+{
+	if (c != NULL && atomic_fetch_sub(&c->refs, 1) == 1)
+		tls_cred_free(c);
+}
+
+/* GnuTLS credentials from a PEM chain and key that certs_load() already
+ * checked to match. Returns a new one with one reference, or NULL with
+ * the reason in err. */
+static struct tls_cred *
+tls_cred_new(const char *cert_pem, const char *key_pem, time_t not_after,
+    char *err, size_t errlen)
+{
+	struct tls_cred *c;
+	gnutls_datum_t d;
+	unsigned n = SERVER_CHAIN_MAX;
+	int rc;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		server_err(err, errlen, "out of memory");
+		return NULL;
+	}
+	d.data = (unsigned char *)(uintptr_t)cert_pem;
+	d.size = (unsigned)strlen(cert_pem);
+	if ((rc = gnutls_pcert_list_import_x509_raw(c->pcerts, &n, &d,
+	    GNUTLS_X509_FMT_PEM, 0)) < 0 || n == 0) {
+		server_err(err, errlen, "the certificate chain does not load "
+		    "into GnuTLS: %s", rc < 0 ? gnutls_strerror(rc) :
+		    "no certificate");
+		goto fail;
+	}
+	c->n_pcerts = n;
+	d.data = (unsigned char *)(uintptr_t)key_pem;
+	d.size = (unsigned)strlen(key_pem);
+	if ((rc = gnutls_privkey_init(&c->key)) < 0 ||
+	    (rc = gnutls_privkey_import_x509_raw(c->key, &d,
+	    GNUTLS_X509_FMT_PEM, NULL, 0)) < 0) {
+		server_err(err, errlen, "the private key does not load into "
+		    "GnuTLS: %s", gnutls_strerror(rc));
+		goto fail;
+	}
+	c->not_after = not_after;
+	atomic_init(&c->refs, 1);
+	return c;
+fail:
+	tls_cred_free(c);
+	return NULL;
+}
+
+static struct tls_cred *
+server_tls_get(struct server *srv)
+{
+	struct tls_cred *c;
+
+	pthread_mutex_lock(&srv->tls_lock);
+	c = srv->tls;
+	if (c != NULL)
+		atomic_fetch_add(&c->refs, 1);
+	pthread_mutex_unlock(&srv->tls_lock);
+	return c;
+}
+
+int
+server_cert_swap(struct server *srv, const char *cert_pem,
+    const char *key_pem, time_t not_after, char *err, size_t errlen)
+{
+	struct tls_cred *c, *old;
+
+	if (not_after <= time(NULL)) {
+		server_err(err, errlen, "the certificate has expired");
+		return -1;
+	}
+	if ((c = tls_cred_new(cert_pem, key_pem, not_after, err,
+	    errlen)) == NULL)
+		return -1;
+	pthread_mutex_lock(&srv->tls_lock);
+	old = srv->tls;
+	srv->tls = c;
+	pthread_mutex_unlock(&srv->tls_lock);
+	metrics_set_cert_expiry(srv->counters, not_after);
+	/* Sessions handshaken with the old one keep it until they close. */
+	tls_cred_put(old);
+	return 0;
+}
+
+/* libmicrohttpd: a TCP connection opened or closed on the review
+ * listener. Its context holds the certificate its handshake used. */
+static void
+server_conn_notify(void *cls, struct MHD_Connection *conn,
+    void **socket_context, enum MHD_ConnectionNotificationCode toe)
+{
+	struct server_conn *sc;
+
+	(void)conn;
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		if ((sc = calloc(1, sizeof(*sc))) != NULL)
+			sc->srv = cls;
+		*socket_context = sc;
+		return;
+	}
+	if ((sc = *socket_context) != NULL) {
+		tls_cred_put(sc->cred);
+		free(sc);
+		*socket_context = NULL;
+	}
+}
+
+/* GnuTLS, during a handshake: the certificate to present. The current one,
+ * referenced by the connection until it closes (GnuTLS keeps pointers to
+ * it in the session). */
+static int
+server_cert_retrieve(gnutls_session_t session, const gnutls_datum_t *req_ca,
+    int nreqs, const gnutls_pk_algorithm_t *algos, int nalgos,
+    gnutls_pcert_st **pcert, unsigned int *pcert_length,
+    gnutls_privkey_t *privkey)
+{
+	struct MHD_Connection *conn = gnutls_session_get_ptr(session);
+	const union MHD_ConnectionInfo *info;
+	struct server_conn *sc;
+
+	(void)req_ca;
+	(void)nreqs;
+	(void)algos;
+	(void)nalgos;
+	if (conn == NULL || (info = MHD_get_connection_info(conn,
+	    MHD_CONNECTION_INFO_SOCKET_CONTEXT)) == NULL ||
+	    (sc = info->socket_context) == NULL)
+		return -1;
+	if (sc->cred == NULL && (sc->cred = server_tls_get(sc->srv)) == NULL)
+		return -1;
+	*pcert = sc->cred->pcerts;
+	*pcert_length = sc->cred->n_pcerts;
+	*privkey = sc->cred->key;
+	return 0;
 }
 
 /* ---- responses ---- */
@@ -450,8 +644,27 @@ request_free(struct request *req)
 	if (req == NULL)
 		return;
 	config_ref_put(req->cfg);
+	if (req->cap > 0)
+		atomic_fetch_sub(&req->srv->body_bytes, req->cap);
 	free(req->body);
 	free(req);
+}
+
+/* Count `more` bytes of body buffer against the cap on all requests
+ * together. Returns false (nothing counted) when that would pass it. */
+static bool
+request_reserve(struct request *req, size_t more)
+{
+	struct server *srv = req->srv;
+	size_t have = atomic_load(&srv->body_bytes);
+
+	do {
+		if (more > srv->max_body_total ||
+		    have > srv->max_body_total - more)
+			return false;
+	} while (!atomic_compare_exchange_weak(&srv->body_bytes, &have,
+	    have + more));
+	return true;
 }
 
 static double
@@ -505,12 +718,14 @@ request_begin(struct request *req, struct MHD_Connection *conn,
 	struct server *srv = req->srv;
 	const char *ctype, *clen;
 	char msg[160];
+	size_t cap;
 
 	if (server_route_parse(url, &req->route, req->stage,
 	    sizeof(req->stage)) != 0)
 		return request_fail(req, conn, MHD_HTTP_NOT_FOUND,
 		    "not found: the paths are /mutate, /mutate/<stage>, "
 		    "/validate and /validate/<stage>", NULL);
+	req->routed = true;
 	if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
 		return request_fail(req, conn, MHD_HTTP_METHOD_NOT_ALLOWED,
 		    "method not allowed: use POST", MHD_HTTP_METHOD_POST);
@@ -547,11 +762,19 @@ request_begin(struct request *req, struct MHD_Connection *conn,
 		/* Grow towards the announced size as bytes come in rather
 		 * than trust it: a thousand idle connections announcing 6 MiB
 		 * each must not cost 6 GiB. */
-		req->cap = (size_t)n < SERVER_BODY_FIRST ? (size_t)n :
+		cap = (size_t)n < SERVER_BODY_FIRST ? (size_t)n :
 		    SERVER_BODY_FIRST;
-		if (req->cap > 0 &&
-		    (req->body = malloc(req->cap + 1)) == NULL)
-			return MHD_NO;
+		if (cap > 0) {
+			if (!request_reserve(req, cap))
+				return request_fail(req, conn,
+				    MHD_HTTP_SERVICE_UNAVAILABLE,
+				    SERVER_BUSY_MSG, NULL);
+			if ((req->body = malloc(cap + 1)) == NULL) {
+				atomic_fetch_sub(&srv->body_bytes, cap);
+				return MHD_NO;
+			}
+			req->cap = cap;
+		}
 	}
 	return MHD_YES;
 }
@@ -644,15 +867,27 @@ request_append(struct request *req, struct MHD_Connection *conn,
 	}
 	if (req->len + n > req->cap) {
 		size_t cap = req->cap > 0 ? req->cap : SERVER_BODY_FIRST;
+		char *p;
 
 		if (cap > srv->max_body)
 			cap = srv->max_body;
-		char *p;
-
 		while (cap < req->len + n)
 			cap = cap > srv->max_body / 2 ? srv->max_body : cap * 2;
-		if ((p = realloc(req->body, cap + 1)) == NULL)
+		if (!request_reserve(req, cap - req->cap)) {
+			if (request_fail(req, conn,
+			    MHD_HTTP_SERVICE_UNAVAILABLE, SERVER_BUSY_MSG,
+			    NULL) == MHD_YES)
+				return MHD_YES;
+			request_send_raw_error(conn,
+			    MHD_HTTP_SERVICE_UNAVAILABLE,
+			    "Service Unavailable", SERVER_BUSY_MSG);
+			req->status = MHD_HTTP_SERVICE_UNAVAILABLE;
 			return MHD_NO;
+		}
+		if ((p = realloc(req->body, cap + 1)) == NULL) {
+			atomic_fetch_sub(&srv->body_bytes, cap - req->cap);
+			return MHD_NO;
+		}
 		req->body = p;
 		req->cap = cap;
 	}
@@ -718,6 +953,7 @@ request_finish(struct request *req, struct MHD_Connection *conn)
 		    "out of memory", NULL);
 	}
 	request_log(req, &outcome, (unsigned)status);
+	metrics_count_decision(srv->counters, outcome.stage, outcome.decision);
 	ret = server_respond(conn, (unsigned)status, response,
 	    strlen(response), "application/json",
 	    atomic_load(&srv->shutting_down), NULL);
@@ -772,6 +1008,13 @@ server_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	(void)conn;
 	if (req == NULL)
 		return;
+	/* Counted once answered; a request dropped before any answer (client
+	 * gone, timeout) has no status to count. */
+	if (req->status != 0)
+		metrics_count_request(srv->counters, !req->routed ?
+		    METRICS_ROUTE_OTHER : req->route == ROUTE_MUTATE ?
+		    METRICS_ROUTE_MUTATE : METRICS_ROUTE_VALIDATE, req->stage,
+		    req->status, server_ms_since(&req->start) / 1e3);
 	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
 		log_debug("request ended early", "reason",
 		    toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? "timeout" :
@@ -785,39 +1028,32 @@ server_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 /* ---- the health and metrics listener ---- */
 
-static bool
-server_ready(struct server *srv)
+/* Ready: not stopping, a config loaded, and a certificate served that has
+ * not expired. Returns NULL, or why not. */
+static const char *
+server_not_ready(struct server *srv)
 {
 	bool cfg;
+	time_t not_after = 0;
 
-	if (atomic_load(&srv->shutting_down) || srv->https == NULL)
-		return false;
+	if (atomic_load(&srv->shutting_down))
+		return "shutting down\n";
+	if (srv->https == NULL)
+		return "not ready: starting\n";
 	pthread_mutex_lock(&srv->cfg_lock);
 	cfg = srv->cfg != NULL;
 	pthread_mutex_unlock(&srv->cfg_lock);
-	return cfg;
-}
-
-/* The Prometheus exposition. metrics.c will take this over; until then,
- * build info and the serving certificate's expiry. Returns a new string. */
-static char *
-server_metrics_render(struct server *srv)
-{
-	char *out;
-	int n;
-
-	n = asprintf(&out,
-	    "# HELP meshinject_build_info Build information of meshinject.\n"
-	    "# TYPE meshinject_build_info gauge\n"
-	    "meshinject_build_info{version=\"%s\"} 1\n"
-	    "# HELP meshinject_tls_certificate_expiry_timestamp_seconds "
-	    "notAfter of the serving certificate, in seconds since the "
-	    "epoch.\n"
-	    "# TYPE meshinject_tls_certificate_expiry_timestamp_seconds "
-	    "gauge\n"
-	    "meshinject_tls_certificate_expiry_timestamp_seconds %lld\n",
-	    MESHINJECT_VERSION, (long long)srv->cert_not_after);
-	return n < 0 ? NULL : out;
+	if (!cfg)
+		return "not ready: no config loaded\n";
+	pthread_mutex_lock(&srv->tls_lock);
+	if (srv->tls != NULL)
+		not_after = srv->tls->not_after;
+	pthread_mutex_unlock(&srv->tls_lock);
+	if (not_after == 0)
+		return "not ready: no certificate\n";
+	if (not_after <= time(NULL))
+		return "not ready: the serving certificate has expired\n";
+	return NULL;
 }
 
 static enum MHD_Result
@@ -850,13 +1086,14 @@ server_metrics_access(void *cls, struct MHD_Connection *conn, const char *url,
 	if (strcmp(url, "/healthz") == 0)
 		return server_respond_text(conn, MHD_HTTP_OK, "ok\n");
 	if (strcmp(url, "/readyz") == 0) {
-		if (server_ready(srv))
+		const char *why = server_not_ready(srv);
+
+		if (why == NULL)
 			return server_respond_text(conn, MHD_HTTP_OK, "ok\n");
 		return server_respond_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
-		    atomic_load(&srv->shutting_down) ? "shutting down\n" :
-		    "not ready\n");
+		    why);
 	}
-	if ((body = server_metrics_render(srv)) == NULL)
+	if ((body = metrics_render(srv->counters)) == NULL)
 		return MHD_NO;
 	return server_respond(conn, MHD_HTTP_OK, body, strlen(body),
 	    "text/plain; version=0.0.4; charset=utf-8", false, NULL);
@@ -943,17 +1180,31 @@ server_start(const struct server_opts *opts, struct config *cfg, char *err,
 		return NULL;
 	}
 	pthread_mutex_init(&srv->cfg_lock, NULL);
+	pthread_mutex_init(&srv->tls_lock, NULL);
 	srv->quiesced = MHD_INVALID_SOCKET;
-	if ((srv->cfg = config_ref_new(cfg)) == NULL) {
+	if ((srv->counters = metrics_new()) == NULL ||
+	    (srv->cfg = config_ref_new(cfg)) == NULL) {
 		server_err(err, errlen, "out of memory");
 		config_free(cfg);
 		goto fail;
 	}
+	(void)metrics_register_stages(srv->counters, cfg);
+	if (opts->cert_pem == NULL || opts->key_pem == NULL ||
+	    (srv->tls = tls_cred_new(opts->cert_pem, opts->key_pem,
+	    opts->cert_not_after, err, errlen)) == NULL) {
+		if (opts->cert_pem == NULL || opts->key_pem == NULL)
+			server_err(err, errlen, "no certificate");
+		goto fail;
+	}
+	metrics_set_cert_expiry(srv->counters, opts->cert_not_after);
 	srv->max_body = opts->max_body > 0 ? opts->max_body :
 	    SERVER_DEFAULT_MAX_BODY;
 	srv->timeout = opts->timeout > 0 ? opts->timeout :
 	    SERVER_DEFAULT_TIMEOUT;
-	srv->cert_not_after = opts->cert_not_after;
+	srv->max_body_total = opts->max_body_total > 0 ?
+	    opts->max_body_total : SERVER_DEFAULT_MAX_BODY_TOTAL;
+	if (srv->max_body_total < srv->max_body)
+		srv->max_body_total = srv->max_body;
 	if (opts->self_namespace != NULL && *opts->self_namespace != '\0' &&
 	    (srv->self_namespace = strdup(opts->self_namespace)) == NULL) {
 		server_err(err, errlen, "out of memory");
@@ -973,8 +1224,8 @@ server_start(const struct server_opts *opts, struct config *cfg, char *err,
 	    server_access, srv,
 	    MHD_OPTION_EXTERNAL_LOGGER, server_mhd_log, NULL,
 	    MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)&opts->listen.ss,
-	    MHD_OPTION_HTTPS_MEM_CERT, opts->cert_pem,
-	    MHD_OPTION_HTTPS_MEM_KEY, opts->key_pem,
+	    MHD_OPTION_HTTPS_CERT_CALLBACK, server_cert_retrieve,
+	    MHD_OPTION_NOTIFY_CONNECTION, server_conn_notify, srv,
 	    MHD_OPTION_HTTPS_PRIORITIES, SERVER_TLS_PRIORITIES,
 	    MHD_OPTION_THREAD_POOL_SIZE, threads,
 	    MHD_OPTION_CONNECTION_TIMEOUT, srv->timeout,
@@ -1068,7 +1319,10 @@ server_free(struct server *srv)
 	if (srv->metrics != NULL)
 		MHD_stop_daemon(srv->metrics);
 	config_ref_put(srv->cfg);
+	tls_cred_put(srv->tls);
+	metrics_free(srv->counters);
 	pthread_mutex_destroy(&srv->cfg_lock);
+	pthread_mutex_destroy(&srv->tls_lock);
 	free(srv->self_namespace);
 	free(srv);
 }
