@@ -106,8 +106,13 @@ http_listener(const char *name, int port, json_t *routes, json_t *filters)
 	    "envoy.filters.http.router", "typed_config", "@type",
 	    "type.googleapis.com/envoy.extensions.filters.http.router.v3."
 	    "Router");
-	if (router == NULL || filters == NULL ||
-	    json_array_append_new(filters, router) == -1) {
+	if (router == NULL || filters == NULL) {
+		json_decref(router);
+		json_decref(routes);
+		json_decref(filters);
+		return NULL;
+	}
+	if (json_array_append_new(filters, router) == -1) {
 		json_decref(routes);
 		json_decref(filters);
 		return NULL;
@@ -229,8 +234,12 @@ probe_cluster(const struct app_probe *pr, const char *cluster_name)
 	else if (hc != NULL)
 		json_object_set_new(hc, "http_health_check",
 		    http_check(pr));
-	if (c == NULL || hc == NULL ||
-	    json_object_set_new(c, "health_checks", json_pack("[o]", hc)) == -1)
+	if (c == NULL || hc == NULL) {
+		json_decref(hc);
+		goto fail;
+	}
+	/* json_pack's "o" takes hc, also when it fails. */
+	if (json_object_set_new(c, "health_checks", json_pack("[o]", hc)) == -1)
 		goto fail;
 	if (pr->https && json_object_set_new(c, "transport_socket",
 	    json_pack("{s:s, s:{s:s}}", "name", "envoy.transport_sockets.tls",
