@@ -321,6 +321,7 @@ review_handle(const struct config *cfg, const struct review_opts *opts,
 	json_t *patch = NULL;
 	char err[512];
 	int status = -1;
+	unsigned long failures = config_json_alloc_failures();
 
 	*response = NULL;
 	if (outcome != NULL)
@@ -360,6 +361,13 @@ review_handle(const struct config *cfg, const struct review_opts *opts,
 		copy(outcome->reason, sizeof(outcome->reason), d->why);
 	}
 done:
+	/* Whatever swallowed it, a failed allocation may have left a part
+	 * of the answer out (config.h): out of memory, not a wrong answer. */
+	if (status != -1 && config_json_alloc_failures() != failures) {
+		free(*response);
+		*response = NULL;
+		status = -1;
+	}
 	json_decref(patch);
 	json_decref(r.root);
 	free(d);
