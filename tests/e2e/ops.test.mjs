@@ -1,0 +1,378 @@
+// Running it in production (issue 5): metric values after a known sequence
+// of requests, read with the reference Prometheus parser; health and
+// readiness while starting, running and stopping; SIGTERM with a review
+// whose body is still arriving; a bounded --shutdown-timeout; config hot
+// reload by ..data symlink swap (a broken config keeps the old one), SIGHUP;
+// --log-format and --log-level.
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import net from "node:net";
+import tls from "node:tls";
+import { setTimeout as sleep } from "node:timers/promises";
+import { Server, requireBin, freePort, httpGet } from "./lib/server.mjs";
+import { makePki } from "./lib/pki.mjs";
+import { rsReview } from "./lib/reviews.mjs";
+import { KubeVolume, scrape, value, waitFor, logLines, parseExposition } from "./lib/ops.mjs";
+
+const T = { timeout: 30000 };
+const REQ = "meshinject_requests_total";
+const DEC = "meshinject_decisions_total";
+const RELOADS = "meshinject_config_reloads_total";
+
+async function finish(srv, err) {
+	const r = await srv.stop();
+	if (err) {
+		err.message += `\n${srv.describe()}`;
+		throw err;
+	}
+	assert.ok(r.code === 0 && !r.signal, `clean exit on SIGTERM: ${JSON.stringify({ code: r.code, signal: r.signal, timedOut: r.timedOut })}\n${srv.describe()}`);
+}
+
+// The mesh-proxy image in the answer to a review, or null (no patch).
+function proxyImage(res) {
+	const patch = res.json?.response?.patch;
+	if (!patch)
+		return null;
+	const ops = JSON.parse(Buffer.from(patch, "base64").toString("utf8"));
+	for (const op of ops) {
+		const vals = Array.isArray(op.value) ? op.value : [op.value];
+		for (const v of vals)
+			if (v?.name === "mesh-proxy")
+				return v.image;
+	}
+	return null;
+}
+
+// A TLS connection that has sent a review's headers and the first `first`
+// bytes of its body. Returns { sock, rest(), answer (Promise of all that
+// came back once the server closes) }.
+function halfSent(srv, review, first = 400) {
+	const b = Buffer.from(JSON.stringify(review));
+	return new Promise((resolve, reject) => {
+		const sock = tls.connect({ host: "127.0.0.1", port: srv.port, ca: srv.pki.ca });
+		let out = "";
+		const answer = new Promise((res) => { sock.on("close", () => res(out)); });
+		sock.on("data", (d) => { out += d; });
+		sock.on("error", () => {});
+		sock.once("secureConnect", () => {
+			sock.write(`POST /mutate/traffic HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n` +
+			    `Content-Length: ${b.length}\r\nConnection: close\r\n\r\n`);
+			sock.write(b.subarray(0, first), () => resolve({ sock, answer, rest: () => sock.write(b.subarray(first)) }));
+		});
+		sock.once("error", reject);
+	});
+}
+
+// Can a new TCP connection be made to the HTTPS port?
+function tcpConnects(port) {
+	return new Promise((resolve) => {
+		const s = net.connect({ host: "127.0.0.1", port });
+		s.on("connect", () => { s.destroy(); resolve(true); });
+		s.on("error", () => resolve(false));
+	});
+}
+
+describe("metrics", () => {
+	test("after a known sequence of requests, every counter has the value it should, and the exposition parses", T, async () => {
+		const srv = await Server.start();
+		let err;
+		try {
+			const ks = rsReview();
+			ks.request.namespace = "kube-system";
+			const deny = rsReview();
+			deny.request.object.spec.containers[0].ports = [{ containerPort: 15001 }];
+			const json = { "Content-Type": "application/json" };
+			const steps = [
+				["/mutate/traffic", () => srv.post("/mutate/traffic", rsReview()), 200],	// injected, traffic
+				["/mutate/off", () => srv.post("/mutate/off", rsReview()), 200],		// unchanged, off
+				["/mutate/traffic", () => srv.post("/mutate/traffic", ks), 200],		// skipped, none
+				["/mutate/traffic", () => srv.post("/mutate/traffic", deny), 200],		// denied, traffic
+				["/mutate/observe", () => srv.post("/mutate/observe", rsReview()), 200],	// observed, observe
+				["/mutate", () => srv.post("/mutate", rsReview()), 200],			// unchanged, off (defaultStage)
+				["/validate/mtls", () => srv.post("/validate/mtls", rsReview()), 200],		// unchanged, mtls
+				["other", () => srv.post("/nope", rsReview()), 404],
+				["other", () => srv.post("/mutate/no-such-stage", rsReview()), 404],
+				["/mutate/traffic", () => srv.request("/mutate/traffic", { method: "POST", headers: { "Content-Type": "text/plain" }, body: "{}" }), 415],
+				["/mutate/traffic", () => srv.request("/mutate/traffic", { method: "GET" }), 405],
+				["/mutate/traffic", () => srv.request("/mutate/traffic", { method: "POST", headers: json, body: "not json" }), 400],
+			];
+			const want = new Map();
+			for (const [path, send, code] of steps) {
+				const r = await send();
+				assert.equal(r.status, code, `${path}: ${r.status} ${r.body.slice(0, 200)}`);
+				const k = JSON.stringify({ path, code: String(code) });
+				want.set(k, (want.get(k) ?? 0) + 1);
+			}
+			// Counted when libmicrohttpd reports the request complete,
+			// just after the answer is sent.
+			const s = await waitFor(async () => {
+				const m = (await scrape(srv)).samples;
+				return value(m, "meshinject_request_duration_seconds_count") === steps.length && m;
+			}, `the duration histogram to count ${steps.length} requests`, 3000);
+
+			const got = new Map(s.filter((x) => x.name === REQ).map((x) => [JSON.stringify({ path: x.labels.path, code: x.labels.code }), x.value]));
+			assert.deepEqual(Object.fromEntries([...got].sort()), Object.fromEntries([...want].sort()), "meshinject_requests_total by path and code");
+
+			const decisions = { "traffic/injected": 1, "traffic/denied": 1, "off/unchanged": 2, "none/skipped": 1,
+				"observe/observed": 1, "mtls/unchanged": 1 };
+			for (const stage of ["none", "off", "observe", "traffic", "mtls"]) {
+				for (const d of ["injected", "unchanged", "skipped", "denied", "observed"]) {
+					assert.equal(value(s, DEC, { stage, decision: d }), decisions[`${stage}/${d}`] ?? 0,
+						`meshinject_decisions_total{stage="${stage}",decision="${d}"}`);
+				}
+			}
+			assert.equal(value(s, DEC, { stage: "other", decision: "injected" }), undefined, "no stage \"other\" while every stage is known");
+
+			// The histogram: cumulative buckets from 0.1 ms to 1 s, +Inf = count.
+			const buckets = s.filter((x) => x.name === "meshinject_request_duration_seconds_bucket");
+			assert.deepEqual(buckets.map((x) => x.labels.le), ["0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005",
+				"0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "+Inf"]);
+			for (let i = 1; i < buckets.length; i++)
+				assert.ok(buckets[i].value >= buckets[i - 1].value, "buckets are cumulative");
+			assert.equal(buckets.at(-1).value, steps.length);
+			const sum = value(s, "meshinject_request_duration_seconds_sum");
+			assert.ok(sum > 0 && sum < steps.length, `duration sum ${sum} s`);
+
+			assert.equal(value(s, RELOADS, { result: "success" }), 0);
+			assert.equal(value(s, RELOADS, { result: "failure" }), 0);
+			const expiry = value(s, "meshinject_tls_certificate_expiry_timestamp_seconds");
+			const now = Date.now() / 1000;
+			assert.ok(expiry > now && expiry < now + 3 * 86400, `the test certificate's notAfter (2 days), got ${expiry}`);
+			assert.equal(value(s, "meshinject_build_info", { version: "0.1.0" }), 1);
+		} catch (e) {
+			err = e;
+		}
+		await finish(srv, err);
+	});
+
+	test("the exposition: HELP and TYPE for every name of the contract, the text content type", T, async () => {
+		const srv = await Server.start();
+		let err;
+		try {
+			await srv.post("/mutate/traffic", rsReview());
+			const { text, headers, samples } = await waitFor(async () => {
+				const m = await scrape(srv);
+				return value(m.samples, REQ, { path: "/mutate/traffic", code: "200" }) === 1 && m;
+			}, "the review to be counted", 3000);
+			assert.match(headers["content-type"], /^text\/plain; version=0\.0\.4/);
+			const types = { meshinject_requests_total: "counter", meshinject_decisions_total: "counter",
+				meshinject_request_duration_seconds: "histogram", meshinject_config_reloads_total: "counter",
+				meshinject_tls_certificate_expiry_timestamp_seconds: "gauge", meshinject_build_info: "gauge" };
+			for (const [name, type] of Object.entries(types)) {
+				assert.match(text, new RegExp(`^# HELP ${name} \\S`, "m"), `HELP for ${name}`);
+				assert.match(text, new RegExp(`^# TYPE ${name} ${type}$`, "m"), `TYPE ${type} for ${name}`);
+			}
+			const families = new Set(samples.map((x) => x.family));
+			for (const f of ["meshinject_requests", "meshinject_decisions", "meshinject_request_duration_seconds",
+				"meshinject_config_reloads", "meshinject_tls_certificate_expiry_timestamp_seconds", "meshinject_build_info"])
+				assert.ok(families.has(f), `the parser sees family ${f}: ${[...families]}`);
+			assert.ok(!/meshinject_(?!requests_total|decisions_total|request_duration_seconds|config_reloads_total|tls_certificate_expiry_timestamp_seconds|build_info)\w+/.test(text),
+				"no metric names beyond the contract's");
+			// The parser really fails on a broken exposition (the check is live).
+			assert.throws(() => parseExposition("meshinject_requests_total{path=\"x\" 1\n"), /does not parse/);
+		} catch (e) {
+			err = e;
+		}
+		await finish(srv, err);
+	});
+});
+
+describe("health, readiness and graceful shutdown", () => {
+	test("/healthz and /readyz while starting, running and stopping; SIGTERM with a body half sent: no new connections, that review answered 200, exit 0", T, async () => {
+		const pki = makePki();
+		const port = await freePort();
+		const metricsPort = await freePort();
+		const args = ["serve", "--tls-cert", pki.cert, "--tls-key", pki.key, "--listen", `127.0.0.1:${port}`,
+			"--metrics-listen", `127.0.0.1:${metricsPort}`];
+		const srv = new Server(spawn(requireBin(), args, { stdio: ["ignore", "pipe", "pipe"] }),
+			{ port, metricsPort, pki, ownPki: true, args });
+		let err;
+		try {
+			// Starting: never ready before the HTTPS port answers reviews.
+			const seen = [];
+			await waitFor(async () => {
+				let r;
+				try {
+					r = await httpGet(metricsPort, "/readyz", 500);
+				} catch {
+					seen.push("refused");
+					return false;
+				}
+				seen.push(r.status);
+				if (r.status === 200) {
+					const rev = rsReview();
+					const res = await srv.post("/mutate/traffic", rev);
+					assert.equal(res.status, 200, "a review right after the first ready /readyz");
+					return true;
+				}
+				assert.equal(r.status, 503, `/readyz while starting: ${r.status} ${r.body}`);
+				return false;
+			}, "/readyz to say ready", 10000, 10);
+			// Running.
+			assert.equal((await httpGet(metricsPort, "/healthz")).status, 200);
+			assert.equal((await httpGet(metricsPort, "/readyz")).body, "ok\n");
+
+			// Stopping, with a review whose body is half sent.
+			const rev = rsReview();
+			const h = await halfSent(srv, rev);
+			await sleep(100);
+			const t0 = Date.now();
+			srv.proc.kill("SIGTERM");
+			const r = await waitFor(async () => {
+				const x = await httpGet(metricsPort, "/readyz", 500);
+				return x.status === 503 && x;
+			}, "/readyz to say 503 after SIGTERM", 3000, 20);
+			assert.match(r.body, /shutting down/);
+			assert.equal((await httpGet(metricsPort, "/healthz")).status, 200, "/healthz: the process is still up while it drains");
+			await waitFor(async () => !(await tcpConnects(port)), "the HTTPS port to refuse new connections", 3000);
+			assert.ok(srv.alive(), "it waits for the review under way");
+			h.rest();
+			const text = await h.answer;
+			assert.match(text, /^HTTP\/1\.1 200/, `the review under way was answered: ${text.slice(0, 300)}`);
+			assert.ok(text.includes(rev.request.uid), "with its own uid");
+			assert.match(text, /\r\nConnection: close\r\n/i, "and the connection closed after it");
+			const exit = await srv.exited;
+			assert.ok(exit.code === 0 && !exit.signal, `exit 0: ${JSON.stringify(exit)}`);
+			assert.ok(Date.now() - t0 < 5000, `exited ${Date.now() - t0} ms after SIGTERM`);
+		} catch (e) {
+			err = e;
+		}
+		await finish(srv, err);
+	});
+
+	test("--shutdown-timeout bounds the wait for a client that never finishes its body", T, async () => {
+		const srv = await Server.start({ extraArgs: ["--shutdown-timeout", "2"] });
+		let err;
+		try {
+			const h = await halfSent(srv, rsReview());
+			await sleep(100);
+			const t0 = Date.now();
+			srv.proc.kill("SIGTERM");
+			const exit = await Promise.race([srv.exited, sleep(8000).then(() => null)]);
+			const took = Date.now() - t0;
+			assert.ok(exit, "exited within 8 s");
+			assert.ok(exit.code === 0 && !exit.signal, `exit 0: ${JSON.stringify(exit)}`);
+			assert.ok(took >= 1800 && took < 4500, `waited the 2 s given, then stopped: ${took} ms`);
+			assert.ok(logLines(srv).some((l) => /grace period over/.test(l.msg ?? "")), "says that it gave up on a request");
+			h.sock.destroy();
+		} catch (e) {
+			err = e;
+		}
+		await finish(srv, err);
+	});
+
+	test("bad --shutdown-timeout, --log-format and --watch-interval values: exit 2", T, async () => {
+		const { spawnSync } = await import("node:child_process");
+		for (const args of [["--shutdown-timeout", "x"], ["--shutdown-timeout", "301"], ["--log-format", "xml"],
+			["--watch-interval", "0"], ["--watch-interval", "11"]]) {
+			const r = spawnSync(requireBin(), ["serve", ...args], { encoding: "utf8", timeout: 5000 });
+			assert.equal(r.status, 2, `${args.join(" ")}: exit ${r.status}, ${r.stderr}`);
+			assert.match(r.stderr, new RegExp(args[0]), `the message names ${args[0]}`);
+		}
+	});
+});
+
+describe("config hot reload", () => {
+	const cfg = (image, extra = "") => `proxy:\n  image: ${image}\n${extra}`;
+
+	test("a ..data symlink swap changes the injection without restart; a broken config keeps the old one; SIGHUP reloads at once", T, async () => {
+		const vol = new KubeVolume({ "config.yaml": cfg("registry.example.com/envoy:v1") });
+		// A long poll: what is seen quickly is seen through inotify or SIGHUP.
+		const srv = await Server.start({ config: vol.path("config.yaml"), extraArgs: ["--watch-interval", "10"] });
+		let err;
+		try {
+			assert.equal(proxyImage(await srv.post("/mutate/traffic", rsReview())), "registry.example.com/envoy:v1");
+
+			// A new image and a new stage.
+			vol.update({ "config.yaml": cfg("registry.example.com/envoy:v2", "stages:\n  canary: {features: [proxy]}\n") });
+			await waitFor(async () => proxyImage(await srv.post("/mutate/traffic", rsReview())) === "registry.example.com/envoy:v2",
+				"the new proxy.image to be injected", 5000);
+			let s = (await scrape(srv)).samples;
+			assert.equal(value(s, RELOADS, { result: "success" }), 1);
+			assert.equal(value(s, RELOADS, { result: "failure" }), 0);
+			// The stage that came with the reload is served and counted.
+			const c = await srv.post("/mutate/canary", rsReview());
+			assert.equal(c.status, 200, c.body);
+			assert.equal(proxyImage(c), "registry.example.com/envoy:v2");
+			s = await waitFor(async () => {
+				const m = (await scrape(srv)).samples;
+				return value(m, REQ, { path: "/mutate/canary", code: "200" }) === 1 && m;
+			}, "requests_total for /mutate/canary", 3000);
+			assert.equal(value(s, DEC, { stage: "canary", decision: "injected" }), 1);
+
+			// A broken config: logged with file:line, counted, old one kept.
+			vol.update({ "config.yaml": cfg("registry.example.com/envoy:v3", "  uidd: 5\n") });
+			await waitFor(async () => value((await scrape(srv)).samples, RELOADS, { result: "failure" }) === 1,
+				"reloads_total{result=\"failure\"} to be 1", 5000);
+			const errors = logLines(srv).filter((l) => l.msg === "config reload: error");
+			assert.ok(errors.some((l) => /config\.yaml:3: proxy\.uidd/.test(l.error)), `the error, with file:line: ${JSON.stringify(errors)}`);
+			assert.equal(proxyImage(await srv.post("/mutate/traffic", rsReview())), "registry.example.com/envoy:v2", "the old config stays");
+			assert.equal((await httpGet(srv.metricsPort, "/readyz")).status, 200, "still ready with the old config");
+
+			// SIGHUP: the file (still broken) is read again at once.
+			srv.proc.kill("SIGHUP");
+			await waitFor(async () => value((await scrape(srv)).samples, RELOADS, { result: "failure" }) === 2,
+				"SIGHUP to reload (and fail again) at once", 2000);
+			// Fixed in place, with no swap: SIGHUP takes it.
+			vol.update({ "config.yaml": cfg("registry.example.com/envoy:v4") });
+			await waitFor(async () => proxyImage(await srv.post("/mutate/traffic", rsReview())) === "registry.example.com/envoy:v4",
+				"the fixed config", 5000);
+			const before = value((await scrape(srv)).samples, RELOADS, { result: "success" });
+			srv.proc.kill("SIGHUP");
+			await waitFor(async () => value((await scrape(srv)).samples, RELOADS, { result: "success" }) === before + 1,
+				"SIGHUP with an unchanged file to reload at once", 2000);
+			// The stage that the last config dropped is not served any more...
+			assert.equal((await srv.post("/mutate/canary", rsReview())).status, 404);
+			// ...but its counters stay (counters do not go back).
+			s = (await scrape(srv)).samples;
+			assert.equal(value(s, DEC, { stage: "canary", decision: "injected" }), 1);
+		} catch (e) {
+			err = e;
+		}
+		vol.cleanup();
+		await finish(srv, err);
+	});
+
+	test("without --config, SIGHUP changes nothing and says so", T, async () => {
+		const srv = await Server.start();
+		let err;
+		try {
+			srv.proc.kill("SIGHUP");
+			await waitFor(() => logLines(srv).some((l) => /no --config file/.test(l.msg ?? "")), "the SIGHUP log line", 3000);
+			const s = (await scrape(srv)).samples;
+			assert.equal(value(s, RELOADS, { result: "success" }), 0);
+			assert.equal(value(s, RELOADS, { result: "failure" }), 0);
+			assert.ok(srv.alive());
+			assert.equal((await srv.post("/mutate/traffic", rsReview())).status, 200);
+		} catch (e) {
+			err = e;
+		}
+		await finish(srv, err);
+	});
+});
+
+describe("logs", () => {
+	test("--log-format text writes logfmt lines; --log-level warn drops the info lines; no pod in any line", T, async () => {
+		const vol = new KubeVolume({ "config.yaml": "proxy:\n  image: a/b:1\n" });
+		const srv = await Server.start({ config: vol.path("config.yaml"), extraArgs: ["--log-format", "text", "--log-level", "warn"] });
+		let err;
+		try {
+			const rev = rsReview();
+			assert.equal((await srv.post("/mutate/traffic", rev)).status, 200);
+			assert.equal((await srv.post("/mutate/traffic", "{nope")).status, 400);
+			vol.update({ "config.yaml": "proxy:\n  imagee: a/b:1\n" });
+			await waitFor(() => /level=error msg="config reload failed/.test(srv.stderr), "the failed reload in the log", 5000);
+			const lines = srv.stderr.trim().split("\n");
+			for (const l of lines)
+				assert.match(l, /^time=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z level=(warn|error) msg=/, `a logfmt line at warn or above: ${l}`);
+			assert.ok(lines.some((l) => /level=warn msg=review .*status=400/.test(l)), `the bad review at warn: ${srv.stderr}`);
+			assert.ok(!lines.some((l) => /msg=listening/.test(l)), "info lines are dropped");
+			assert.ok(!srv.stderr.includes(rev.request.object.spec.containers[0].image), "no pod content in the logs");
+		} catch (e) {
+			err = e;
+		}
+		vol.cleanup();
+		await finish(srv, err);
+	});
+});
