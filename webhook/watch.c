@@ -284,8 +284,13 @@ watch_main(void *arg)
 	struct pollfd p[2];
 	int n;
 
-	watch_arm(w);
 	while (!atomic_load(&w->stop)) {
+		/* Arm before looking, so that a change from now on is seen
+		 * by inotify or by the next look; look before waiting, so
+		 * that one made before the thread ran is not left for the
+		 * next poll. */
+		watch_arm(w);
+		(void)watch_check(w);
 		p[0].fd = w->wake[0];
 		p[0].events = POLLIN;
 		p[1].fd = w->inotify;
@@ -300,12 +305,6 @@ watch_main(void *arg)
 			watch_drain(w->wake[0]);
 		if (n > 0 && w->inotify >= 0 && (p[1].revents & POLLIN))
 			watch_settle(w);
-		if (atomic_load(&w->stop))
-			break;
-		/* Before looking, so that a change from now on is seen by
-		 * inotify or the next look. */
-		watch_arm(w);
-		(void)watch_check(w);
 	}
 	return NULL;
 }
