@@ -211,6 +211,12 @@ static const struct policy_case cases[] = {
 	  "shop", NULL, 1, "{\"metadata\":{},\"spec\":{\"containers\":[{"
 	  "\"name\":\"mesh-proxy\"},{\"name\":\"app\",\"securityContext\":{"
 	  "\"runAsUser\":1337}}]}}", VERDICT_DENY, NULL, 403, "UID 1337" },
+	{ "a user container named mesh-proxy is refused", "traffic", "CREATE",
+	  "shop", NULL, 0, "{\"metadata\":{},\"spec\":{\"containers\":[{"
+	  "\"name\":\"mesh-proxy\"}]}}", VERDICT_DENY, NULL, 403, "reserved" },
+	{ "a user volume named mesh-run is refused", "traffic", "CREATE",
+	  "shop", NULL, 0, "{\"metadata\":{},\"spec\":{\"volumes\":[{"
+	  "\"name\":\"mesh-run\"}]}}", VERDICT_DENY, NULL, 403, "reserved" },
 	{ "validate refuses a pod without proxy when enforced", "strict",
 	  "CREATE", "shop", NULL, 1, POD_PLAIN, VERDICT_DENY, NULL, 403,
 	  "no mesh-proxy" },

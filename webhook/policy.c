@@ -612,6 +612,39 @@ check_containers(struct decision *d, const json_t *pod,
 	}
 }
 
+/*
+ * A pod without a status annotation that already has a container or volume
+ * named like one meshinject adds: the user's own, which the mesh would
+ * either take for its proxy or clash with. Refused rather than guessed.
+ */
+static void
+check_reserved_names(struct decision *d, const json_t *pod)
+{
+	static const char *const lists[] = { "initContainers", "containers",
+	    "volumes" };
+	static const char *const reserved[] = { "mesh-proxy", "mesh-init",
+	    "mesh-run", "mesh-token", "mesh-certs" };
+	const json_t *item;
+	size_t i, j, k;
+
+	if (pod_annotation(pod, ANN_STATUS) != NULL)
+		return;
+	for (i = 0; i < 3; i++) {
+		json_array_foreach(json_object_get(json_object_get(pod, "spec"),
+		    lists[i]), j, item) {
+			const char *n = json_string_value(json_object_get(item,
+			    "name"));
+
+			for (k = 0; n != NULL && k < 5; k++)
+				if (strcmp(n, reserved[k]) == 0)
+					forbidden(d, "%s %s: the name is "
+					    "reserved for what meshinject "
+					    "injects", i < 2 ? "container" :
+					    "volume", n);
+		}
+	}
+}
+
 /* Does the pod carry a mesh-proxy container (classic or native)? */
 static bool
 has_proxy(const json_t *pod)
@@ -838,6 +871,8 @@ policy_decide(const struct config *cfg, const struct policy_input *in,
 	if (features != 0) {
 		parse_settings(cfg, d, pod);
 		check_containers(d, pod, d->proxy, ns_stage->enforce);
+		if (!in->validate)
+			check_reserved_names(d, pod);
 	}
 
 	if (in->validate) {
