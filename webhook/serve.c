@@ -48,6 +48,7 @@ struct serve_flags {
 	const char *metrics_listen;
 	bool dev;
 	size_t max_body;
+	size_t max_body_total;
 	unsigned timeout;
 	unsigned max_connections;
 	unsigned shutdown_timeout;
@@ -87,6 +88,8 @@ serve_usage(FILE *f)
 	    "                           /readyz (default %s)\n"
 	    "  --max-body BYTES         largest request body (default %u, 6 MiB;\n"
 	    "                           suffixes Ki, Mi allowed)\n"
+	    "  --max-body-total BYTES   request bodies of all connections together\n"
+	    "                           (default %u, 256 MiB; beyond it 503)\n"
 	    "  --timeout SECONDS        idle connection timeout (default %u)\n"
 	    "  --max-connections N      open HTTPS connections at most (default\n"
 	    "                           %u; the open-files limit is raised to fit)\n"
@@ -110,7 +113,8 @@ serve_usage(FILE *f)
 	    "  POD_NAMESPACE            the webhook's own namespace, whose pods\n"
 	    "                           are never injected (downward API)\n",
 	    SERVER_DEFAULT_LISTEN, SERVER_DEFAULT_METRICS_LISTEN,
-	    SERVER_DEFAULT_MAX_BODY, SERVER_DEFAULT_TIMEOUT,
+	    SERVER_DEFAULT_MAX_BODY, SERVER_DEFAULT_MAX_BODY_TOTAL,
+	    SERVER_DEFAULT_TIMEOUT,
 	    SERVER_DEFAULT_MAX_CONNECTIONS, SERVE_SHUTDOWN_GRACE,
 	    WATCH_DEFAULT_INTERVAL_MS / 1000);
 }
@@ -196,7 +200,8 @@ serve_parse_flags(int argc, char **argv, struct serve_flags *fl)
 {
 	enum { O_CONFIG = 256, O_CERT, O_KEY, O_LISTEN, O_METRICS, O_DEV,
 	    O_MAX_BODY, O_TIMEOUT, O_MAX_CONNECTIONS, O_LOG_LEVEL, O_HELP,
-	    O_SHUTDOWN_TIMEOUT, O_WATCH_INTERVAL, O_LOG_FORMAT };
+	    O_SHUTDOWN_TIMEOUT, O_WATCH_INTERVAL, O_LOG_FORMAT,
+	    O_MAX_BODY_TOTAL };
 	static const struct option options[] = {
 		{ "config", required_argument, NULL, O_CONFIG },
 		{ "tls-cert", required_argument, NULL, O_CERT },
@@ -205,6 +210,7 @@ serve_parse_flags(int argc, char **argv, struct serve_flags *fl)
 		{ "metrics-listen", required_argument, NULL, O_METRICS },
 		{ "dev", no_argument, NULL, O_DEV },
 		{ "max-body", required_argument, NULL, O_MAX_BODY },
+		{ "max-body-total", required_argument, NULL, O_MAX_BODY_TOTAL },
 		{ "timeout", required_argument, NULL, O_TIMEOUT },
 		{ "max-connections", required_argument, NULL,
 		    O_MAX_CONNECTIONS },
@@ -225,6 +231,7 @@ serve_parse_flags(int argc, char **argv, struct serve_flags *fl)
 	fl->listen = SERVER_DEFAULT_LISTEN;
 	fl->metrics_listen = SERVER_DEFAULT_METRICS_LISTEN;
 	fl->max_body = SERVER_DEFAULT_MAX_BODY;
+	fl->max_body_total = SERVER_DEFAULT_MAX_BODY_TOTAL;
 	fl->timeout = SERVER_DEFAULT_TIMEOUT;
 	fl->max_connections = SERVER_DEFAULT_MAX_CONNECTIONS;
 	fl->shutdown_timeout = SERVE_SHUTDOWN_GRACE;
@@ -256,6 +263,15 @@ serve_parse_flags(int argc, char **argv, struct serve_flags *fl)
 				fprintf(stderr, "meshinject serve: --max-body "
 				    "\"%s\": want a number of bytes in 1..1Gi "
 				    "(e.g. 6291456 or 6Mi)\n", optarg);
+				return 2;
+			}
+			break;
+		case O_MAX_BODY_TOTAL:
+			if (serve_parse_bytes(optarg,
+			    &fl->max_body_total) != 0) {
+				fprintf(stderr, "meshinject serve: "
+				    "--max-body-total \"%s\": want a number of "
+				    "bytes in 1..1Gi (e.g. 256Mi)\n", optarg);
 				return 2;
 			}
 			break;
@@ -330,6 +346,12 @@ serve_parse_flags(int argc, char **argv, struct serve_flags *fl)
 			serve_usage(stderr);
 			return 2;
 		}
+	}
+	if (fl->max_body_total < fl->max_body) {
+		fprintf(stderr, "meshinject serve: --max-body-total (%zu) is "
+		    "less than --max-body (%zu): one request could never be "
+		    "taken whole\n", fl->max_body_total, fl->max_body);
+		return 2;
 	}
 	if (optind < argc) {
 		fprintf(stderr, "meshinject serve: unexpected argument \"%s\"\n",
@@ -662,6 +684,7 @@ cmd_serve(int argc, char **argv)
 	memset(&reload, 0, sizeof(reload));
 	reload.served_cert = pem.cert;		/* kept to compare */
 	opts.max_body = fl.max_body;
+	opts.max_body_total = fl.max_body_total;
 	opts.timeout = fl.timeout;
 	opts.max_connections = serve_fit_connections(fl.max_connections);
 	opts.self_namespace = getenv("POD_NAMESPACE");

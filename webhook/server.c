@@ -1256,7 +1256,8 @@ server_start(const struct server_opts *opts, struct config *cfg, char *err,
 		goto fail;
 	}
 	{
-		char nthreads[16], timeout[16], maxbody[24], maxconn[16];
+		char nthreads[16], timeout[16], maxbody[24], maxconn[16],
+		    maxtotal[24];
 
 		snprintf(maxconn, sizeof(maxconn), "%u",
 		    opts->max_connections > 0 ? opts->max_connections :
@@ -1264,9 +1265,12 @@ server_start(const struct server_opts *opts, struct config *cfg, char *err,
 		snprintf(nthreads, sizeof(nthreads), "%u", threads);
 		snprintf(timeout, sizeof(timeout), "%u", srv->timeout);
 		snprintf(maxbody, sizeof(maxbody), "%zu", srv->max_body);
+		snprintf(maxtotal, sizeof(maxtotal), "%zu",
+		    srv->max_body_total);
 		log_info("listening", "https", srv->listen_text,
 		    "metrics", srv->metrics_text, "threads", nthreads,
 		    "timeout_seconds", timeout, "max_body_bytes", maxbody,
+		    "max_body_total_bytes", maxtotal,
 		    "max_connections", maxconn,
 		    "self_namespace", srv->self_namespace,
 		    "version", MESHINJECT_VERSION, NULL);

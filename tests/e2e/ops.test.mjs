@@ -262,14 +262,52 @@ describe("health, readiness and graceful shutdown", () => {
 		await finish(srv, err);
 	});
 
-	test("bad --shutdown-timeout, --log-format and --watch-interval values: exit 2", T, async () => {
+	test("bad --shutdown-timeout, --log-format, --watch-interval and --max-body-total values: exit 2", T, async () => {
 		const { spawnSync } = await import("node:child_process");
 		for (const args of [["--shutdown-timeout", "x"], ["--shutdown-timeout", "301"], ["--log-format", "xml"],
-			["--watch-interval", "0"], ["--watch-interval", "11"]]) {
+			["--watch-interval", "0"], ["--watch-interval", "11"], ["--max-body-total", "0"], ["--max-body-total", "2Gi"]]) {
 			const r = spawnSync(requireBin(), ["serve", ...args], { encoding: "utf8", timeout: 5000 });
 			assert.equal(r.status, 2, `${args.join(" ")}: exit ${r.status}, ${r.stderr}`);
 			assert.match(r.stderr, new RegExp(args[0]), `the message names ${args[0]}`);
 		}
+	});
+});
+
+describe("memory", () => {
+	test("--max-body-total: request bodies in flight past the cap get 503, and the cap frees as they finish", T, async () => {
+		const srv = await Server.start({ extraArgs: ["--max-body", "1Mi", "--max-body-total", "1Mi"] });
+		let err;
+		try {
+			// A review padded to 900 KB, of which 800 KB are sent: its
+			// buffer has grown to the whole 1 MiB by then.
+			const big = rsReview();
+			big.request.object.metadata.annotations = { "example.com/pad": "x".repeat(900000) };
+			const h = await halfSent(srv, big, 800000);
+			await sleep(300);
+			const r = await srv.post("/mutate/traffic", rsReview());
+			assert.equal(r.status, 503, `a review while 1 MiB of body is in flight: ${r.status} ${r.body.slice(0, 200)}`);
+			assert.match(r.json?.error ?? "", /busy/);
+			h.rest();
+			const text = await h.answer;
+			assert.match(text, /^HTTP\/1\.1 200/, `the big review is answered: ${text.slice(0, 200)}`);
+			const ok = await srv.post("/mutate/traffic", rsReview());
+			assert.equal(ok.status, 200, "once it is done, reviews are taken again");
+			const s = await waitFor(async () => {
+				const m = (await scrape(srv)).samples;
+				return value(m, REQ, { path: "/mutate/traffic", code: "503" }) === 1 && m;
+			}, "the 503 to be counted", 3000);
+			assert.equal(value(s, REQ, { path: "/mutate/traffic", code: "200" }), 2);
+		} catch (e) {
+			err = e;
+		}
+		await finish(srv, err);
+	});
+
+	test("--max-body-total below --max-body is refused", T, async () => {
+		const { spawnSync } = await import("node:child_process");
+		const r = spawnSync(requireBin(), ["serve", "--max-body", "2Mi", "--max-body-total", "1Mi"], { encoding: "utf8", timeout: 5000 });
+		assert.equal(r.status, 2, r.stderr);
+		assert.match(r.stderr, /--max-body-total/);
 	});
 });
 
