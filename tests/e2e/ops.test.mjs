@@ -303,6 +303,34 @@ describe("memory", () => {
 		await finish(srv, err);
 	});
 
+	test("--max-body-total: a body that grows past the cap while it arrives gets 503 and its connection closed", T, async () => {
+		const srv = await Server.start({ extraArgs: ["--max-body", "1Mi", "--max-body-total", "1Mi"] });
+		let err;
+		try {
+			const pad = (n) => {
+				const r = rsReview();
+				r.request.object.metadata.annotations = { "example.com/pad": "x".repeat(n) };
+				return r;
+			};
+			// A holds about 512 KiB of buffer; B then needs 1 MiB.
+			const a = await halfSent(srv, pad(900000), 450000);
+			await sleep(200);
+			const b = await halfSent(srv, pad(900000), 100000);
+			await sleep(100);
+			b.rest();
+			const tb = await b.answer;
+			assert.match(tb, /^HTTP\/1\.1 503 /, `B, past the cap mid-body: ${tb.slice(0, 200)}`);
+			assert.match(tb, /busy/);
+			a.rest();
+			const ta = await a.answer;
+			assert.match(ta, /^HTTP\/1\.1 200/, `A is answered: ${ta.slice(0, 200)}`);
+			assert.equal((await srv.post("/mutate/traffic", pad(900000))).status, 200, "and then a big one alone fits");
+		} catch (e) {
+			err = e;
+		}
+		await finish(srv, err);
+	});
+
 	test("--max-body-total below --max-body is refused", T, async () => {
 		const { spawnSync } = await import("node:child_process");
 		const r = spawnSync(requireBin(), ["serve", "--max-body", "2Mi", "--max-body-total", "1Mi"], { encoding: "utf8", timeout: 5000 });
