@@ -1169,8 +1169,12 @@ server_start(const struct server_opts *opts, struct config *cfg, char *err,
 	struct server *srv;
 	unsigned flags, threads = server_thread_count(opts->threads);
 
-	if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
-		server_err(err, errlen, "libmicrohttpd was built without TLS");
+	if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES ||
+	    MHD_is_feature_supported(MHD_FEATURE_HTTPS_CERT_CALLBACK) !=
+	    MHD_YES) {
+		server_err(err, errlen, "libmicrohttpd was built without TLS "
+		    "or without the certificate callback (GnuTLS 3 or later "
+		    "is needed)");
 		config_free(cfg);
 		return NULL;
 	}
