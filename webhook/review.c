@@ -210,6 +210,35 @@ join(const struct msg_list *l, char *buf, size_t buflen)
 	}
 }
 
+/* Insert ,"patch":"<b64>" after "patchType":"JSONPatch" in the response
+ * text: the same text as with the patch as a member, without jansson
+ * checking the UTF-8 of, copying and escaping byte by byte a base64 string
+ * of several KB (a tenth of a review's time). The anchor occurs once:
+ * quotes inside JSON strings are escaped. Frees text; returns a new text,
+ * or NULL. */
+static char *
+splice_patch(char *text, const char *b64)
+{
+	static const char anchor[] = "\"patchType\":\"JSONPatch\"";
+	static const char member[] = ",\"patch\":\"";
+	size_t len = strlen(text), blen = strlen(b64), at;
+	char *p = strstr(text, anchor), *out;
+
+	if (p == NULL || (out = malloc(len + sizeof(member) + blen + 1)) ==
+	    NULL) {
+		free(text);
+		return NULL;
+	}
+	at = (size_t)(p - text) + sizeof(anchor) - 1;
+	memcpy(out, text, at);
+	memcpy(out + at, member, sizeof(member) - 1);
+	memcpy(out + at + sizeof(member) - 1, b64, blen);
+	out[at + sizeof(member) - 1 + blen] = '"';
+	memcpy(out + at + sizeof(member) + blen, text + at, len - at + 1);
+	free(text);
+	return out;
+}
+
 /* Build the AdmissionReview response around decision d and patch (may be
  * NULL). Returns a new JSON text, or NULL. */
 static char *
@@ -242,8 +271,7 @@ review_encode(const struct review_request *r, const struct decision *d,
 		b64 = base64(patch_text, strlen(patch_text));
 		if (b64 == NULL ||
 		    json_object_set_new(resp, "patchType",
-		    json_string("JSONPatch")) == -1 ||
-		    json_object_set_new(resp, "patch", json_string(b64)) == -1)
+		    json_string("JSONPatch")) == -1)
 			goto done;
 	}
 	if (d->warnings.n > 0) {
@@ -262,6 +290,8 @@ review_encode(const struct review_request *r, const struct decision *d,
 	    "kind", "AdmissionReview", "response", resp);
 	if (out != NULL)
 		text = json_dumps(out, JSON_COMPACT);
+	if (text != NULL && b64 != NULL)
+		text = splice_patch(text, b64);
 done:
 	json_decref(out);
 	json_decref(resp);
