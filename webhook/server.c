@@ -791,11 +791,11 @@ request_send_raw_error(struct MHD_Connection *conn, unsigned status,
 	const union MHD_ConnectionInfo *info;
 	gnutls_session_t session;
 	struct timespec tick = { 0, 1000 * 1000 };
-	char head[256], *body = NULL;
+	char *body = NULL, *out = NULL;
 	json_t *obj;
 	int n, tries;
 	ssize_t sent;
-	size_t off, len;
+	size_t off;
 
 	info = MHD_get_connection_info(conn,
 	    MHD_CONNECTION_INFO_GNUTLS_SESSION);
@@ -808,38 +808,31 @@ request_send_raw_error(struct MHD_Connection *conn, unsigned status,
 	}
 	if (body == NULL)
 		return;
-	n = snprintf(head, sizeof(head), "HTTP/1.1 %u %s\r\n"
+	/* Head and body in one TLS record: the connection is closed right
+	 * after, with the client's unread body behind it, and a reset then
+	 * may cost the client whatever came in a second record. */
+	n = asprintf(&out, "HTTP/1.1 %u %s\r\n"
 	    "Content-Type: application/json\r\n"
 	    "X-Content-Type-Options: nosniff\r\n"
 	    "Content-Length: %zu\r\n"
-	    "Connection: close\r\n\r\n", status, reason, strlen(body));
-	if (n > 0 && (size_t)n < sizeof(head)) {
-		/* Two records; the socket is non-blocking, so retry a little
-		 * while the kernel's buffer is full. */
-		const char *parts[2] = { head, body };
-		size_t k;
-
-		for (k = 0; k < 2; k++) {
-			len = strlen(parts[k]);
-			for (off = 0, tries = 0; off < len && tries < 200;) {
-				sent = gnutls_record_send(session,
-				    parts[k] + off, len - off);
-				if (sent == GNUTLS_E_AGAIN ||
-				    sent == GNUTLS_E_INTERRUPTED) {
-					tries++;
-					nanosleep(&tick, NULL);
-					continue;
-				}
-				if (sent < 0)
-					goto done;
-				off += (size_t)sent;
-			}
-			if (off < len)
-				goto done;
-		}
-	}
-done:
+	    "Connection: close\r\n\r\n%s", status, reason, strlen(body), body);
 	free(body);
+	if (n < 0)
+		return;
+	/* The socket is non-blocking: retry a little while the kernel's
+	 * buffer is full. */
+	for (off = 0, tries = 0; off < (size_t)n && tries < 200;) {
+		sent = gnutls_record_send(session, out + off, (size_t)n - off);
+		if (sent == GNUTLS_E_AGAIN || sent == GNUTLS_E_INTERRUPTED) {
+			tries++;
+			nanosleep(&tick, NULL);
+			continue;
+		}
+		if (sent < 0)
+			break;
+		off += (size_t)sent;
+	}
+	free(out);
 }
 
 /* A piece of the body: append it, or refuse the request once it passes

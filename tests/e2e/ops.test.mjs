@@ -294,9 +294,10 @@ describe("memory", () => {
 			assert.equal(ok.status, 200, "once it is done, reviews are taken again");
 			const s = await waitFor(async () => {
 				const m = (await scrape(srv)).samples;
-				return value(m, REQ, { path: "/mutate/traffic", code: "503" }) === 1 && m;
-			}, "the 503 to be counted", 3000);
-			assert.equal(value(s, REQ, { path: "/mutate/traffic", code: "200" }), 2);
+				return value(m, REQ, { path: "/mutate/traffic", code: "503" }) === 1 &&
+				    value(m, REQ, { path: "/mutate/traffic", code: "200" }) === 2 && m;
+			}, "the 503 and both 200s to be counted", 3000);
+			assert.equal(value(s, "meshinject_request_duration_seconds_count"), 3);
 		} catch (e) {
 			err = e;
 		}
