@@ -96,6 +96,14 @@ struct decision {
 int policy_decide(const struct config *cfg, const struct policy_input *in,
     struct decision *d);
 
+/* The workload a pod belongs to, as "Kind/name", into buf: a ReplicaSet's
+ * pod counts as its Deployment (pod-template-hash suffix stripped), a
+ * CronJob's Job ("<cronjob>-<8+ digits>") as its CronJob, a DeploymentConfig's
+ * ReplicationController as the DeploymentConfig, other controllers as
+ * themselves, a bare pod as "Pod/<name or generateName without ->". The
+ * rollout hashes it; `report` restarts it. */
+void policy_workload(const json_t *pod, char *buf, size_t buflen);
+
 /* Append a formatted message (cut at POLICY_MSG_LEN, dropped past
  * POLICY_MSG_MAX). */
 void msg_add(struct msg_list *l, const char *fmt, ...)

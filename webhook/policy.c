@@ -203,8 +203,8 @@ already_injected(const json_t *pod, const char *stage)
  * (name "<cronjob>-<minutes since epoch>") as its CronJob; other controllers
  * as themselves; a bare pod by its name or generateName.
  */
-static void
-workload_of(const json_t *pod, char *buf, size_t buflen)
+void
+policy_workload(const json_t *pod, char *buf, size_t buflen)
 {
 	const json_t *owners, *o, *ctl = NULL;
 	const char *kind, *name, *hash;
@@ -222,7 +222,7 @@ workload_of(const json_t *pod, char *buf, size_t buflen)
 	}
 	kind = json_string_value(json_object_get(ctl, "kind"));
 	name = json_string_value(json_object_get(ctl, "name"));
-	if (kind == NULL || name == NULL) {
+	if (kind == NULL || name == NULL || *kind == '\0' || *name == '\0') {
 		name = json_path_string(pod, "metadata", "name", NULL);
 		if (name == NULL || *name == '\0')
 			name = json_path_string(pod, "metadata",
@@ -796,7 +796,7 @@ policy_decide(const struct config *cfg, const struct policy_input *in,
 
 	/* Partial rollout: the workload's bucket decides, the same for every
 	 * replica and every new ReplicaSet of it. */
-	workload_of(pod, d->workload, sizeof(d->workload));
+	policy_workload(pod, d->workload, sizeof(d->workload));
 	utf8_clean(d->workload);
 	if (st->rollout_percent < 100) {
 		const struct stage *got;

@@ -33,62 +33,37 @@ lower_kind(const char *kind, char *buf, size_t buflen)
 enum report_action
 report_workload(const json_t *pod, char *buf, size_t buflen)
 {
-	const json_t *owners, *o, *ctl = NULL;
-	const char *kind, *name, *hash;
-	char lk[64];
-	size_t i, n, len;
+	static const struct {
+		const char *kind;
+		enum report_action action;
+	} actions[] = {
+		{ "Deployment", REPORT_ROLLOUT_RESTART },
+		{ "StatefulSet", REPORT_ROLLOUT_RESTART },
+		{ "DaemonSet", REPORT_ROLLOUT_RESTART },
+		{ "ReplicaSet", REPORT_DELETE_PODS },
+		{ "ReplicationController", REPORT_DELETE_PODS },
+		{ "Pod", REPORT_RECREATE },
+		{ "Job", REPORT_RECREATE },
+		{ "CronJob", REPORT_NEXT_RUN },
+	};
+	char workload[WORKLOAD_MAX], lk[64];
+	const char *slash;
+	size_t i, klen;
 
-	owners = json_object_get(json_object_get(pod, "metadata"),
-	    "ownerReferences");
-	json_array_foreach(owners, i, o) {
-		if (json_is_true(json_object_get(o, "controller"))) {
-			ctl = o;
-			break;
-		}
-		if (ctl == NULL)
-			ctl = o;
-	}
-	kind = json_string_value(json_object_get(ctl, "kind"));
-	name = json_string_value(json_object_get(ctl, "name"));
-	if (kind == NULL || name == NULL || *kind == '\0' || *name == '\0') {
-		name = json_path_string(pod, "metadata", "name", NULL);
-		snprintf(buf, buflen, "pod/%s", name != NULL ? name : "");
-		return REPORT_RECREATE;
-	}
-	len = strlen(name);
-	if (strcmp(kind, "ReplicaSet") == 0) {
-		hash = pod_label(pod, "pod-template-hash");
-		n = hash != NULL ? strlen(hash) : 0;
-		if (n > 0 && len > n + 1 && name[len - n - 1] == '-' &&
-		    strcmp(name + len - n, hash) == 0) {
-			snprintf(buf, buflen, "deployment/%.*s",
-			    (int)(len - n - 1), name);
-			return REPORT_ROLLOUT_RESTART;
-		}
-		snprintf(buf, buflen, "replicaset/%s", name);
-		return REPORT_DELETE_PODS;
-	}
-	if (strcmp(kind, "Job") == 0) {
-		/* The CronJob controller names its Jobs <cronjob>-<scheduled
-		 * time in minutes since the epoch>. */
-		for (n = 0; n < len && name[len - 1 - n] >= '0' &&
-		    name[len - 1 - n] <= '9'; n++)
-			;
-		if (n >= 8 && len > n + 1 && name[len - n - 1] == '-') {
-			snprintf(buf, buflen, "cronjob/%.*s",
-			    (int)(len - n - 1), name);
-			return REPORT_NEXT_RUN;
-		}
-		snprintf(buf, buflen, "job/%s", name);
-		return REPORT_RECREATE;
-	}
-	lower_kind(kind, lk, sizeof(lk));
-	snprintf(buf, buflen, "%s/%s", lk, name);
-	if (strcmp(kind, "StatefulSet") == 0 || strcmp(kind, "DaemonSet") == 0 ||
-	    strcmp(kind, "Deployment") == 0)
-		return REPORT_ROLLOUT_RESTART;
-	if (strcmp(kind, "ReplicationController") == 0)
-		return REPORT_DELETE_PODS;
+	/* The workload the rollout hashes is the one to restart. */
+	policy_workload(pod, workload, sizeof(workload));
+	slash = strchr(workload, '/');
+	klen = slash != NULL ? (size_t)(slash - workload) : 0;
+	if (klen >= sizeof(lk))
+		klen = sizeof(lk) - 1;
+	memcpy(lk, workload, klen);
+	lk[klen] = '\0';
+	lower_kind(lk, lk, sizeof(lk));
+	snprintf(buf, buflen, "%s/%s", lk, slash != NULL ? slash + 1 : "");
+	for (i = 0; i < sizeof(actions) / sizeof(actions[0]); i++)
+		if (strlen(actions[i].kind) == klen &&
+		    strncmp(workload, actions[i].kind, klen) == 0)
+			return actions[i].action;
 	return REPORT_CONTROLLER;
 }
 
