@@ -62,6 +62,7 @@ struct serve_reload {
 	const char *tls_cert;	/* NULL with --dev */
 	const char *tls_key;
 	char *served_cert;	/* PEM of the certificate served now */
+	char config_hash[17];	/* configHash of the config in force */
 };
 
 static void
@@ -526,7 +527,17 @@ serve_reload_config(void *arg, bool forced)
 	}
 	config_errors_clear(&errs);
 	memcpy(hash, cfg->hash, sizeof(hash));
+	/* The volume changed, not the config (the certificate next to it
+	 * was renewed, or a comment changed): nothing to swap or count.
+	 * SIGHUP always reloads. */
+	if (!forced && strcmp(hash, r->config_hash) == 0) {
+		config_free(cfg);
+		log_info("config file changed; the config in force is the same",
+		    "file", r->config, "configHash", hash, NULL);
+		return 0;
+	}
 	server_config_swap(r->srv, cfg);
+	memcpy(r->config_hash, hash, sizeof(r->config_hash));
 	metrics_count_reload(server_metrics(r->srv), METRICS_RELOAD_SUCCESS);
 	log_info("config reloaded", "file", r->config, "configHash", hash,
 	    "trigger", why, NULL);
@@ -683,6 +694,7 @@ cmd_serve(int argc, char **argv)
 	opts.cert_not_after = pem.not_after;
 	memset(&reload, 0, sizeof(reload));
 	reload.served_cert = pem.cert;		/* kept to compare */
+	memcpy(reload.config_hash, cfg->hash, sizeof(reload.config_hash));
 	opts.max_body = fl.max_body;
 	opts.max_body_total = fl.max_body_total;
 	opts.timeout = fl.timeout;

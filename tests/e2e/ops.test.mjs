@@ -368,6 +368,12 @@ describe("config hot reload", () => {
 			}, "requests_total for /mutate/canary", 3000);
 			assert.equal(value(s, DEC, { stage: "canary", decision: "injected" }), 1);
 
+			// The same config with a comment: the file changed, the config
+			// did not; nothing to swap or count.
+			vol.update({ "config.yaml": `# a comment\n${cfg("registry.example.com/envoy:v2", "stages:\n  canary: {features: [proxy]}\n")}` });
+			await waitFor(() => logLines(srv).some((l) => /the config in force is the same/.test(l.msg ?? "")), "the unchanged config to be noticed", 5000);
+			assert.equal(value((await scrape(srv)).samples, RELOADS, { result: "success" }), 1, "an unchanged config is not a reload");
+
 			// A broken config: logged with file:line, counted, old one kept.
 			vol.update({ "config.yaml": cfg("registry.example.com/envoy:v3", "  uidd: 5\n") });
 			await waitFor(async () => value((await scrape(srv)).samples, RELOADS, { result: "failure" }) === 1,

@@ -90,6 +90,9 @@ describe("certificate rotation by ..data symlink swap", () => {
 			assert.equal((await peerCert(srv.port, bundle)).fingerprint, b.fingerprint, "after refused pairs, B is still served");
 			const s = (await scrape(srv)).samples;
 			assert.equal(value(s, EXPIRY), b.notAfter, "after refused pairs, the expiry metric still shows B");
+			assert.equal(value(s, "meshinject_config_reloads_total", { result: "success" }), 0,
+				"the config.yaml next to the certificate did not change: no config reload is counted");
+			assert.equal(value(s, "meshinject_config_reloads_total", { result: "failure" }), 0);
 			const ready = await httpGet(srv.metricsPort, "/readyz");
 			assert.equal(ready.status, 200, `still ready after refused pairs: ${ready.body}`);
 
