@@ -149,3 +149,28 @@ fuzz-regress: fuzz-build
 	    echo "== fuzz_$$t: tests/fuzz/corpus/$$t"; \
 	    $(FUZZ_BUILD)/fuzz_$$t -runs=0 $(FUZZ_ARGS) tests/fuzz/corpus/$$t; \
 	done
+
+# valgrind: every meshinject the end-to-end tests start runs under memcheck
+# (tests/fuzz/valgrind-meshinject.sh as MESHINJECT_BIN); it fails on any
+# memcheck error or definite leak in any of them, or a failed test.
+# MESHINJECT_E2E_SLOW=1 lets tests that can scale down their load.
+VALGRIND_LOGS := $(abspath build/valgrind-logs)
+valgrind: $(BUILD)/meshinject
+	@cd tests/e2e && { [ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund --loglevel=error; }
+	@rm -rf $(VALGRIND_LOGS) && mkdir -p $(VALGRIND_LOGS)
+	@st=0; MESHINJECT_E2E_SLOW=1 MESHINJECT_REAL_BIN=$(abspath $(BUILD)/meshinject) \
+	    MESHINJECT_VALGRIND_LOGS=$(VALGRIND_LOGS) \
+	    MESHINJECT_BIN=$(abspath tests/fuzz/valgrind-meshinject.sh) \
+	    node --test --test-concurrency=1 $(or $(VALGRIND_TESTS),tests/e2e/) || st=$$?; \
+	runs=$$(ls $(VALGRIND_LOGS) | wc -l); \
+	bad=$$(grep -l "ERROR SUMMARY: [1-9]" $(VALGRIND_LOGS)/*.log); \
+	killed=$$(grep -L "ERROR SUMMARY" $(VALGRIND_LOGS)/*.log | wc -l); \
+	for f in $$bad; do echo "--- $$f"; cat $$f; done; \
+	echo "valgrind: $$runs meshinject processes under memcheck:" \
+	    "$$(echo $$bad | wc -w) with errors or definite leaks," \
+	    "$$killed killed before their summary; tests exit $$st"; \
+	[ -z "$$bad" ] && [ $$st -eq 0 ]
+
+# bench: not part of make test; needs wrk and nginx-light (Debian packages).
+bench: all
+	@./tests/bench/run.sh
