@@ -10,9 +10,10 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import https from "node:https";
 import { setTimeout as sleep } from "node:timers/promises";
-import { Server, httpGet } from "./lib/server.mjs";
+import { spawn } from "node:child_process";
+import { Server, httpGet, freePort, requireBin } from "./lib/server.mjs";
 import { rsReview } from "./lib/reviews.mjs";
-import { KubeVolume, makeCertSet, peerCert, postReview, scrape, value, waitFor, logLines } from "./lib/ops.mjs";
+import { KubeVolume, makeCertSet, makeExpiredPair, peerCert, postReview, scrape, value, waitFor, logLines } from "./lib/ops.mjs";
 
 const T = { timeout: 40000 };
 const EXPIRY = "meshinject_tls_certificate_expiry_timestamp_seconds";
@@ -21,6 +22,15 @@ const CLIENTS = 4;
 
 function files(set, config = "defaultStage: \"off\"\n") {
 	return { "config.yaml": config, "tls/tls.crt": set.cert, "tls/tls.key": set.key };
+}
+
+async function finish(srv, err) {
+	const r = await srv.stop();
+	if (err) {
+		err.message += `\n${srv.describe()}`;
+		throw err;
+	}
+	assert.ok(r.code === 0 && !r.signal, `clean exit on SIGTERM: ${JSON.stringify({ code: r.code, signal: r.signal })}\n${srv.describe()}`);
 }
 
 describe("certificate rotation by ..data symlink swap", () => {
@@ -120,6 +130,49 @@ describe("certificate rotation by ..data symlink swap", () => {
 			throw err;
 		}
 		assert.ok(r.code === 0 && !r.signal, `clean exit on SIGTERM: ${JSON.stringify({ code: r.code, signal: r.signal })}\n${srv.describe()}`);
+	});
+
+	test("an expired certificate: refused as a rotation (the valid one kept); served at start but not ready", T, async () => {
+		const a = makeCertSet(2, "expiry A");
+		const x = makeExpiredPair();
+		const vol = new KubeVolume(files(a));
+		const pki = { cert: vol.path("tls/tls.crt"), key: vol.path("tls/tls.key"), ca: a.ca, cleanup() {} };
+		const srv = await Server.start({ pki });
+		let err;
+		try {
+			vol.update(files(x));
+			await waitFor(() => logLines(srv).some((l) => l.msg?.startsWith("certificate reload failed") && /expired/.test(l.error ?? "")),
+				"the expired certificate to be refused", 5000);
+			assert.equal((await peerCert(srv.port, a.ca)).fingerprint, a.fingerprint, "A is still served");
+			assert.equal(value((await scrape(srv)).samples, EXPIRY), a.notAfter);
+			assert.equal((await httpGet(srv.metricsPort, "/readyz")).status, 200);
+		} catch (e) {
+			err = e;
+		}
+		await finish(srv, err);
+		// Started with it: it serves, but is not ready, and says why.
+		const port = await freePort();
+		const metricsPort = await freePort();
+		const args = ["serve", "--tls-cert", pki.cert, "--tls-key", pki.key, "--listen", `127.0.0.1:${port}`,
+			"--metrics-listen", `127.0.0.1:${metricsPort}`];
+		const srv2 = new Server(spawn(requireBin(), args, { stdio: ["ignore", "pipe", "pipe"] }),
+			{ port, metricsPort, pki, ownPki: false, args });
+		let err2;
+		try {
+			const r = await waitFor(async () => {
+				const g = await httpGet(metricsPort, "/readyz", 500);
+				return g.status !== 200 && g;
+			}, "/readyz to answer", 5000);
+			assert.equal(r.status, 503);
+			assert.match(r.body, /expired/);
+			assert.equal(value((await scrape(srv2)).samples, EXPIRY), x.notAfter, "the expiry metric shows the expired notAfter");
+			assert.ok(logLines(srv2).some((l) => l.level === "error" && /expired/.test(l.msg ?? "")), "and an error says so");
+		} catch (e) {
+			err2 = e;
+		}
+		await finish(srv2, err2);
+		vol.cleanup();
+		a.cleanup();
 	});
 
 	test("SIGHUP re-reads the certificate at once and says that there is no config file to reload", T, async () => {

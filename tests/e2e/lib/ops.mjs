@@ -159,6 +159,36 @@ export function makeCertSet(days, cn = "meshinject ops test") {
 	};
 }
 
+const EXPIRED = `
+import datetime, sys
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+import ipaddress
+key = ec.generate_private_key(ec.SECP256R1())
+name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "expired")])
+now = datetime.datetime.utcnow()
+cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+    .public_key(key.public_key()).serial_number(x509.random_serial_number())
+    .not_valid_before(now - datetime.timedelta(days=3))
+    .not_valid_after(now - datetime.timedelta(days=1))
+    .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+    .sign(key, hashes.SHA256()))
+sys.stdout.write(cert.public_bytes(serialization.Encoding.PEM).decode())
+sys.stdout.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode())
+`;
+
+// A self-signed certificate for 127.0.0.1 that expired a day ago, and its
+// key: { cert, key, notAfter } (openssl's CLI cannot backdate; Debian's
+// python3-cryptography can).
+export function makeExpiredPair() {
+	const out = execFileSync(PYTHON, ["-c", EXPIRED], { encoding: "utf8", timeout: 20000 });
+	const cert = out.slice(0, out.indexOf("-----END CERTIFICATE-----") + 26);
+	const key = out.slice(out.indexOf("-----BEGIN PRIVATE KEY-----"));
+	return { cert, key, notAfter: Math.floor(Date.parse(new X509Certificate(cert).validTo) / 1000) };
+}
+
 // The certificate a fresh TLS connection to 127.0.0.1:port is given,
 // verified against `ca`: { fingerprint, serial }.
 export function peerCert(port, ca, timeoutMs = 3000) {
