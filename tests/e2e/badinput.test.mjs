@@ -349,6 +349,9 @@ describe("bad requests", () => {
 		const a = tls.connect({ host: "127.0.0.1", port: srv.port, ca: srv.pki.ca });
 		a.on("secureConnect", () => a.write("POST /mutate/traffic HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: appl"));
 		const b = net.connect(srv.port, "127.0.0.1");
+		// Read what arrives (the server's TLS alert, then its FIN): a socket
+		// that never reads never learns that the peer closed.
+		b.resume();
 		// The server's default connection timeout is 10 s (its log says
 		// so); allow three times that.
 		const limit = 30000;
