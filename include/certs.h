@@ -7,7 +7,9 @@
 #ifndef MESHINJECT_CERTS_H
 #define MESHINJECT_CERTS_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 #include <time.h>
 
 /* Files that certs_write_set() creates in its directory: the names of a
@@ -57,6 +59,13 @@ int certs_service_names(const char *service, const char *ns,
 /* Make `dir` (and missing parents) and write a new CA and a serving
  * certificate for `sans` into it: ca.crt, ca.key, tls.crt, tls.key. What
  * `serve --dev` and `meshinject certs` both do. */
+/* Write `len` bytes to `path` with `mode` through a temporary file in the
+ * same directory (created 0600, so a key is never readable by others), then
+ * put it in place: replacing an existing file only with `replace` (else
+ * atomically refused, errno EEXIST). Returns 0, or -1 with err filled. */
+int certs_write_file(const char *path, const char *data, size_t len,
+    mode_t mode, bool replace, char *err, size_t errlen);
+
 int certs_write_set(const char *dir, const char *common_name,
     const char *const *sans, size_t n_sans, int days, char *err,
     size_t errlen);

@@ -308,14 +308,31 @@ fail:
 	return NULL;
 }
 
-/* Write `len` bytes to `path` through a temporary file in the same
- * directory, with `mode`, then rename it into place. */
+/* Put the finished temporary file `tmp` at `path`: replacing what is there
+ * with `replace`, else only if nothing is (no window in which another
+ * writer's file could be lost). */
 static int
+certs_place(const char *tmp, const char *path, bool replace)
+{
+	if (replace)
+		return rename(tmp, path);
+	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS)
+		return -1;
+	/* A file system without RENAME_NOREPLACE: link(2) never replaces. */
+	if (link(tmp, path) != 0)
+		return -1;
+	unlink(tmp);
+	return 0;
+}
+
+int
 certs_write_file(const char *path, const char *data, size_t len, mode_t mode,
-    char *err, size_t errlen)
+    bool replace, char *err, size_t errlen)
 {
 	char tmp[PATH_MAX];
-	int fd;
+	int fd, saved;
 	size_t off = 0;
 
 	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >=
@@ -326,8 +343,8 @@ certs_write_file(const char *path, const char *data, size_t len, mode_t mode,
 	/* mkstemp creates the file 0600: the key is never readable by others,
 	 * not even for a moment. */
 	if ((fd = mkostemp(tmp, O_CLOEXEC)) < 0) {
-		certs_err(err, errlen, "cannot create %s: %s", tmp,
-		    strerror(errno));
+		certs_err(err, errlen, "cannot create a file in the directory "
+		    "of %s: %s", path, strerror(errno));
 		return -1;
 	}
 	if (fchmod(fd, mode) != 0)
@@ -349,14 +366,21 @@ certs_write_file(const char *path, const char *data, size_t len, mode_t mode,
 		goto fail;
 	}
 	fd = -1;
-	if (rename(tmp, path) != 0)
+	if (certs_place(tmp, path, replace) != 0)
 		goto fail;
 	return 0;
 fail:
-	certs_err(err, errlen, "cannot write %s: %s", path, strerror(errno));
+	saved = errno;
 	if (fd >= 0)
 		close(fd);
 	unlink(tmp);
+	if (saved == EEXIST)
+		certs_err(err, errlen, "%s appeared while writing: not replaced",
+		    path);
+	else
+		certs_err(err, errlen, "cannot write %s: %s", path,
+		    strerror(saved));
+	errno = saved;
 	return -1;
 }
 
@@ -374,7 +398,8 @@ certs_write_pem(BIO *bio, const char *path, mode_t mode, char *err,
 		certs_err(err, errlen, "cannot encode %s", path);
 		return -1;
 	}
-	rc = certs_write_file(path, data, (size_t)len, mode, err, errlen);
+	rc = certs_write_file(path, data, (size_t)len, mode, true, err,
+	    errlen);
 	return rc;
 }
 

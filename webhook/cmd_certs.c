@@ -238,78 +238,21 @@ certs_make_dir(const char *dir)
 	return 0;
 }
 
-/* Put the finished temporary file `tmp` at `path`: replacing what is there
- * with `replace`, else only if nothing is (no window in which another
- * writer's file could be lost). */
-static int
-certs_place(const char *tmp, const char *path, bool replace)
-{
-	if (replace)
-		return rename(tmp, path);
-	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0)
-		return 0;
-	if (errno != EINVAL && errno != ENOSYS)
-		return -1;
-	/* A file system without RENAME_NOREPLACE: link(2) never replaces. */
-	if (link(tmp, path) != 0)
-		return -1;
-	unlink(tmp);
-	return 0;
-}
-
-/* Write `len` bytes to `path` with `mode` through a temporary file in the
- * same directory, so that nobody ever reads half a file (or a key with a
- * wider mode: mkostemp creates 0600). */
+/* certs_write_file(), with what went wrong on stderr. */
 static int
 certs_write(const char *path, const char *data, size_t len, mode_t mode,
     bool replace)
 {
-	char tmp[PATH_MAX];
-	size_t off = 0;
-	int fd, saved;
+	char err[PATH_MAX + 128];
 
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >=
-	    sizeof(tmp)) {
-		fprintf(stderr, "meshinject certs: path too long: %s\n", path);
-		return -1;
-	}
-	if ((fd = mkostemp(tmp, O_CLOEXEC)) < 0) {
-		fprintf(stderr, "meshinject certs: cannot create a file in the "
-		    "directory of %s: %s\n", path, strerror(errno));
-		return -1;
-	}
-	if (fchmod(fd, mode) != 0)
-		goto fail;
-	while (off < len) {
-		ssize_t n = write(fd, data + off, len - off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			goto fail;
-		off += (size_t)n;
-	}
-	if (fsync(fd) != 0)
-		goto fail;
-	if (close(fd) != 0) {
-		fd = -1;
-		goto fail;
-	}
-	fd = -1;
-	if (certs_place(tmp, path, replace) != 0)
-		goto fail;
-	return 0;
-fail:
-	saved = errno;
-	if (fd >= 0)
-		close(fd);
-	unlink(tmp);
-	if (saved == EEXIST)
-		fprintf(stderr, "meshinject certs: %s appeared while writing: "
-		    "not replaced (use --force to replace it)\n", path);
+	if (certs_write_file(path, data, len, mode, replace, err,
+	    sizeof(err)) == 0)
+		return 0;
+	if (errno == EEXIST)
+		fprintf(stderr, "meshinject certs: %s (use --force to replace "
+		    "it)\n", err);
 	else
-		fprintf(stderr, "meshinject certs: cannot write %s: %s\n",
-		    path, strerror(saved));
+		fprintf(stderr, "meshinject certs: %s\n", err);
 	return -1;
 }
 
