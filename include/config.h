@@ -120,6 +120,9 @@ bool config_namespace_ignored(const struct config *cfg, const char *ns);
  * error, critical, off); an image reference (non-empty, at most 1024 bytes,
  * no spaces or control characters). NULL is never valid. */
 bool config_valid_quantity(const char *s);
+/* The value of a quantity config_valid_quantity() accepted ("128Mi" ->
+ * 134217728, "100m" -> 0.1), for comparing a request with its limit. */
+long double config_quantity_value(const char *s);
 bool config_valid_log_level(const char *s);
 bool config_valid_image(const char *s);
 

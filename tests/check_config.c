@@ -690,7 +690,7 @@ START_TEST(error_many_at_once)
 	    "    rollout: {percent: 101, fallback: nope}\n",
 	    "cfg.yaml:1: defaultStage: \"nope\" is not a stage (off, observe, "
 	    "traffic, mtls)",
-	    "cfg.yaml:3: proxy.uid: \"-1\" is not a UID (0-2147483647)",
+	    "cfg.yaml:3: proxy.uid: \"-1\" is not a UID (1-2147483646)",
 	    "cfg.yaml:5: proxy.ports.status: \"70000\" is not a port (1-65535)",
 	    "cfg.yaml:6: proxy.ports.admin: \"0\" is not a port (1-65535)",
 	    "cfg.yaml:7: proxy.logLevel: \"loud\" is not a log level (trace, "
@@ -824,21 +824,27 @@ START_TEST(bounds_uid)
 	struct config *cfg;
 
 	EXPECT_ERROR("proxy: {uid: -1}\n",
-	    "cfg.yaml:1: proxy.uid: \"-1\" is not a UID (0-2147483647)");
+	    "cfg.yaml:1: proxy.uid: \"-1\" is not a UID (1-2147483646)");
 	EXPECT_ERROR("proxy: {uid: 2147483648}\n",
-	    "cfg.yaml:1: proxy.uid: \"2147483648\" is not a UID (0-2147483647)");
+	    "cfg.yaml:1: proxy.uid: \"2147483648\" is not a UID (1-2147483646)");
 	EXPECT_ERROR("proxy: {uid: 02471}\n",
 	    "cfg.yaml:1: proxy.uid: \"02471\" has a leading zero (octal in "
 	    "YAML 1.1); write it without");
 	EXPECT_ERROR("proxy: {uid: 0x539}\n",
-	    "cfg.yaml:1: proxy.uid: \"0x539\" is not a UID (0-2147483647)");
+	    "cfg.yaml:1: proxy.uid: \"0x539\" is not a UID (1-2147483646)");
 	EXPECT_ERROR("proxy: {uid: ~}\n",
 	    "cfg.yaml:1: proxy.uid: expected a number, got nothing (null)");
-	cfg = load_ok("proxy: {uid: 2147483647}\n");
-	ck_assert_int_eq(cfg->proxy.uid, 2147483647L);
+	/* 0 would be root under runAsNonRoot; the last UID leaves no room
+	 * for the cni check container's uid + 1. */
+	EXPECT_ERROR("proxy: {uid: 0}\n",
+	    "cfg.yaml:1: proxy.uid: \"0\" is not a UID (1-2147483646)");
+	EXPECT_ERROR("proxy: {uid: 2147483647}\n",
+	    "cfg.yaml:1: proxy.uid: \"2147483647\" is not a UID (1-2147483646)");
+	cfg = load_ok("proxy: {uid: 2147483646}\n");
+	ck_assert_int_eq(cfg->proxy.uid, 2147483646L);
 	config_free(cfg);
-	cfg = load_ok("proxy: {uid: 0}\n");
-	ck_assert_int_eq(cfg->proxy.uid, 0);
+	cfg = load_ok("proxy: {uid: 1}\n");
+	ck_assert_int_eq(cfg->proxy.uid, 1);
 	config_free(cfg);
 }
 END_TEST

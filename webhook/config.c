@@ -1022,10 +1022,8 @@ config_valid_quantity(const char *s)
 	return false;
 }
 
-/* The value of a quantity that quantity() accepted, for comparing a request
- * with its limit. */
-static long double
-quantity_value(const char *s)
+long double
+config_quantity_value(const char *s)
 {
 	static const struct {
 		const char *suffix;
@@ -1227,7 +1225,7 @@ resources_check(struct loader *ld, const struct node *res, const char *path,
 		req = i == 0 ? pc->cpu_request : pc->memory_request;
 		lim = i == 0 ? pc->cpu_limit : pc->memory_limit;
 		if (req == NULL || lim == NULL ||
-		    quantity_value(req) <= quantity_value(lim))
+		    config_quantity_value(req) <= config_quantity_value(lim))
 			continue;
 		rn = map_get(map_get(res, "requests"), kinds[i]);
 		ln = map_get(map_get(res, "limits"), kinds[i]);
@@ -1284,7 +1282,10 @@ proxy_apply(struct loader *ld, const struct node *map, const char *path,
 	}
 	if ((n = map_get(map, "uid")) != NULL) {
 		path_join(p, sizeof(p), path, "uid");
-		if (get_long(ld, n, p, 0, 2147483647L, "a UID", &v) == 0)
+		/* Not 0: the proxy runs with runAsNonRoot, and root's traffic
+		 * would all be exempt from the redirect. Not the last UID: the
+		 * cni check container runs as uid + 1. */
+		if (get_long(ld, n, p, 1, 2147483646L, "a UID", &v) == 0)
 			pc->uid = v;
 	}
 	if ((ports = map_get(map, "ports")) != NULL) {
