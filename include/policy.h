@@ -18,6 +18,14 @@
 #define LABEL_STAGE	"meshinject.io/stage"
 #define ANN_MIRROR	"kubernetes.io/config.mirror"
 
+/* What meshinject injects, by name: policy.c checks them, inject.c adds
+ * them. */
+#define MESH_PROXY	"mesh-proxy"
+#define MESH_INIT	"mesh-init"
+#define MESH_VOL_RUN	"mesh-run"
+#define MESH_VOL_TOKEN	"mesh-token"
+#define MESH_VOL_CERTS	"mesh-certs"
+
 enum verdict {
 	VERDICT_INJECT,		/* the pod gets the stage's containers */
 	VERDICT_OBSERVE,	/* only the status annotation (observe) */

@@ -56,6 +56,12 @@ struct policy_case {
 	const char *why;		/* substring of d.why */
 };
 
+/* The containers as meshinject injects them under the default config. */
+#define MESH_INIT_JSON "{\"name\":\"mesh-init\",\"image\":" \
+    "\"meshinject/meshinject:0.1.0\"}"
+#define MESH_PROXY_JSON "{\"name\":\"mesh-proxy\",\"image\":" \
+    "\"envoyproxy/envoy:v1.32.3\",\"securityContext\":{\"runAsUser\":1337}}"
+
 #define POD_PLAIN "{\"metadata\":{\"generateName\":\"web-\"},\"spec\":" \
     "{\"containers\":[{\"name\":\"app\",\"image\":\"nginx\"}]}}"
 
@@ -125,8 +131,8 @@ static const struct policy_case cases[] = {
 	  0, "{\"metadata\":{\"annotations\":{\"meshinject.io/status\":"
 	  "\"{\\\"stage\\\":\\\"traffic\\\",\\\"containers\\\":[\\\"mesh-proxy\\\"],\\\"initContainers\\\":"
 	  "[\\\"mesh-init\\\"],\\\"volumes\\\":[\\\"mesh-run\\\"]}\"}},"
-	  "\"spec\":{\"initContainers\":[{\"name\":\"mesh-init\"}],"
-	  "\"containers\":[{\"name\":\"app\"},{\"name\":\"mesh-proxy\"}],"
+	  "\"spec\":{\"initContainers\":[" MESH_INIT_JSON "],"
+	  "\"containers\":[{\"name\":\"app\"}," MESH_PROXY_JSON "],"
 	  "\"volumes\":[{\"name\":\"mesh-run\"}]}}", VERDICT_UNCHANGED,
 	  "traffic", 0, "already injected" },
 	{ "status without its containers is injected", "traffic", "CREATE",
@@ -221,8 +227,34 @@ static const struct policy_case cases[] = {
 	  "CREATE", "shop", NULL, 1, POD_PLAIN, VERDICT_DENY, NULL, 403,
 	  "no mesh-proxy" },
 	{ "validate admits an injected pod", "strict", "CREATE", "shop", NULL,
-	  1, "{\"metadata\":{},\"spec\":{\"containers\":[{\"name\":"
-	  "\"mesh-proxy\"}]}}", VERDICT_UNCHANGED, NULL, 0, "validated" },
+	  1, "{\"metadata\":{},\"spec\":{\"containers\":[" MESH_PROXY_JSON
+	  "]}}", VERDICT_UNCHANGED, NULL, 0, "validated" },
+	{ "validate refuses a home-made mesh-proxy", "strict", "CREATE",
+	  "shop", NULL, 1, "{\"metadata\":{\"annotations\":{"
+	  "\"meshinject.io/status\":\"{}\"}},\"spec\":{\"containers\":[{"
+	  "\"name\":\"mesh-proxy\",\"image\":\"busybox\",\"securityContext\":"
+	  "{\"runAsUser\":1337}}]}}", VERDICT_DENY, NULL, 403, "reserved" },
+	{ "a container named mesh-other is checked like any other", "traffic",
+	  "CREATE", "shop", NULL, 0, "{\"metadata\":{},\"spec\":{"
+	  "\"containers\":[{\"name\":\"mesh-sneaky\",\"securityContext\":{"
+	  "\"runAsUser\":1337}}]}}", VERDICT_DENY, NULL, 403, "UID 1337" },
+	{ "the proxy's GID is refused", "traffic", "CREATE", "shop", NULL, 0,
+	  "{\"metadata\":{},\"spec\":{\"securityContext\":{\"runAsGroup\":"
+	  "1337},\"containers\":[{\"name\":\"app\"}]}}", VERDICT_DENY, NULL,
+	  403, "GID 1337" },
+	{ "a proxy request above the limit is invalid", "traffic", "CREATE",
+	  "shop", NULL, 0, "{\"metadata\":{\"annotations\":{"
+	  "\"meshinject.io/proxy-memory\":\"1Gi\"}},\"spec\":{}}",
+	  VERDICT_DENY, NULL, 422, "above the proxy's memory limit" },
+	{ "a proxy limit below the request is invalid", "traffic", "CREATE",
+	  "shop", NULL, 0, "{\"metadata\":{\"annotations\":{"
+	  "\"meshinject.io/proxy-cpu-limit\":\"50m\"}},\"spec\":{}}",
+	  VERDICT_DENY, NULL, 422, "below the proxy's cpu request" },
+	{ "request and limit raised together are fine", "traffic", "CREATE",
+	  "shop", NULL, 0, "{\"metadata\":{\"annotations\":{"
+	  "\"meshinject.io/proxy-memory\":\"1Gi\",\"meshinject.io/proxy-"
+	  "memory-limit\":\"2Gi\"}},\"spec\":{}}", VERDICT_INJECT, "traffic",
+	  0, NULL },
 	{ "validate admits anything when not enforced", "traffic", "CREATE",
 	  "shop", NULL, 1, POD_PLAIN, VERDICT_UNCHANGED, NULL, 0,
 	  "validated" },

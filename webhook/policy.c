@@ -387,6 +387,29 @@ quantity_annotation(struct decision *d, const json_t *pod, const char *key)
 	return v;
 }
 
+/* A proxy request above its limit makes the apiserver refuse the pod:
+ * say so here, naming the annotation that caused it. */
+static void
+check_request_limit(struct decision *d, const char *resource,
+    const char *req_ann, const char *req_pod, const char *req_cfg,
+    const char *lim_ann, const char *lim_pod, const char *lim_cfg)
+{
+	const char *req = req_pod != NULL ? req_pod : req_cfg;
+	const char *lim = lim_pod != NULL ? lim_pod : lim_cfg;
+
+	if (req == NULL || lim == NULL || (req_pod == NULL && lim_pod == NULL) ||
+	    config_quantity_value(req) <= config_quantity_value(lim))
+		return;
+	if (req_pod != NULL)
+		msg_add(&d->problems, "annotation %s: \"%.40s\" is above the "
+		    "proxy's %s limit \"%.40s\"", req_ann, req, resource, lim);
+	else
+		msg_add(&d->problems, "annotation %s: \"%.40s\" is below the "
+		    "proxy's %s request \"%.40s\"", lim_ann, lim, resource, req);
+	d->code = 422;
+	d->reason = "Invalid";
+}
+
 /* Every annotation of DESIGN.md's table that shapes the injection. */
 static void
 parse_settings(const struct config *cfg, struct decision *d,
@@ -412,6 +435,13 @@ parse_settings(const struct config *cfg, struct decision *d,
 	    "meshinject.io/proxy-cpu-limit");
 	s->memory_limit = quantity_annotation(d, pod,
 	    "meshinject.io/proxy-memory-limit");
+	check_request_limit(d, "cpu", "meshinject.io/proxy-cpu",
+	    s->cpu_request, d->proxy->cpu_request,
+	    "meshinject.io/proxy-cpu-limit", s->cpu_limit, d->proxy->cpu_limit);
+	check_request_limit(d, "memory", "meshinject.io/proxy-memory",
+	    s->memory_request, d->proxy->memory_request,
+	    "meshinject.io/proxy-memory-limit", s->memory_limit,
+	    d->proxy->memory_limit);
 	v = pod_annotation(pod, "meshinject.io/proxy-log-level");
 	if (v != NULL && !config_valid_log_level(v))
 		invalid(d, "meshinject.io/proxy-log-level", v, "is not a log "
@@ -525,18 +555,33 @@ next_working_stage(const struct config *cfg, const struct stage *st)
 	return NULL;
 }
 
+/* Containers the checks leave to check_injected(): the ones meshinject
+ * adds, by their exact names. */
 static bool
-is_mesh_name(const char *name)
+is_mesh_container(const char *name)
 {
-	return name != NULL && strncmp(name, "mesh-", 5) == 0;
+	return name != NULL && (strcmp(name, MESH_PROXY) == 0 ||
+	    strcmp(name, MESH_INIT) == 0);
+}
+
+static long
+sc_id(const json_t *sc, const char *key)
+{
+	const json_t *u = json_object_get(sc, key);
+
+	return json_is_integer(u) ? (long)json_integer_value(u) : -1;
 }
 
 static long
 run_as_user(const json_t *sc)
 {
-	const json_t *u = json_object_get(sc, "runAsUser");
+	return sc_id(sc, "runAsUser");
+}
 
-	return json_is_integer(u) ? (long)json_integer_value(u) : -1;
+static long
+run_as_group(const json_t *sc)
+{
+	return sc_id(sc, "runAsGroup");
 }
 
 /*
@@ -551,6 +596,7 @@ check_containers(struct decision *d, const json_t *pod,
 	static const char *const lists[] = { "initContainers", "containers" };
 	const json_t *spec = json_object_get(pod, "spec");
 	long pod_uid = run_as_user(json_object_get(spec, "securityContext"));
+	long pod_gid = run_as_group(json_object_get(spec, "securityContext"));
 	int owned[6];
 	size_t i, j, k;
 
@@ -568,9 +614,9 @@ check_containers(struct decision *d, const json_t *pod,
 			    "name"));
 			const json_t *sc = json_object_get(c, "securityContext");
 			const json_t *port, *cap;
-			long uid;
+			long uid, gid;
 
-			if (name == NULL || is_mesh_name(name))
+			if (name == NULL || is_mesh_container(name))
 				continue;
 			json_array_foreach(json_object_get(c, "ports"), k,
 			    port) {
@@ -592,6 +638,14 @@ check_containers(struct decision *d, const json_t *pod,
 				forbidden(d, "container %.60s runs as UID %ld,"
 				    " the proxy's: its traffic would bypass "
 				    "the mesh", name, uid);
+			/* The redirect exempts the proxy's GID as well. */
+			gid = run_as_group(sc);
+			if (gid < 0)
+				gid = pod_gid;
+			if (gid >= 0 && gid == px->uid)
+				forbidden(d, "container %.60s runs as GID %ld,"
+				    " the proxy's: its traffic would bypass "
+				    "the mesh", name, gid);
 			if (!enforce)
 				continue;
 			json_array_foreach(json_object_get(json_object_get(sc,
@@ -612,36 +666,79 @@ check_containers(struct decision *d, const json_t *pod,
 	}
 }
 
+/* Is `c` the proxy meshinject injects: a configured proxy image (or the
+ * pod's allowed override) running as that proxy's UID? */
+static bool
+proxy_is_ours(const struct config *cfg, const struct decision *d,
+    const json_t *c)
+{
+	const char *image = json_string_value(json_object_get(c, "image"));
+	long uid = run_as_user(json_object_get(c, "securityContext"));
+	size_t i;
+
+	if (image == NULL)
+		return false;
+	if (d->settings.image != NULL && strcmp(image, d->settings.image) == 0)
+		return uid == d->proxy->uid;
+	if (strcmp(image, cfg->proxy.image) == 0 && uid == cfg->proxy.uid)
+		return true;
+	for (i = 0; i < cfg->n_stages; i++)
+		if (strcmp(image, cfg->stages[i].proxy.image) == 0 &&
+		    uid == cfg->stages[i].proxy.uid)
+			return true;
+	return false;
+}
+
 /*
- * A pod without a status annotation that already has a container or volume
- * named like one meshinject adds: the user's own, which the mesh would
- * either take for its proxy or clash with. Refused rather than guessed.
+ * Containers and volumes named like the ones meshinject injects must be
+ * meshinject's: a mesh-proxy with another image or UID, or a mesh-init
+ * with another image, would pass for the mesh (and skip the checks) while
+ * bypassing it. A pod without a status annotation that already has a
+ * mesh-* volume is the user's own clash. All 403.
  */
 static void
-check_reserved_names(struct decision *d, const json_t *pod)
+check_injected_names(const struct config *cfg, struct decision *d,
+    const json_t *pod)
 {
-	static const char *const lists[] = { "initContainers", "containers",
-	    "volumes" };
-	static const char *const reserved[] = { "mesh-proxy", "mesh-init",
-	    "mesh-run", "mesh-token", "mesh-certs" };
-	const json_t *item;
+	static const char *const lists[] = { "initContainers", "containers" };
+	static const char *const vols[] = { MESH_VOL_RUN, MESH_VOL_TOKEN,
+	    MESH_VOL_CERTS };
+	const json_t *spec = json_object_get(pod, "spec"), *item;
+	bool status = pod_annotation(pod, ANN_STATUS) != NULL;
 	size_t i, j, k;
 
-	if (pod_annotation(pod, ANN_STATUS) != NULL)
-		return;
-	for (i = 0; i < 3; i++) {
-		json_array_foreach(json_object_get(json_object_get(pod, "spec"),
-		    lists[i]), j, item) {
+	for (i = 0; i < 2; i++) {
+		json_array_foreach(json_object_get(spec, lists[i]), j, item) {
 			const char *n = json_string_value(json_object_get(item,
 			    "name"));
+			const char *image = json_string_value(json_object_get(
+			    item, "image"));
 
-			for (k = 0; n != NULL && k < 5; k++)
-				if (strcmp(n, reserved[k]) == 0)
-					forbidden(d, "%s %s: the name is "
-					    "reserved for what meshinject "
-					    "injects", i < 2 ? "container" :
-					    "volume", n);
+			if (n == NULL)
+				continue;
+			if (strcmp(n, MESH_PROXY) == 0 &&
+			    !proxy_is_ours(cfg, d, item))
+				forbidden(d, "container %s: the name is reserved"
+				    " for meshinject's proxy (image %.60s is not"
+				    " a configured proxy running as its UID)", n,
+				    image != NULL ? image : "none");
+			if (strcmp(n, MESH_INIT) == 0 && (image == NULL ||
+			    strcmp(image, cfg->init_image) != 0))
+				forbidden(d, "container %s: the name is reserved"
+				    " for meshinject's redirect (image %.60s is "
+				    "not init.image)", n, image != NULL ? image :
+				    "none");
 		}
+	}
+	if (status)
+		return;
+	json_array_foreach(json_object_get(spec, "volumes"), j, item) {
+		const char *n = json_string_value(json_object_get(item, "name"));
+
+		for (k = 0; n != NULL && k < 3; k++)
+			if (strcmp(n, vols[k]) == 0)
+				forbidden(d, "volume %s: the name is reserved "
+				    "for what meshinject injects", n);
 	}
 }
 
@@ -680,8 +777,9 @@ problems_to_warnings(struct decision *d)
 }
 
 /* The namespace's stage: the path's, else the pod's label (the chart's
- * objectSelector entry for unlabelled namespaces), else the pod's stage
- * annotation on bare /mutate, else the config's default. */
+ * objectSelector entry for unlabelled namespaces), else the config's
+ * default. The pod's annotation may then pick another stage, under the
+ * namespace stage's enforcement. */
 static const char *
 namespace_stage_name(const struct config *cfg, const struct policy_input *in,
     struct decision *d)
@@ -693,10 +791,6 @@ namespace_stage_name(const struct config *cfg, const struct policy_input *in,
 	} else if ((name = pod_label(in->pod, LABEL_STAGE)) != NULL) {
 		msg_add(&d->trail, "stage %s from the pod label %s", name,
 		    LABEL_STAGE);
-	} else if (!in->validate &&
-	    (name = pod_annotation(in->pod, ANN_STAGE)) != NULL) {
-		msg_add(&d->trail, "stage %s from the pod annotation %s", name,
-		    ANN_STAGE);
 	} else {
 		name = cfg->default_stage;
 		msg_add(&d->trail, "stage %s from the config's defaultStage",
@@ -745,7 +839,10 @@ policy_decide(const struct config *cfg, const struct policy_input *in,
 	name = namespace_stage_name(cfg, in, d);
 	ns_stage = d->ns_stage = config_stage(cfg, name);
 	if (ns_stage == NULL) {
-		invalid(d, LABEL_STAGE, name, "is not a configured stage");
+		msg_add(&d->problems, "label %s: \"%.60s\" is not a configured "
+		    "stage", LABEL_STAGE, name);
+		d->code = 422;
+		d->reason = "Invalid";
 		d->verdict = VERDICT_DENY;
 		set_why(d, "denied: unknown stage %.60s", name);
 		return 0;
@@ -871,8 +968,7 @@ policy_decide(const struct config *cfg, const struct policy_input *in,
 	if (features != 0) {
 		parse_settings(cfg, d, pod);
 		check_containers(d, pod, d->proxy, ns_stage->enforce);
-		if (!in->validate)
-			check_reserved_names(d, pod);
+		check_injected_names(cfg, d, pod);
 	}
 
 	if (in->validate) {
