@@ -8,11 +8,11 @@
 #include "inject.h"
 #include "patch.h"
 
-#define PROXY_NAME	"mesh-proxy"
-#define INIT_NAME	"mesh-init"
-#define VOL_RUN		"mesh-run"
-#define VOL_TOKEN	"mesh-token"
-#define VOL_CERTS	"mesh-certs"
+#define PROXY_NAME	MESH_PROXY
+#define INIT_NAME	MESH_INIT
+#define VOL_RUN		MESH_VOL_RUN
+#define VOL_TOKEN	MESH_VOL_TOKEN
+#define VOL_CERTS	MESH_VOL_CERTS
 #define RUN_DIR		"/var/run/mesh"
 #define TOKEN_DIR	"/var/run/secrets/mesh/tokens"
 #define CERTS_DIR	"/var/run/secrets/mesh/certs"
@@ -23,9 +23,8 @@ has(unsigned features, enum feature f)
 	return (features & FEATURE_BIT(f)) != 0;
 }
 
-#define CHECK_NAME_UID_OFFSET 1	/* mesh-init in cni mode: proxy UID + 1 */
 #define PROBE_PREFIX	"/app-health/"
-#define MAX_PROBES	64
+#define MAX_PROBES	256
 
 /* One app probe rewritten to go through the proxy's status port. */
 struct app_probe {
@@ -342,6 +341,9 @@ arg_int(json_t *args, const char *flag, long value)
 	return arg2(args, flag, buf);
 }
 
+/* The redirect's flags for the proxy settings and the pod's traffic
+ * annotations. Excluding every outbound CIDR ("*") is capturing none: an
+ * empty include list. */
 json_t *
 inject_redirect_args(const struct proxy_config *px,
     const struct pod_settings *s)
@@ -365,10 +367,14 @@ inject_redirect_args(const struct proxy_config *px,
 	    "--exclude-inbound-ports", s->exclude_inbound_text) == -1) ||
 	    (s->exclude_outbound_text != NULL && arg2(args,
 	    "--exclude-outbound-ports", s->exclude_outbound_text) == -1) ||
-	    (s->include_cidrs_text != NULL && arg2(args,
-	    "--include-outbound-cidrs", s->include_cidrs_text) == -1) ||
-	    (s->exclude_cidrs_text != NULL && arg2(args,
-	    "--exclude-outbound-cidrs", s->exclude_cidrs_text) == -1)) {
+	    (s->exclude_cidrs.all && arg2(args, "--include-outbound-cidrs",
+	    "") == -1) ||
+	    (!s->exclude_cidrs.all && s->include_cidrs_text != NULL &&
+	    arg2(args, "--include-outbound-cidrs", s->include_cidrs_text) ==
+	    -1) ||
+	    (!s->exclude_cidrs.all && s->exclude_cidrs_text != NULL &&
+	    arg2(args, "--exclude-outbound-cidrs", s->exclude_cidrs_text) ==
+	    -1)) {
 		json_decref(args);
 		return NULL;
 	}
@@ -498,7 +504,7 @@ proxy_container(const struct plan *pl)
 	c = json_pack("{s:s, s:s, s:[s], s:[s, s, s, s, s, s], s:o, s:o,"
 	    " s:[{s:s, s:i, s:s}, {s:s, s:i, s:s}],"
 	    " s:o, s:o,"
-	    " s:{s:I, s:I, s:b, s:b, s:b, s:b, s:{s:[s]}}}",
+	    " s:{s:I, s:I, s:b, s:b, s:b, s:b, s:{s:[s]}, s:{s:s}}}",
 	    "name", PROXY_NAME, "image", image,
 	    "command", "envoy",
 	    "args", "--config-yaml", text, "--log-level", level,
@@ -513,7 +519,8 @@ proxy_container(const struct plan *pl)
 	    "securityContext", "runAsUser", (json_int_t)px->uid, "runAsGroup",
 	    (json_int_t)px->uid, "runAsNonRoot", 1, "privileged", 0,
 	    "allowPrivilegeEscalation", 0, "readOnlyRootFilesystem", 1,
-	    "capabilities", "drop", "ALL");
+	    "capabilities", "drop", "ALL",
+	    "seccompProfile", "type", "RuntimeDefault");
 	free(text);
 	if (c == NULL)
 		return NULL;
@@ -541,45 +548,41 @@ proxy_container(const struct plan *pl)
 	return c;
 }
 
-/* mesh-init: the redirect, or in cni mode a check that the CNI plugin's
- * redirect is in place (unprivileged, Pod Security restricted). */
+/*
+ * mesh-init: the redirect, or in cni mode a check that the CNI plugin's
+ * redirect is in place. The redirect needs root with NET_ADMIN and NET_RAW
+ * and nothing else; the check runs unprivileged as the proxy's UID + 1 (not
+ * the proxy's: its traffic is never redirected), Pod Security restricted.
+ */
 static json_t *
 init_container(const struct plan *pl)
 {
-	json_t *args;
+	bool cni = has(pl->features, FEATURE_CNI);
+	json_int_t uid = cni ? (json_int_t)pl->px->uid + 1 : 0;
+	json_t *args, *caps;
 
 	args = inject_redirect_args(pl->px, &pl->d->settings);
 	if (args == NULL)
 		return NULL;
-	if (has(pl->features, FEATURE_CNI)) {
+	if (cni)
 		json_array_insert_new(args, 0, json_string("--check"));
-		return json_pack("{s:s, s:s, s:[s, s], s:o,"
-		    " s:{s:{s:s, s:s}, s:{s:s}},"
-		    " s:{s:I, s:I, s:b, s:b, s:b, s:b, s:{s:[s]}}}",
-		    "name", INIT_NAME, "image", pl->cfg->init_image,
-		    "command", "meshinject", "redirect", "args", args,
-		    "resources", "requests", "cpu", "10m", "memory", "16Mi",
-		    "limits", "memory", "64Mi",
-		    "securityContext", "runAsUser", (json_int_t)(pl->px->uid +
-		    CHECK_NAME_UID_OFFSET), "runAsGroup",
-		    (json_int_t)(pl->px->uid + CHECK_NAME_UID_OFFSET),
-		    "runAsNonRoot", 1, "privileged", 0,
-		    "allowPrivilegeEscalation", 0, "readOnlyRootFilesystem", 1,
-		    "capabilities", "drop", "ALL");
-	}
-	/* iptables needs root with NET_ADMIN and NET_RAW; nothing else. */
+	caps = cni ? json_pack("{s:[s]}", "drop", "ALL") :
+	    json_pack("{s:[s, s], s:[s]}", "add", "NET_ADMIN", "NET_RAW",
+	    "drop", "ALL");
 	return json_pack("{s:s, s:s, s:[s, s], s:o,"
 	    " s:{s:{s:s, s:s}, s:{s:s}},"
-	    " s:{s:i, s:i, s:b, s:b, s:b, s:b,"
-	    "    s:{s:[s, s], s:[s]}}}",
+	    " s:{s:I, s:I, s:b, s:b, s:b, s:b, s:o, s:{s:s}}}",
 	    "name", INIT_NAME, "image", pl->cfg->init_image,
 	    "command", "meshinject", "redirect", "args", args,
 	    "resources", "requests", "cpu", "10m", "memory", "16Mi",
 	    "limits", "memory", "64Mi",
-	    "securityContext", "runAsUser", 0, "runAsGroup", 0,
-	    "runAsNonRoot", 0, "privileged", 0, "allowPrivilegeEscalation", 0,
-	    "readOnlyRootFilesystem", 0,
-	    "capabilities", "add", "NET_ADMIN", "NET_RAW", "drop", "ALL");
+	    "securityContext", "runAsUser", uid, "runAsGroup", uid,
+	    "runAsNonRoot", cni, "privileged", 0,
+	    "allowPrivilegeEscalation", 0,
+	    /* iptables takes a lock file under /run. */
+	    "readOnlyRootFilesystem", cni,
+	    "capabilities", caps,
+	    "seccompProfile", "type", "RuntimeDefault");
 }
 
 static json_t *
@@ -761,7 +764,7 @@ plan_probes(struct plan *pl)
 			pr->port = port;
 			pr->app_path = json_string_value(json_object_get(http,
 			    "path"));
-			if (pr->app_path == NULL)
+			if (pr->app_path == NULL || *pr->app_path == '\0')
 				pr->app_path = "/";
 			pr->headers = json_object_get(http, "httpHeaders");
 			scheme = json_string_value(json_object_get(http,

@@ -180,6 +180,54 @@ struct want {
 	char reason[POLICY_MSG_LEN];
 };
 
+/* Remove from the array `list` (borrowed) the items whose names `names`
+ * lists. */
+static void
+drop_named(json_t *list, const json_t *names)
+{
+	const json_t *n;
+	size_t i, j;
+
+	json_array_foreach(names, i, n) {
+		for (j = json_array_size(list); j-- > 0;) {
+			const char *have = json_string_value(json_object_get(
+			    json_array_get(list, j), "name"));
+
+			if (have != NULL && json_is_string(n) &&
+			    strcmp(have, json_string_value(n)) == 0)
+				json_array_remove(list, j);
+		}
+	}
+}
+
+/* The pod as its controller would create it again: a new copy without
+ * what its status annotation says meshinject injected (the running pod
+ * carries the proxy of the config it was injected under). */
+static json_t *
+pod_as_created(const json_t *pod)
+{
+	json_t *copy, *spec, *anns, *status;
+	const char *text = pod_annotation(pod, ANN_STATUS);
+
+	copy = json_deep_copy(pod);
+	if (copy == NULL || text == NULL)
+		return copy;
+	status = json_loads(text, 0, NULL);
+	spec = json_object_get(copy, "spec");
+	drop_named(json_object_get(spec, "initContainers"),
+	    json_object_get(status, "initContainers"));
+	drop_named(json_object_get(spec, "containers"),
+	    json_object_get(status, "containers"));
+	drop_named(json_object_get(spec, "volumes"),
+	    json_object_get(status, "volumes"));
+	anns = json_object_get(json_object_get(copy, "metadata"),
+	    "annotations");
+	json_object_del(anns, ANN_STATUS);
+	json_object_del(anns, "meshinject.io/cni-redirect");
+	json_decref(status);
+	return copy;
+}
+
 /* The stage the webhook would give `pod` if it were created now in a
  * namespace labelled `label` (NULL: unlabelled). */
 static void
@@ -188,6 +236,7 @@ pod_want(const struct config *cfg, const json_t *pod, const char *ns,
 {
 	struct policy_input in = { 0 };
 	struct decision *d;
+	json_t *fresh;
 
 	memset(w, 0, sizeof(*w));
 	w->stage = REPORT_NONE;
@@ -198,7 +247,12 @@ pod_want(const struct config *cfg, const json_t *pod, const char *ns,
 		return;
 	if ((d = malloc(sizeof(*d))) == NULL)
 		return;
-	in.pod = pod;
+	fresh = pod_as_created(pod);
+	if (fresh == NULL) {
+		free(d);
+		return;
+	}
+	in.pod = fresh;
 	in.namespace = ns;
 	in.operation = "CREATE";
 	in.path_stage = label;
@@ -217,6 +271,7 @@ pod_want(const struct config *cfg, const json_t *pod, const char *ns,
 			break;
 		}
 	}
+	json_decref(fresh);
 	free(d);
 }
 
