@@ -60,8 +60,12 @@ die(const char *what)
 	exit(1);
 }
 
+static SSL_CTX *ctx;
+static const char *host;
+static int port;
+
 static void
-conn_open(struct conn *c, SSL_CTX *ctx, const char *host, int port)
+conn_open(struct conn *c)
 {
 	struct sockaddr_in sa;
 	int one = 1;
@@ -137,8 +141,11 @@ conn_read(struct conn *c)
 			continue;
 		head = (size_t)(end - c->buf) + 4;
 		cl = strcasestr(c->buf, "\r\ncontent-length:");
-		if (cl == NULL || cl > end)
+		if (cl == NULL || cl > end) {
+			fprintf(stderr, "openloop: an answer without "
+			    "Content-Length: %.200s\n", c->buf);
 			return -1;
+		}
 		len = strtoul(cl + 17, NULL, 10);
 		if (c->have < head + len)
 			continue;
@@ -152,6 +159,27 @@ conn_read(struct conn *c)
 		c->busy = 0;
 		return 0;
 	}
+}
+
+/* The server closed the connection or sent something else: the request
+ * in flight counts as an error; open a new connection in its place. */
+static void
+conn_broken(struct conn *c, int efd)
+{
+	struct epoll_event ev;
+	unsigned long e = ERR_get_error();
+
+	fprintf(stderr, "openloop: a connection broke (%s); reconnecting\n",
+	    e != 0 ? ERR_reason_error_string(e) : "closed by the server");
+	errors++;
+	record(c->due_ns);
+	epoll_ctl(efd, EPOLL_CTL_DEL, c->fd, NULL);
+	SSL_free(c->ssl);
+	close(c->fd);
+	conn_open(c);
+	ev.events = EPOLLIN | EPOLLOUT | EPOLLET;
+	ev.data.ptr = c;
+	epoll_ctl(efd, EPOLL_CTL_ADD, c->fd, &ev);
 }
 
 static int
@@ -173,11 +201,10 @@ pct(double p)
 int
 main(int argc, char **argv)
 {
-	const char *host, *path;
-	int port, conns, efd, tfd, i;
+	const char *path;
+	int conns, efd, tfd, i;
 	double rate, seconds;
 	struct conn *cs;
-	SSL_CTX *ctx;
 	FILE *f;
 	char *body;
 	long blen;
@@ -224,7 +251,7 @@ main(int argc, char **argv)
 	cs = calloc((size_t)conns, sizeof(*cs));
 	efd = epoll_create1(0);
 	for (i = 0; i < conns; i++) {
-		conn_open(&cs[i], ctx, host, port);
+		conn_open(&cs[i]);
 		ev.events = EPOLLIN | EPOLLOUT | EPOLLET;
 		ev.data.ptr = &cs[i];
 		epoll_ctl(efd, EPOLL_CTL_ADD, cs[i].fd, &ev);
@@ -269,13 +296,15 @@ main(int argc, char **argv)
 					die("timerfd");
 				continue;
 			}
-			if (c->busy && c->sent < request_len &&
-			    conn_write(c) < 0)
-				die("write");
-			if (c->busy && conn_read(c) < 0)
-				die("read (connection closed?)");
+			if ((c->busy && c->sent < request_len &&
+			    conn_write(c) < 0) || (c->busy && conn_read(c) < 0))
+				conn_broken(c, efd);
 		}
-		/* Hand queued requests to free connections. */
+		/* Hand queued requests to free connections, the first free
+		 * one first, as Go's http.Transport (kube-apiserver) reuses
+		 * its most recently used idle connection. One left idle past
+		 * the server's idle timeout may be closed under a request, as
+		 * any keep-alive client sees: an error, and a new one. */
 		for (i = 0; i < conns && qhead != qtail; i++) {
 			struct conn *c = &cs[i];
 
@@ -285,10 +314,8 @@ main(int argc, char **argv)
 			c->due_ns = queue[qhead++];
 			c->sent = 0;
 			sent++;
-			if (conn_write(c) < 0)
-				die("write");
-			if (conn_read(c) < 0)
-				die("read");
+			if (conn_write(c) < 0 || conn_read(c) < 0)
+				conn_broken(c, efd);
 		}
 	}
 	qsort(lat, n_lat, sizeof(*lat), cmp);
