@@ -1,0 +1,27 @@
+/* jsonwrite.h - jansson 2.14's json_dumps, byte for byte, without its
+ * per-character callbacks: one growing buffer, runs copied with memcpy. */
+#ifndef MESHINJECT_JSONWRITE_H
+#define MESHINJECT_JSONWRITE_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+/* The flags jsonwrite_dumps takes; any other bit makes it return NULL. */
+#define JSONWRITE_FLAGS	(JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY)
+
+/* Serialise v exactly as json_dumps(v, flags) does, faster: flags may hold
+ * JSON_COMPACT, JSON_SORT_KEYS and JSON_ENCODE_ANY (anything else: NULL).
+ * v is borrowed. Returns a new NUL-terminated text that the caller frees
+ * with free() (never jansson's allocator), its length in *lenp when lenp is
+ * not NULL; NULL where json_dumps returns NULL (v NULL, a string value that
+ * is not valid UTF-8, a scalar top level without JSON_ENCODE_ANY, a
+ * container inside itself) and where jansson would print a NaN or infinite
+ * real (which a json_t cannot hold), or when memory runs out.
+ * Like json_dumps, an object key that is not valid UTF-8 does not fail: it
+ * is written up to its last escape before the bad byte, unquoted.
+ * Nesting has no limit, as in jansson, but jsonwrite does not recurse: a
+ * tree deep enough to overflow json_dumps's stack is written here too. */
+char *jsonwrite_dumps(const json_t *v, size_t flags, size_t *lenp);
+
+#endif
