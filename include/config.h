@@ -94,16 +94,6 @@ struct config *config_load_file(const char *path, struct config_errors *errs);
 struct config *config_load_buffer(const char *name, const char *text,
     size_t len, struct config_errors *errs);
 
-/* Failed jansson allocations so far in this thread. jansson swallows some
- * failures (a string it cannot grow while parsing, an object key it cannot
- * write while dumping), and a nested json_pack or json_object_set_new
- * whose failure goes unchecked loses a member silently; so the core counts
- * them instead: a review or a config load during which the count changes
- * fails as out of memory rather than answer with a part missing. The first
- * call installs a counting allocator (json_set_alloc_funcs) over the one
- * in place, once per process; later json_set_alloc_funcs calls remove it. */
-unsigned long config_json_alloc_failures(void);
-
 /* config_free(NULL) is a no-op. */
 void config_free(struct config *cfg);
 /* Frees the messages, leaves errs empty and reusable. */

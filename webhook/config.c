@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -20,6 +19,7 @@
 #include <yaml.h>
 
 #include "config.h"
+#include "jsonalloc.h"
 
 #define CONFIG_MAX_BYTES	(1024 * 1024)	/* larger files are refused */
 #define CONFIG_MAX_DEPTH	32		/* nesting of maps and lists */
@@ -1933,43 +1933,6 @@ config_hash(struct config *cfg)
 	return 0;
 }
 
-/* ---- jansson allocation failures ---- */
-
-static json_malloc_t json_next_malloc = malloc;
-static json_free_t json_next_free = free;
-static _Thread_local unsigned long json_failures;
-static pthread_once_t json_watch_once = PTHREAD_ONCE_INIT;
-
-static void *
-json_watch_malloc(size_t n)
-{
-	void *p = json_next_malloc(n);
-
-	if (p == NULL)
-		json_failures++;
-	return p;
-}
-
-static void
-json_watch_free(void *p)
-{
-	json_next_free(p);
-}
-
-static void
-json_watch_install(void)
-{
-	json_get_alloc_funcs(&json_next_malloc, &json_next_free);
-	json_set_alloc_funcs(json_watch_malloc, json_watch_free);
-}
-
-unsigned long
-config_json_alloc_failures(void)
-{
-	pthread_once(&json_watch_once, json_watch_install);
-	return json_failures;
-}
-
 /* ---- entry points ---- */
 
 /* Parse the default and, unless text is NULL, the user's text over it. */
@@ -1980,7 +1943,7 @@ config_load(const char *name, const char *text, size_t len,
 	struct loader ld = { 0 };
 	struct node *def = NULL, *user = NULL;
 	struct config *cfg = NULL;
-	unsigned long failures = config_json_alloc_failures();
+	unsigned long failures = jsonalloc_failures();
 
 	ld.name = name;
 	def = tree_parse(&ld, DEFAULT_NAME, config_default_yaml,
@@ -2002,7 +1965,7 @@ config_load(const char *name, const char *text, size_t len,
 	if (ld.n_errs > 0 || ld.oom || ld.too_many)
 		goto fail;
 	if (config_hash(cfg) != 0 ||
-	    config_json_alloc_failures() != failures) {
+	    jsonalloc_failures() != failures) {
 		loader_oom(&ld);
 		goto fail;
 	}
