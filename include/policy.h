@@ -112,6 +112,9 @@ int policy_decide(const struct config *cfg, const struct policy_input *in,
  * rollout hashes it; `report` restarts it. */
 void policy_workload(const json_t *pod, char *buf, size_t buflen);
 
+/* An empty decision (no verdict, no messages, settings unset). */
+void decision_init(struct decision *d);
+
 /* Append a formatted message (cut at POLICY_MSG_LEN, dropped past
  * POLICY_MSG_MAX). */
 void msg_add(struct msg_list *l, const char *fmt, ...)

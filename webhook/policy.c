@@ -1,6 +1,7 @@
 /* policy.c - the stage and features of a pod, or why it is skipped or
  * refused. Everything that decides lives here; inject.c only builds. */
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -799,6 +800,32 @@ namespace_stage_name(const struct config *cfg, const struct policy_input *in,
 	return name;
 }
 
+/* Only the headers: the message arrays are 25 KB that nothing reads past
+ * each list's n, and zeroing them was 2 % of a review. */
+void
+decision_init(struct decision *d)
+{
+	struct pod_settings *s = &d->settings;
+
+	memset(d, 0, offsetof(struct decision, why));
+	d->why[0] = '\0';
+	d->workload[0] = '\0';
+	d->bucket = -1;
+	d->trail.n = d->problems.n = d->warnings.n = 0;
+	s->include_inbound.all = true;
+	s->include_inbound.n = 0;
+	s->exclude_inbound.all = false;
+	s->exclude_inbound.n = 0;
+	s->exclude_outbound.all = false;
+	s->exclude_outbound.n = 0;
+	s->include_cidrs.all = true;
+	s->include_cidrs.n = 0;
+	s->exclude_cidrs.all = false;
+	s->exclude_cidrs.n = 0;
+	memset(&s->include_inbound_text, 0, sizeof(*s) -
+	    offsetof(struct pod_settings, include_inbound_text));
+}
+
 int
 policy_decide(const struct config *cfg, const struct policy_input *in,
     struct decision *d)
@@ -813,10 +840,7 @@ policy_decide(const struct config *cfg, const struct policy_input *in,
 		return -1;
 	pod = in->pod;
 	ns = in->namespace != NULL ? in->namespace : "";
-	memset(d, 0, sizeof(*d));
-	d->bucket = -1;
-	d->settings.include_inbound.all = true;
-	d->settings.include_cidrs.all = true;
+	decision_init(d);
 
 	if (in->operation == NULL || strcmp(in->operation, "CREATE") != 0) {
 		skip(d, "operation is not CREATE");

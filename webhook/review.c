@@ -1,12 +1,14 @@
 /* review.c - AdmissionReview in, AdmissionReview out: decode the request,
  * ask policy.c and inject.c, encode the answer. No I/O. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
-
 #include "inject.h"
+#include "jsonalloc.h"
+#include "jsonread.h"
+#include "jsonwrite.h"
 #include "policy.h"
 #include "review.h"
 
@@ -43,10 +45,14 @@ error_body(const char *msg)
 
 	if (o == NULL)
 		return NULL;
-	s = json_dumps(o, JSON_COMPACT);
+	s = jsonwrite_dumps(o, JSON_COMPACT, NULL);
 	json_decref(o);
 	return s;
 }
+
+static const char *const managed_fields[] = {
+	"request", "object", "metadata", "managedFields", NULL
+};
 
 /* Decode and check the envelope. Returns 0, or -1 with a reason in err. */
 static int
@@ -57,7 +63,11 @@ review_decode(const char *body, size_t len, struct review_request *r,
 	const json_t *req, *kind;
 
 	memset(r, 0, sizeof(*r));
-	r->root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+	/* The fast reader first; jansson decides what it declines and words
+	 * the error. managedFields (a fifth of a pod) is never read. */
+	r->root = jsonread_loadb(body, len, managed_fields);
+	if (r->root == NULL)
+		r->root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (r->root == NULL) {
 		snprintf(err, errlen, "body is not JSON: %s (line %d, column "
 		    "%d)", jerr.text, jerr.line, jerr.column);
@@ -159,18 +169,47 @@ pod_check_shape(const json_t *pod, char *err, size_t errlen)
 	return 0;
 }
 
+/* Padded base64 (RFC 4648) of data; NULL when memory runs out. Three bytes
+ * to four characters at a time: OpenSSL's EVP_EncodeBlock took three
+ * times as long, 7 % of a review. */
 static char *
 base64(const char *data, size_t len)
 {
-	char *out;
+	static const char digits[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	const unsigned char *in = (const unsigned char *)data;
+	char *out, *o;
+	size_t i;
+	uint32_t v;
 
 	if (len > (size_t)1 << 30)
 		return NULL;
 	out = malloc(4 * ((len + 2) / 3) + 1);
 	if (out == NULL)
 		return NULL;
-	EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)data,
-	    (int)len);
+	o = out;
+	for (i = 0; i + 3 <= len; i += 3) {
+		v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+		o[0] = digits[v >> 18];
+		o[1] = digits[(v >> 12) & 63];
+		o[2] = digits[(v >> 6) & 63];
+		o[3] = digits[v & 63];
+		o += 4;
+	}
+	if (len - i == 1) {
+		v = (uint32_t)in[i] << 16;
+		*o++ = digits[v >> 18];
+		*o++ = digits[(v >> 12) & 63];
+		*o++ = '=';
+		*o++ = '=';
+	} else if (len - i == 2) {
+		v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8;
+		*o++ = digits[v >> 18];
+		*o++ = digits[(v >> 12) & 63];
+		*o++ = digits[(v >> 6) & 63];
+		*o++ = '=';
+	}
+	*o = '\0';
 	return out;
 }
 
@@ -265,7 +304,7 @@ review_encode(const struct review_request *r, const struct decision *d,
 			goto done;
 	}
 	if (patch != NULL && json_array_size(patch) > 0) {
-		patch_text = json_dumps(patch, JSON_COMPACT);
+		patch_text = jsonwrite_dumps(patch, JSON_COMPACT, NULL);
 		if (patch_text == NULL)
 			goto done;
 		b64 = base64(patch_text, strlen(patch_text));
@@ -289,7 +328,7 @@ review_encode(const struct review_request *r, const struct decision *d,
 	out = json_pack("{s:s, s:s, s:O}", "apiVersion", r->api_version,
 	    "kind", "AdmissionReview", "response", resp);
 	if (out != NULL)
-		text = json_dumps(out, JSON_COMPACT);
+		text = jsonwrite_dumps(out, JSON_COMPACT, NULL);
 	if (text != NULL && b64 != NULL)
 		text = splice_patch(text, b64);
 done:
@@ -317,7 +356,7 @@ review_decide(const struct config *cfg, const struct review_opts *opts,
 
 	*patch = NULL;
 	if (!is_pod(r)) {
-		memset(d, 0, sizeof(*d));
+		decision_init(d);
 		d->verdict = VERDICT_SKIP;
 		snprintf(d->why, sizeof(d->why), "skipped: kind %s is not a "
 		    "Pod", r->kind);
@@ -351,7 +390,10 @@ review_handle(const struct config *cfg, const struct review_opts *opts,
 	json_t *patch = NULL;
 	char err[512];
 	int status = -1;
-	unsigned long failures = config_json_alloc_failures();
+	unsigned long failures = jsonalloc_failures();
+	/* Every JSON value of this review lives in the arena when it is on
+	 * (jsonalloc.h): the answer is malloc'd text, nothing else leaves. */
+	bool arena = jsonalloc_arena_begin();
 
 	*response = NULL;
 	if (outcome != NULL)
@@ -393,13 +435,16 @@ review_handle(const struct config *cfg, const struct review_opts *opts,
 done:
 	/* Whatever swallowed it, a failed allocation may have left a part
 	 * of the answer out (config.h): out of memory, not a wrong answer. */
-	if (status != -1 && config_json_alloc_failures() != failures) {
+	if (status != -1 && jsonalloc_failures() != failures) {
 		free(*response);
 		*response = NULL;
 		status = -1;
 	}
-	json_decref(patch);
-	json_decref(r.root);
+	if (!arena) {
+		json_decref(patch);
+		json_decref(r.root);
+	}
 	free(d);
+	jsonalloc_arena_end();
 	return status;
 }
