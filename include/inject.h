@@ -15,9 +15,9 @@
 json_t *inject_patch(const struct config *cfg, const struct decision *d,
     const json_t *pod, const char *namespace);
 
-/* The Envoy bootstrap for the pod, as a new JSON object (YAML accepts
- * JSON), or NULL when memory runs out. Exposed for the tests. */
-json_t *inject_envoy_bootstrap(const struct config *cfg,
+/* The Envoy bootstrap for the pod, as new JSON text (YAML accepts JSON)
+ * the caller frees, or NULL when memory runs out. */
+char *inject_envoy_bootstrap(const struct config *cfg,
     const struct decision *d, const json_t *pod, const char *namespace);
 
 /* The `meshinject redirect` arguments for mesh-init, as a new JSON array

@@ -7,6 +7,8 @@
 #include <strings.h>
 
 #include "inject.h"
+#include "jsonalloc.h"
+#include "jsonwrite.h"
 #include "patch.h"
 
 #define PROXY_NAME	MESH_PROXY
@@ -60,79 +62,6 @@ struct plan {
 	struct app_probe probes[MAX_PROBES];
 };
 
-/* An Envoy socket address. */
-static json_t *
-sockaddr(const char *host, int port)
-{
-	return json_pack("{s:{s:s, s:i}}", "socket_address", "address", host,
-	    "port_value", port);
-}
-
-/* A cluster with one endpoint. */
-static json_t *
-cluster(const char *name, const char *type, const char *host, int port,
-    int http2)
-{
-	json_t *c;
-
-	c = json_pack("{s:s, s:s, s:s, s:{s:s, s:[{s:[{s:{s:o}}]}]}}",
-	    "name", name, "type", type, "connect_timeout", "1s",
-	    "load_assignment", "cluster_name", name, "endpoints",
-	    "lb_endpoints", "endpoint", "address", sockaddr(host, port));
-	if (c != NULL && http2)
-		json_object_set_new(c, "typed_extension_protocol_options",
-		    json_pack("{s:{s:s, s:{s:{}}}}",
-		    "envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-		    "@type", "type.googleapis.com/envoy.extensions.upstreams."
-		    "http.v3.HttpProtocolOptions",
-		    "explicit_http_config", "http2_protocol_options"));
-	return c;
-}
-
-static json_t *
-route(const char *prefix, const char *cluster_name, const char *rewrite)
-{
-	return json_pack("{s:{s:s}, s:{s:s, s:s}}", "match", "prefix", prefix,
-	    "route", "cluster", cluster_name, "prefix_rewrite", rewrite);
-}
-
-/* A plain-HTTP listener on all addresses with the given routes and extra
- * HTTP filters (before the router). Steals routes and filters. */
-static json_t *
-http_listener(const char *name, int port, json_t *routes, json_t *filters)
-{
-	json_t *router;
-
-	router = json_pack("{s:s, s:{s:s}}", "name",
-	    "envoy.filters.http.router", "typed_config", "@type",
-	    "type.googleapis.com/envoy.extensions.filters.http.router.v3."
-	    "Router");
-	if (router == NULL || filters == NULL) {
-		json_decref(router);
-		json_decref(routes);
-		json_decref(filters);
-		return NULL;
-	}
-	if (json_array_append_new(filters, router) == -1) {
-		json_decref(routes);
-		json_decref(filters);
-		return NULL;
-	}
-	return json_pack("{s:s, s:o, s:[{s:[{s:s, s:{s:s, s:s, "
-	    "s:{s:[{s:s, s:[s], s:o}]}, s:o}}]}]}",
-	    "name", name,
-	    "address", sockaddr("0.0.0.0", port),
-	    "filter_chains", "filters",
-	    "name", "envoy.filters.network.http_connection_manager",
-	    "typed_config",
-	    "@type", "type.googleapis.com/envoy.extensions.filters.network."
-	    "http_connection_manager.v3.HttpConnectionManager",
-	    "stat_prefix", name,
-	    "route_config", "virtual_hosts", "name", name, "domains", "*",
-	    "routes", routes,
-	    "http_filters", filters);
-}
-
 /* Split "host:port" (or "[v6]:port"); 0, or -1 when it is not that shape
  * (the config loader has checked it, so this is defensive). */
 static int
@@ -162,105 +91,297 @@ split_hostport(const char *s, char *host, size_t hostlen, int *port)
 }
 
 /*
- * The health-check filter answering one rewritten probe path: 200 while
+ * The Envoy bootstrap, written as text: keys in byte order, compact, as
+ * json_dumps(JSON_COMPACT | JSON_SORT_KEYS) writes a tree. Building the
+ * tree with json_pack and sorting it to write it was a quarter of a
+ * review; its text is all the patch needs.
+ */
+
+/* A growing text; a failed allocation sticks and makes text_end fail. */
+struct text {
+	char *s;
+	size_t len;
+	size_t cap;
+	bool failed;
+};
+
+static void
+text_put(struct text *t, const char *s, size_t n)
+{
+	char *p;
+	size_t cap;
+
+	if (t->failed)
+		return;
+	if (t->cap - t->len <= n) {
+		cap = t->cap > 0 ? t->cap : 2048;
+		while (cap - t->len <= n)
+			cap *= 2;
+		if ((p = realloc(t->s, cap)) == NULL) {
+			t->failed = true;
+			return;
+		}
+		t->s = p;
+		t->cap = cap;
+	}
+	memcpy(t->s + t->len, s, n);
+	t->len += n;
+	t->s[t->len] = '\0';
+}
+
+static void
+text_lit(struct text *t, const char *s)
+{
+	text_put(t, s, strlen(s));
+}
+
+/* s as a JSON string, escaped as jansson escapes: ", \ and the control
+ * characters; the rest as is (s is valid UTF-8: from the config, or from
+ * the parsed pod). NULL fails the text, as json_pack fails on it. */
+static void
+text_str(struct text *t, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	const char *run;
+	char esc[6];
+
+	if (s == NULL) {
+		t->failed = true;
+		return;
+	}
+	text_put(t, "\"", 1);
+	for (run = s; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		text_put(t, run, (size_t)(s - run));
+		run = s + 1;
+		esc[0] = '\\';
+		switch (c) {
+		case '"': case '\\': esc[1] = (char)c; break;
+		case '\b': esc[1] = 'b'; break;
+		case '\f': esc[1] = 'f'; break;
+		case '\n': esc[1] = 'n'; break;
+		case '\r': esc[1] = 'r'; break;
+		case '\t': esc[1] = 't'; break;
+		default:
+			memcpy(esc + 1, "u00", 3);
+			esc[4] = hex[c >> 4];
+			esc[5] = hex[c & 15];
+			text_put(t, esc, 6);
+			continue;
+		}
+		text_put(t, esc, 2);
+	}
+	text_put(t, run, (size_t)(s - run));
+	text_put(t, "\"", 1);
+}
+
+static void
+text_int(struct text *t, long v)
+{
+	char buf[24];
+	int n = snprintf(buf, sizeof(buf), "%ld", v);
+
+	text_put(t, buf, (size_t)n);
+}
+
+/* key, then a string value: "key":"value" */
+static void
+text_kv(struct text *t, const char *key, const char *value)
+{
+	text_lit(t, key);
+	text_str(t, value);
+}
+
+/* The text, or NULL (freed) when something failed. */
+static char *
+text_end(struct text *t)
+{
+	if (t->failed || t->s == NULL) {
+		free(t->s);
+		return NULL;
+	}
+	return t->s;
+}
+
+/* ,"http_health_check":{...}: Envoy's HTTP check for a probe, its path
+ * and headers (Host as the check's host; the last one, as the kubelet
+ * would), 200-399 healthy as for the kubelet. */
+static void
+bs_http_check(struct text *t, const struct app_probe *pr)
+{
+	const char *host = NULL, *name, *value;
+	const json_t *h;
+	size_t i, added = 0;
+
+	json_array_foreach(pr->headers, i, h) {
+		name = json_string_value(json_object_get(h, "name"));
+		value = json_string_value(json_object_get(h, "value"));
+		if (name != NULL && value != NULL &&
+		    strcasecmp(name, "host") == 0)
+			host = value;
+	}
+	text_lit(t, ",\"http_health_check\":{\"expected_statuses\":"
+	    "[{\"end\":400,\"start\":200}]");
+	if (host != NULL)
+		text_kv(t, ",\"host\":", host);
+	text_kv(t, ",\"path\":", pr->app_path);
+	json_array_foreach(pr->headers, i, h) {
+		name = json_string_value(json_object_get(h, "name"));
+		value = json_string_value(json_object_get(h, "value"));
+		if (name == NULL || value == NULL ||
+		    strcasecmp(name, "host") == 0)
+			continue;
+		text_lit(t, added++ == 0 ? ",\"request_headers_to_add\":[" :
+		    ",");
+		text_kv(t, "{\"header\":{\"key\":", name);
+		text_kv(t, ",\"value\":", value);
+		text_lit(t, "}}");
+	}
+	if (added > 0)
+		text_lit(t, "]");
+	text_lit(t, "}");
+}
+
+/* {"socket_address":{"address":host,"port_value":port}} */
+static void
+bs_sockaddr(struct text *t, const char *host, int port)
+{
+	text_kv(t, "{\"socket_address\":{\"address\":", host);
+	text_lit(t, ",\"port_value\":");
+	text_int(t, port);
+	text_lit(t, "}}");
+}
+
+/* A cluster with one endpoint; a probe's health check and TLS, or HTTP/2
+ * to the xDS server. */
+static void
+bs_cluster(struct text *t, const char *name, const char *type,
+    const char *host, int port, bool http2, const struct app_probe *pr)
+{
+	text_lit(t, "{\"connect_timeout\":\"1s\"");
+	if (pr != NULL) {
+		char interval[32], timeout[32];
+
+		/* A probe cluster never carries traffic, and Envoy checks
+		 * such a cluster every no_traffic_interval (60 s by default):
+		 * pin both to the probe's period. */
+		snprintf(interval, sizeof(interval), "%lds", pr->period);
+		snprintf(timeout, sizeof(timeout), "%lds", pr->timeout);
+		text_lit(t, ",\"health_checks\":[{\"healthy_threshold\":1");
+		if (!pr->tcp)
+			bs_http_check(t, pr);
+		text_kv(t, ",\"interval\":", interval);
+		text_kv(t, ",\"no_traffic_healthy_interval\":", interval);
+		text_kv(t, ",\"no_traffic_interval\":", interval);
+		if (pr->tcp)
+			text_lit(t, ",\"tcp_health_check\":{}");
+		text_kv(t, ",\"timeout\":", timeout);
+		text_lit(t, ",\"unhealthy_threshold\":1}]");
+	}
+	text_kv(t, ",\"load_assignment\":{\"cluster_name\":", name);
+	text_lit(t, ",\"endpoints\":[{\"lb_endpoints\":[{\"endpoint\":"
+	    "{\"address\":");
+	bs_sockaddr(t, host, port);
+	text_kv(t, "}}]}]},\"name\":", name);
+	if (pr != NULL && pr->https)
+		text_lit(t, ",\"transport_socket\":{\"name\":"
+		    "\"envoy.transport_sockets.tls\",\"typed_config\":"
+		    "{\"@type\":\"type.googleapis.com/envoy.extensions."
+		    "transport_sockets.tls.v3.UpstreamTlsContext\"}}");
+	text_kv(t, ",\"type\":", type);
+	if (http2)
+		text_lit(t, ",\"typed_extension_protocol_options\":"
+		    "{\"envoy.extensions.upstreams.http.v3.HttpProtocolOptions\":"
+		    "{\"@type\":\"type.googleapis.com/envoy.extensions.upstreams."
+		    "http.v3.HttpProtocolOptions\",\"explicit_http_config\":"
+		    "{\"http2_protocol_options\":{}}}}");
+	text_lit(t, "}");
+}
+
+static void
+bs_route(struct text *t, const char *prefix, const char *cluster_name,
+    const char *rewrite)
+{
+	text_kv(t, "{\"match\":{\"prefix\":", prefix);
+	text_kv(t, "},\"route\":{\"cluster\":", cluster_name);
+	text_kv(t, ",\"prefix_rewrite\":", rewrite);
+	text_lit(t, "}}");
+}
+
+/* The health-check filter answering one rewritten probe path: 200 while
  * the probe's cluster (one endpoint, the app's port on localhost, actively
  * checked by Envoy with the probe's own HTTP or TCP check) is healthy, 503
  * otherwise. Envoy reaches the app directly: the proxy's UID is exempt
- * from the redirect.
- */
-static json_t *
-probe_filter(const struct app_probe *pr, const char *cluster_name)
+ * from the redirect. */
+static void
+bs_probe_filter(struct text *t, const struct app_probe *pr,
+    const char *cluster_name)
 {
-	return json_pack("{s:s, s:{s:s, s:b, s:[{s:s, s:{s:s}}], s:{s:{s:f}}}}",
-	    "name", "envoy.filters.http.health_check", "typed_config",
-	    "@type", "type.googleapis.com/envoy.extensions.filters.http."
-	    "health_check.v3.HealthCheck", "pass_through_mode", 0,
-	    "headers", "name", ":path", "string_match", "exact", pr->path,
-	    "cluster_min_healthy_percentages", cluster_name, "value", 100.0);
+	text_lit(t, "{\"name\":\"envoy.filters.http.health_check\","
+	    "\"typed_config\":{\"@type\":\"type.googleapis.com/envoy."
+	    "extensions.filters.http.health_check.v3.HealthCheck\","
+	    "\"cluster_min_healthy_percentages\":{");
+	text_str(t, cluster_name);
+	text_lit(t, ":{\"value\":100.0}},\"headers\":[{\"name\":\":path\","
+	    "\"string_match\":{\"exact\":");
+	text_str(t, pr->path);
+	text_lit(t, "}}],\"pass_through_mode\":false}}");
 }
 
-/* Envoy's HTTP check for a probe: its path and headers (Host as the
- * check's host), 200-399 healthy as for the kubelet. */
-static json_t *
-http_check(const struct app_probe *pr)
+/* A plain-HTTP listener on all addresses: the status port's routes and
+ * probe filters, or the metrics port's routes; the router last. */
+static void
+bs_listener(struct text *t, const struct plan *pl, const char *name,
+    int port, bool status)
 {
-	const json_t *h;
-	json_t *check, *add;
+	char cname[64];
 	size_t i;
 
-	check = json_pack("{s:s, s:[{s:i, s:i}]}", "path", pr->app_path,
-	    "expected_statuses", "start", 200, "end", 400);
-	add = json_array();
-	if (check == NULL || add == NULL) {
-		json_decref(add);
-		return check;
+	text_lit(t, "{\"address\":");
+	bs_sockaddr(t, "0.0.0.0", port);
+	text_lit(t, ",\"filter_chains\":[{\"filters\":[{\"name\":"
+	    "\"envoy.filters.network.http_connection_manager\","
+	    "\"typed_config\":{\"@type\":\"type.googleapis.com/envoy."
+	    "extensions.filters.network.http_connection_manager.v3."
+	    "HttpConnectionManager\",\"http_filters\":[");
+	for (i = 0; status && i < pl->n_probes; i++) {
+		snprintf(cname, sizeof(cname), "mesh-probe-%zu", i);
+		bs_probe_filter(t, &pl->probes[i], cname);
+		text_lit(t, ",");
 	}
-	json_array_foreach(pr->headers, i, h) {
-		const char *name = json_string_value(json_object_get(h, "name"));
-		const char *value = json_string_value(json_object_get(h,
-		    "value"));
-
-		if (name == NULL || value == NULL)
-			continue;
-		if (strcasecmp(name, "host") == 0)
-			json_object_set_new(check, "host", json_string(value));
-		else
-			json_array_append_new(add, json_pack("{s:{s:s, s:s}}",
-			    "header", "key", name, "value", value));
+	text_lit(t, "{\"name\":\"envoy.filters.http.router\",\"typed_config\":"
+	    "{\"@type\":\"type.googleapis.com/envoy.extensions.filters.http."
+	    "router.v3.Router\"}}],\"route_config\":{\"virtual_hosts\":"
+	    "[{\"domains\":[\"*\"],");
+	text_kv(t, "\"name\":", name);
+	text_lit(t, ",\"routes\":[");
+	if (status) {
+		bs_route(t, "/healthz/ready", "mesh-admin", "/ready");
+	} else {
+		bs_route(t, "/stats/prometheus", "mesh-admin",
+		    "/stats/prometheus");
+		if (pl->app_metrics_port > 0) {
+			text_lit(t, ",");
+			bs_route(t, "/stats/app", "mesh-app-metrics",
+			    pl->app_metrics_path);
+		}
 	}
-	if (json_array_size(add) > 0)
-		json_object_set(check, "request_headers_to_add", add);
-	json_decref(add);
-	return check;
+	text_kv(t, "]}]},\"stat_prefix\":", name);
+	text_kv(t, "}}]}],\"name\":", name);
+	text_lit(t, "}");
 }
 
-static json_t *
-probe_cluster(const struct app_probe *pr, const char *cluster_name)
-{
-	char interval[32], timeout[32];
-	json_t *c, *hc;
-
-	c = cluster(cluster_name, "STATIC", "127.0.0.1", pr->port, 0);
-	snprintf(interval, sizeof(interval), "%lds", pr->period);
-	snprintf(timeout, sizeof(timeout), "%lds", pr->timeout);
-	/* A probe cluster never carries traffic, and Envoy checks such a
-	 * cluster every no_traffic_interval (60 s by default): pin both to the
-	 * probe's period. */
-	hc = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i}", "timeout", timeout,
-	    "interval", interval, "no_traffic_interval", interval,
-	    "no_traffic_healthy_interval", interval, "unhealthy_threshold", 1,
-	    "healthy_threshold", 1);
-	if (hc != NULL && pr->tcp)
-		json_object_set_new(hc, "tcp_health_check", json_object());
-	else if (hc != NULL)
-		json_object_set_new(hc, "http_health_check",
-		    http_check(pr));
-	if (c == NULL || hc == NULL) {
-		json_decref(hc);
-		goto fail;
-	}
-	/* json_pack's "o" takes hc, also when it fails. */
-	if (json_object_set_new(c, "health_checks", json_pack("[o]", hc)) == -1)
-		goto fail;
-	if (pr->https && json_object_set_new(c, "transport_socket",
-	    json_pack("{s:s, s:{s:s}}", "name", "envoy.transport_sockets.tls",
-	    "typed_config", "@type", "type.googleapis.com/envoy.extensions."
-	    "transport_sockets.tls.v3.UpstreamTlsContext")) == -1)
-		goto fail;
-	return c;
-fail:
-	json_decref(c);
-	return NULL;
-}
-
-static json_t *
+/* The bootstrap's text, or NULL when memory runs out. */
+static char *
 plan_bootstrap(const struct plan *pl)
 {
 	const struct proxy_config *px = pl->px;
 	const char *slash = strchr(pl->d->workload, '/');
 	char host[256], clus[POLICY_MSG_LEN + 64], cname[64];
-	json_t *b, *status_filters, *status_routes, *metrics_routes, *clusters;
-	json_t *listeners;
+	struct text t = { NULL, 0, 0, false };
 	int xds_port = 15010;
 	size_t i;
 
@@ -270,58 +391,48 @@ plan_bootstrap(const struct plan *pl)
 	/* The cluster the proxy reports: the workload's name and namespace. */
 	snprintf(clus, sizeof(clus), "%s.%s", slash != NULL ? slash + 1 :
 	    pl->d->workload, pl->namespace);
-	/* A long namespace is cut at any byte: jansson refuses invalid
-	 * UTF-8. */
+	/* A long namespace is cut at any byte: JSON needs valid UTF-8. */
 	utf8_clean(clus);
 
-	status_filters = json_array();
-	clusters = json_pack("[o, o]",
-	    cluster("mesh-xds", "STRICT_DNS", host, xds_port, 1),
-	    cluster("mesh-admin", "STATIC", "127.0.0.1", px->port_admin, 0));
-	for (i = 0; i < pl->n_probes; i++) {
-		snprintf(cname, sizeof(cname), "mesh-probe-%zu", i);
-		json_array_append_new(status_filters,
-		    probe_filter(&pl->probes[i], cname));
-		json_array_append_new(clusters,
-		    probe_cluster(&pl->probes[i], cname));
-	}
-	status_routes = json_pack("[o]", route("/healthz/ready", "mesh-admin",
-	    "/ready"));
-	metrics_routes = json_pack("[o]", route("/stats/prometheus",
-	    "mesh-admin", "/stats/prometheus"));
-	if (pl->app_metrics_port > 0 && metrics_routes != NULL) {
-		json_array_append_new(metrics_routes, route("/stats/app",
-		    "mesh-app-metrics", pl->app_metrics_path));
-		json_array_append_new(clusters, cluster("mesh-app-metrics",
-		    "STATIC", "127.0.0.1", pl->app_metrics_port, 0));
-	}
-	listeners = json_pack("[o, o]",
-	    http_listener("mesh-status", px->port_status, status_routes,
-	    status_filters),
-	    http_listener("mesh-metrics", px->port_metrics, metrics_routes,
-	    json_array()));
-
+	text_lit(&t, "{\"admin\":{\"address\":");
+	bs_sockaddr(&t, "127.0.0.1", px->port_admin);
+	text_lit(&t, "},\"dynamic_resources\":{\"ads_config\":{\"api_type\":"
+	    "\"GRPC\",\"grpc_services\":[{\"envoy_grpc\":{\"cluster_name\":"
+	    "\"mesh-xds\"}}],\"transport_api_version\":\"V3\"},"
+	    "\"cds_config\":{\"ads\":{},\"resource_api_version\":\"V3\"},"
+	    "\"lds_config\":{\"ads\":{},\"resource_api_version\":\"V3\"}},");
 	/* $(VAR) is expanded by the kubelet from the container's env: the
 	 * pod's name is not known at admission (generateName). */
-	b = json_pack("{s:{s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s, s:s}},"
-	    " s:{s:o},"
-	    " s:{s:o, s:o},"
-	    " s:{s:{s:s, s:s, s:[{s:{s:s}}]},"
-	    "    s:{s:{}, s:s}, s:{s:{}, s:s}}}",
-	    "node", "id", "$(POD_NAME).$(POD_NAMESPACE)", "cluster", clus,
-	    "metadata", "NAMESPACE", "$(POD_NAMESPACE)",
-	    "SERVICE_ACCOUNT", "$(SERVICE_ACCOUNT)", "POD_IP", "$(POD_IP)",
-	    "MESH_STAGE", pl->stage->name,
-	    "MTLS_MODE", has(pl->features, FEATURE_MTLS) ?
-	    pl->cfg->mtls_mode : "DISABLE", "CONFIG_HASH", pl->cfg->hash,
-	    "admin", "address", sockaddr("127.0.0.1", px->port_admin),
-	    "static_resources", "listeners", listeners, "clusters", clusters,
-	    "dynamic_resources", "ads_config", "api_type", "GRPC",
-	    "transport_api_version", "V3", "grpc_services", "envoy_grpc",
-	    "cluster_name", "mesh-xds",
-	    "cds_config", "ads", "resource_api_version", "V3",
-	    "lds_config", "ads", "resource_api_version", "V3");
-	return b;
+	text_kv(&t, "\"node\":{\"cluster\":", clus);
+	text_lit(&t, ",\"id\":\"$(POD_NAME).$(POD_NAMESPACE)\",\"metadata\":{");
+	text_kv(&t, "\"CONFIG_HASH\":", pl->cfg->hash);
+	text_kv(&t, ",\"MESH_STAGE\":", pl->stage->name);
+	text_kv(&t, ",\"MTLS_MODE\":", has(pl->features, FEATURE_MTLS) ?
+	    pl->cfg->mtls_mode : "DISABLE");
+	text_lit(&t, ",\"NAMESPACE\":\"$(POD_NAMESPACE)\",\"POD_IP\":"
+	    "\"$(POD_IP)\",\"SERVICE_ACCOUNT\":\"$(SERVICE_ACCOUNT)\"}},"
+	    "\"static_resources\":{\"clusters\":[");
+	bs_cluster(&t, "mesh-xds", "STRICT_DNS", host, xds_port, true, NULL);
+	text_lit(&t, ",");
+	bs_cluster(&t, "mesh-admin", "STATIC", "127.0.0.1", px->port_admin,
+	    false, NULL);
+	for (i = 0; i < pl->n_probes; i++) {
+		snprintf(cname, sizeof(cname), "mesh-probe-%zu", i);
+		text_lit(&t, ",");
+		bs_cluster(&t, cname, "STATIC", "127.0.0.1",
+		    pl->probes[i].port, false, &pl->probes[i]);
+	}
+	if (pl->app_metrics_port > 0) {
+		text_lit(&t, ",");
+		bs_cluster(&t, "mesh-app-metrics", "STATIC", "127.0.0.1",
+		    pl->app_metrics_port, false, NULL);
+	}
+	text_lit(&t, "],\"listeners\":[");
+	bs_listener(&t, pl, "mesh-status", px->port_status, true);
+	text_lit(&t, ",");
+	bs_listener(&t, pl, "mesh-metrics", px->port_metrics, false);
+	text_lit(&t, "]}}");
+	return text_end(&t);
 }
 
 /* Append "--flag" and its value to args. */
@@ -400,10 +511,11 @@ env_value(const char *name, const char *value)
 static json_t *
 env_json(const char *name, json_t *v)
 {
-	char *text = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
+	char *text = jsonwrite_dumps(v, JSON_COMPACT | JSON_SORT_KEYS,
+	    NULL);
 	json_t *e;
 
-	json_decref(v);
+	jsonalloc_drop(v);
 	if (text == NULL)
 		return NULL;
 	e = env_value(name, text);
@@ -461,15 +573,11 @@ proxy_container(const struct plan *pl)
 	const struct pod_settings *s = &pl->d->settings;
 	const char *image = s->image != NULL ? s->image : px->image;
 	const char *level = s->log_level != NULL ? s->log_level : px->log_level;
-	json_t *c, *bootstrap, *env, *mounts, *probes;
+	json_t *c, *env, *mounts, *probes;
 	char *text;
 	size_t i;
 
-	bootstrap = plan_bootstrap(pl);
-	if (bootstrap == NULL)
-		return NULL;
-	text = json_dumps(bootstrap, JSON_COMPACT | JSON_SORT_KEYS);
-	json_decref(bootstrap);
+	text = plan_bootstrap(pl);
 	if (text == NULL)
 		return NULL;
 	env = json_pack("[o, o, o, o, o]",
@@ -857,12 +965,12 @@ plan_free(struct plan *pl)
 	}
 }
 
-json_t *
+char *
 inject_envoy_bootstrap(const struct config *cfg, const struct decision *d,
     const json_t *pod, const char *namespace)
 {
 	struct plan *pl = malloc(sizeof(*pl));
-	json_t *b;
+	char *b;
 
 	if (pl == NULL)
 		return NULL;
@@ -906,8 +1014,8 @@ status_text(const struct plan *pl, json_t *inits, json_t *conts,
 		    "features", feature_names(d->would_features),
 		    "initContainers", wi, "containers", wc, "volumes", wv));
 	}
-	text = json_dumps(st, JSON_COMPACT | JSON_SORT_KEYS);
-	json_decref(st);
+	text = jsonwrite_dumps(st, JSON_COMPACT | JSON_SORT_KEYS, NULL);
+	jsonalloc_drop(st);
 	return text;
 }
 
@@ -923,9 +1031,9 @@ annotations(const struct plan *pl, const char *status)
 		return NULL;
 	if (has(pl->features, FEATURE_CNI)) {
 		json_t *args = inject_redirect_args(pl->px, &pl->d->settings);
-		char *text = json_dumps(args, JSON_COMPACT);
+		char *text = jsonwrite_dumps(args, JSON_COMPACT, NULL);
 
-		json_decref(args);
+		jsonalloc_drop(args);
 		if (text == NULL) {
 			json_decref(a);
 			return NULL;
