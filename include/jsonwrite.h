@@ -8,10 +8,12 @@
 #include <jansson.h>
 
 /* The flags jsonwrite_dumps takes; any other bit makes it return NULL. */
-#define JSONWRITE_FLAGS	(JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY)
+#define JSONWRITE_FLAGS	(JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY | \
+			 JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(31))
 
 /* Serialise v exactly as json_dumps(v, flags) does, faster: flags may hold
- * JSON_COMPACT, JSON_SORT_KEYS and JSON_ENCODE_ANY (anything else: NULL).
+ * JSON_COMPACT, JSON_SORT_KEYS, JSON_ENCODE_ANY, JSON_REAL_PRECISION(n) and
+ * JSON_PRESERVE_ORDER (2.14's default order anyway); anything else: NULL.
  * v is borrowed. Returns a new NUL-terminated text that the caller frees
  * with free() (never jansson's allocator), its length in *lenp when lenp is
  * not NULL; NULL where json_dumps returns NULL (v NULL, a string value that

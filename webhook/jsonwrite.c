@@ -70,6 +70,7 @@ struct writer {
 	struct ptrset deep;
 	bool compact;
 	bool sort;
+	int precision;		/* JSON_REAL_PRECISION's, 17 when unset */
 	char point;		/* the locale's decimal point, 0 until needed */
 	struct frame stack_inline[FRAMES_INLINE];
 	struct member members_inline[MEMBERS_INLINE];
@@ -359,8 +360,8 @@ writer_integer(struct writer *w, json_int_t v)
 	return wbuf_put(&w->out, q, (size_t)(tmp + sizeof(tmp) - q));
 }
 
-/* jansson's jsonp_dtostr at precision 0 (2.14 is built without dtoa):
- * "%.17g", the locale's decimal point turned back into '.', ".0" appended
+/* jansson's jsonp_dtostr (2.14 is built without dtoa): "%.17g" (or
+ * JSON_REAL_PRECISION's digits), the locale's decimal point turned back into '.', ".0" appended
  * when there is neither '.' nor 'e', then the exponent's '+' and leading
  * zeros dropped. jansson would print a NaN or an infinity as "nan.0" or
  * "inf.0", which is not JSON; json_real cannot hold either, so refuse. */
@@ -373,7 +374,7 @@ writer_real(struct writer *w, double d)
 
 	if (!isfinite(d))
 		return -1;
-	ret = snprintf(buf, sizeof(buf), "%.17g", d);
+	ret = snprintf(buf, sizeof(buf), "%.*g", w->precision, d);
 	if (ret < 0 || (size_t)ret >= sizeof(buf))
 		return -1;
 	len = (size_t)ret;
@@ -789,6 +790,9 @@ jsonwrite_dumps(const json_t *v, size_t flags, size_t *lenp)
 	w.n_members = 0;
 	w.compact = (flags & JSON_COMPACT) != 0;
 	w.sort = (flags & JSON_SORT_KEYS) != 0;
+	w.precision = (int)((flags >> 11) & 0x1F);
+	if (w.precision == 0)
+		w.precision = 17;
 	w.point = '\0';
 
 	if (wbuf_reserve(&w.out, 0) == 0 && writer_run(&w, v) == 0) {

@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 
+#include "jsonwrite.h"
 #include "log.h"
 
 static atomic_int log_min_level = LOG_LEVEL_INFO;
@@ -186,7 +187,7 @@ log_fields(enum log_level level, const char *msg, json_t *fields)
 	    JSON_REAL_PRECISION(6);
 	json_t *obj = NULL, *val;
 	const char *key;
-	char ts[48], *line = NULL;
+	char ts[48], *line = NULL, *nl;
 	size_t len;
 
 	if ((int)level < atomic_load(&log_min_level))
@@ -210,10 +211,10 @@ log_fields(enum log_level level, const char *msg, json_t *fields)
 		log_write_line(line, len);
 		goto done;
 	}
-	if ((len = json_dumpb(obj, NULL, 0, flags)) == 0 ||
-	    (line = malloc(len + 1)) == NULL ||
-	    json_dumpb(obj, line, len, flags) != len)
+	if ((line = jsonwrite_dumps(obj, flags, &len)) == NULL ||
+	    (nl = realloc(line, len + 1)) == NULL)
 		goto fail;
+	line = nl;
 	line[len] = '\n';
 	log_write_line(line, len + 1);
 	goto done;
