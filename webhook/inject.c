@@ -195,14 +195,17 @@ text_kv(struct text *t, const char *key, const char *value)
 	text_str(t, value);
 }
 
-/* The text, or NULL (freed) when something failed. */
+/* The text (its length in *lenp unless NULL), or NULL (freed) when
+ * something failed. */
 static char *
-text_end(struct text *t)
+text_end(struct text *t, size_t *lenp)
 {
 	if (t->failed || t->s == NULL) {
 		free(t->s);
 		return NULL;
 	}
+	if (lenp != NULL)
+		*lenp = t->len;
 	return t->s;
 }
 
@@ -374,9 +377,9 @@ bs_listener(struct text *t, const struct plan *pl, const char *name,
 	text_lit(t, "}");
 }
 
-/* The bootstrap's text, or NULL when memory runs out. */
+/* The bootstrap's text and its length, or NULL when memory runs out. */
 static char *
-plan_bootstrap(const struct plan *pl)
+plan_bootstrap(const struct plan *pl, size_t *lenp)
 {
 	const struct proxy_config *px = pl->px;
 	const char *slash = strchr(pl->d->workload, '/');
@@ -432,7 +435,7 @@ plan_bootstrap(const struct plan *pl)
 	text_lit(&t, ",");
 	bs_listener(&t, pl, "mesh-metrics", px->port_metrics, false);
 	text_lit(&t, "]}}");
-	return text_end(&t);
+	return text_end(&t, lenp);
 }
 
 /* Append "--flag" and its value to args. */
@@ -575,9 +578,9 @@ proxy_container(const struct plan *pl)
 	const char *level = s->log_level != NULL ? s->log_level : px->log_level;
 	json_t *c, *env, *mounts, *probes;
 	char *text;
-	size_t i;
+	size_t i, len;
 
-	text = plan_bootstrap(pl);
+	text = plan_bootstrap(pl, &len);
 	if (text == NULL)
 		return NULL;
 	env = json_pack("[o, o, o, o, o]",
@@ -611,13 +614,16 @@ proxy_container(const struct plan *pl)
 		    json_pack("{s:i, s:s, s:s}", "port", pl->app_metrics_port,
 		    "path", pl->app_metrics_path, "scheme",
 		    pl->app_metrics_scheme)));
-	c = json_pack("{s:s, s:s, s:[s], s:[s, s, s, s, s, s], s:o, s:o,"
+	/* The bootstrap is valid UTF-8 by construction (its strings come
+	 * from the config and the parsed pod): no 2.5 KB check again. */
+	c = json_pack("{s:s, s:s, s:[s], s:[s, o, s, s, s, s], s:o, s:o,"
 	    " s:[{s:s, s:i, s:s}, {s:s, s:i, s:s}],"
 	    " s:o, s:o,"
 	    " s:{s:I, s:I, s:b, s:b, s:b, s:b, s:{s:[s]}, s:{s:s}}}",
 	    "name", PROXY_NAME, "image", image,
 	    "command", "envoy",
-	    "args", "--config-yaml", text, "--log-level", level,
+	    "args", "--config-yaml", json_stringn_nocheck(text, len),
+	    "--log-level", level,
 	    "--drain-time-s", "5",
 	    "env", env, "volumeMounts", mounts,
 	    "ports", "name", "mesh-status", "containerPort", px->port_status,
@@ -975,7 +981,7 @@ inject_envoy_bootstrap(const struct config *cfg, const struct decision *d,
 	if (pl == NULL)
 		return NULL;
 	plan_init(pl, cfg, d, pod, namespace);
-	b = plan_bootstrap(pl);
+	b = plan_bootstrap(pl, NULL);
 	plan_free(pl);
 	free(pl);
 	return b;

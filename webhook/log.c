@@ -74,8 +74,8 @@ log_text_pair(FILE *f, const char *key, json_t *val)
 		fputs(json_string_value(val), f);
 		return;
 	}
-	if ((enc = json_dumps(val, JSON_ENCODE_ANY | JSON_COMPACT |
-	    JSON_REAL_PRECISION(6))) != NULL) {
+	if ((enc = jsonwrite_dumps(val, JSON_ENCODE_ANY | JSON_COMPACT |
+	    JSON_REAL_PRECISION(6), NULL)) != NULL) {
 		fputs(enc, f);
 		free(enc);
 	}

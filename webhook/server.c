@@ -22,6 +22,7 @@
 #include <microhttpd.h>
 
 #include "config.h"
+#include "jsonalloc.h"
 #include "log.h"
 #include "metrics.h"
 #include "review.h"
@@ -898,6 +899,9 @@ request_log(const struct request *req, const struct review_outcome *o,
 {
 	char path[16 + SERVER_STAGE_MAX];
 	json_t *f;
+	/* Its two small trees live in the arena (jsonalloc.h): the line
+	 * itself is malloc'd by jsonwrite and written before the end. */
+	bool arena = jsonalloc_arena_begin();
 
 	snprintf(path, sizeof(path), "/%s%s%s",
 	    req->route == ROUTE_MUTATE ? "mutate" : "validate",
@@ -919,6 +923,8 @@ request_log(const struct request *req, const struct review_outcome *o,
 	}
 	log_fields(status == 200 ? LOG_LEVEL_INFO : LOG_LEVEL_WARN, "review",
 	    f);
+	if (arena)
+		jsonalloc_arena_end();
 }
 
 /* The whole body is in: hand it to the core and send its answer. */
