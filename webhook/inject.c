@@ -8,6 +8,7 @@
 
 #include "inject.h"
 #include "jsonalloc.h"
+#include "jsonpack.h"
 #include "jsonwrite.h"
 #include "patch.h"
 
@@ -500,14 +501,14 @@ inject_redirect_args(const struct proxy_config *px,
 static json_t *
 env_field(const char *name, const char *path)
 {
-	return json_pack("{s:s, s:{s:{s:s, s:s}}}", "name", name, "valueFrom",
+	return jsonpack("{s:s, s:{s:{s:s, s:s}}}", "name", name, "valueFrom",
 	    "fieldRef", "apiVersion", "v1", "fieldPath", path);
 }
 
 static json_t *
 env_value(const char *name, const char *value)
 {
-	return json_pack("{s:s, s:s}", "name", name, "value", value);
+	return jsonpack("{s:s, s:s}", "name", name, "value", value);
 }
 
 /* env_value with a JSON value serialized; steals v. */
@@ -564,7 +565,7 @@ proxy_resources(const struct proxy_config *px, const struct pod_settings *s)
 static json_t *
 ready_probe(const struct proxy_config *px, int period, int failures)
 {
-	return json_pack("{s:{s:s, s:i}, s:i, s:i, s:i}", "httpGet", "path",
+	return jsonpack("{s:{s:s, s:i}, s:i, s:i, s:i}", "httpGet", "path",
 	    "/healthz/ready", "port", px->port_status, "periodSeconds", period,
 	    "failureThreshold", failures, "timeoutSeconds", 3);
 }
@@ -583,22 +584,22 @@ proxy_container(const struct plan *pl)
 	text = plan_bootstrap(pl, &len);
 	if (text == NULL)
 		return NULL;
-	env = json_pack("[o, o, o, o, o]",
+	env = jsonpack("[o, o, o, o, o]",
 	    env_field("POD_NAME", "metadata.name"),
 	    env_field("POD_NAMESPACE", "metadata.namespace"),
 	    env_field("SERVICE_ACCOUNT", "spec.serviceAccountName"),
 	    env_field("POD_IP", "status.podIP"),
 	    env_value("MESH_STAGE", pl->stage->name));
-	mounts = json_pack("[{s:s, s:s}]", "name", VOL_RUN, "mountPath",
+	mounts = jsonpack("[{s:s, s:s}]", "name", VOL_RUN, "mountPath",
 	    RUN_DIR);
 	if (env != NULL && mounts != NULL && has(pl->features, FEATURE_MTLS)) {
 		json_array_append_new(env, env_value("MESH_MTLS_MODE",
 		    pl->cfg->mtls_mode));
 		json_array_append_new(env, env_value("MESH_TOKEN_PATH",
 		    TOKEN_DIR "/token"));
-		json_array_append_new(mounts, json_pack("{s:s, s:s, s:b}",
+		json_array_append_new(mounts, jsonpack("{s:s, s:s, s:b}",
 		    "name", VOL_TOKEN, "mountPath", TOKEN_DIR, "readOnly", 1));
-		json_array_append_new(mounts, json_pack("{s:s, s:s}",
+		json_array_append_new(mounts, jsonpack("{s:s, s:s}",
 		    "name", VOL_CERTS, "mountPath", CERTS_DIR));
 	}
 	/* The original probes, for the proxy (and whoever debugs it). */
@@ -611,12 +612,12 @@ proxy_container(const struct plan *pl)
 	}
 	if (env != NULL && pl->app_metrics_port > 0)
 		json_array_append_new(env, env_json("MESH_APP_METRICS",
-		    json_pack("{s:i, s:s, s:s}", "port", pl->app_metrics_port,
+		    jsonpack("{s:i, s:s, s:s}", "port", pl->app_metrics_port,
 		    "path", pl->app_metrics_path, "scheme",
 		    pl->app_metrics_scheme)));
 	/* The bootstrap is valid UTF-8 by construction (its strings come
 	 * from the config and the parsed pod): no 2.5 KB check again. */
-	c = json_pack("{s:s, s:s, s:[s], s:[s, o, s, s, s, s], s:o, s:o,"
+	c = jsonpack("{s:s, s:s, s:[s], s:[s, o, s, s, s, s], s:o, s:o,"
 	    " s:[{s:s, s:i, s:s}, {s:s, s:i, s:s}],"
 	    " s:o, s:o,"
 	    " s:{s:I, s:I, s:b, s:b, s:b, s:b, s:{s:[s]}, s:{s:s}}}",
@@ -657,7 +658,7 @@ proxy_container(const struct plan *pl)
 		    "127.0.0.1/%d && printf 'GET /healthz/ready HTTP/1.0\\r\\n"
 		    "\\r\\n' >&3 && head -n1 <&3 | grep -q ' 200 '); do "
 		    "sleep 0.2; done", px->port_status);
-		json_object_set_new(c, "lifecycle", json_pack("{s:{s:{s:[s, s,"
+		json_object_set_new(c, "lifecycle", jsonpack("{s:{s:{s:[s, s,"
 		    " s, s, s]}}}", "postStart", "exec", "command", "timeout",
 		    "120", "bash", "-c", wait));
 	}
@@ -682,10 +683,10 @@ init_container(const struct plan *pl)
 		return NULL;
 	if (cni)
 		json_array_insert_new(args, 0, json_string("--check"));
-	caps = cni ? json_pack("{s:[s]}", "drop", "ALL") :
-	    json_pack("{s:[s, s], s:[s]}", "add", "NET_ADMIN", "NET_RAW",
+	caps = cni ? jsonpack("{s:[s]}", "drop", "ALL") :
+	    jsonpack("{s:[s, s], s:[s]}", "add", "NET_ADMIN", "NET_RAW",
 	    "drop", "ALL");
-	return json_pack("{s:s, s:s, s:[s, s], s:o,"
+	return jsonpack("{s:s, s:s, s:[s, s], s:o,"
 	    " s:{s:{s:s, s:s}, s:{s:s}},"
 	    " s:{s:I, s:I, s:b, s:b, s:b, s:b, s:o, s:{s:s}}}",
 	    "name", INIT_NAME, "image", pl->cfg->init_image,
@@ -706,15 +707,15 @@ volumes(const struct plan *pl)
 {
 	json_t *v;
 
-	v = json_pack("[{s:s, s:{s:s}}]", "name", VOL_RUN, "emptyDir",
+	v = jsonpack("[{s:s, s:{s:s}}]", "name", VOL_RUN, "emptyDir",
 	    "medium", "Memory");
 	if (v != NULL && has(pl->features, FEATURE_MTLS)) {
-		json_array_append_new(v, json_pack("{s:s, s:{s:[{s:{s:s, s:i,"
+		json_array_append_new(v, jsonpack("{s:s, s:{s:[{s:{s:s, s:i,"
 		    " s:s}}]}}", "name", VOL_TOKEN, "projected", "sources",
 		    "serviceAccountToken", "audience",
 		    pl->cfg->mtls_token_audience, "expirationSeconds", 43200,
 		    "path", "token"));
-		json_array_append_new(v, json_pack("{s:s, s:{s:s}}", "name",
+		json_array_append_new(v, jsonpack("{s:s, s:{s:s}}", "name",
 		    VOL_CERTS, "emptyDir", "medium", "Memory"));
 	}
 	return v;
@@ -889,7 +890,7 @@ plan_probes(struct plan *pl)
 			    strcmp(scheme, "HTTPS") == 0;
 			pr->period = int_field(probe, "periodSeconds", 10);
 			pr->timeout = int_field(probe, "timeoutSeconds", 1);
-			pr->original = json_pack("{s:O}", pr->tcp ? "tcpSocket" :
+			pr->original = jsonpack("{s:O}", pr->tcp ? "tcpSocket" :
 			    "httpGet", handler);
 			json_object_set_new(json_object_get(pr->original,
 			    pr->tcp ? "tcpSocket" : "httpGet"), "port",
@@ -902,7 +903,7 @@ plan_probes(struct plan *pl)
 				    strcmp(key, "tcpSocket") != 0)
 					json_object_set(pr->rewritten, key, v);
 			}
-			json_object_set_new(pr->rewritten, "httpGet", json_pack(
+			json_object_set_new(pr->rewritten, "httpGet", jsonpack(
 			    "{s:s, s:i, s:s}", "path", pr->path, "port",
 			    pl->px->port_status, "scheme", "HTTP"));
 			if (pr->original == NULL || pr->rewritten == NULL) {
@@ -997,25 +998,25 @@ status_text(const struct plan *pl, json_t *inits, json_t *conts,
 	json_t *st;
 	char *text;
 
-	st = json_pack("{s:s, s:o, s:O, s:O, s:O, s:s}",
+	st = jsonpack("{s:s, s:o, s:O, s:O, s:O, s:s}",
 	    "stage", d->stage->name, "features", feature_names(d->features),
 	    "initContainers", inits, "containers", conts, "volumes", vols,
 	    "configHash", pl->cfg->hash);
 	if (st == NULL)
 		return NULL;
 	if (d->rollout_from != NULL)
-		json_object_set_new(st, "rollout", json_pack("{s:s, s:i, s:i}",
+		json_object_set_new(st, "rollout", jsonpack("{s:s, s:i, s:i}",
 		    "stage", d->rollout_from->name, "percent",
 		    d->rollout_from->rollout_percent, "bucket", d->bucket));
 	else if (d->bucket >= 0)
-		json_object_set_new(st, "rollout", json_pack("{s:s, s:i, s:i}",
+		json_object_set_new(st, "rollout", jsonpack("{s:s, s:i, s:i}",
 		    "stage", d->stage->name, "percent",
 		    d->stage->rollout_percent, "bucket", d->bucket));
 	if (d->verdict == VERDICT_OBSERVE && d->would_stage != NULL) {
 		json_t *wi = json_array(), *wc = json_array(), *wv = json_array();
 
 		names_for(d->would_features, wi, wc, wv);
-		json_object_set_new(st, "wouldInject", json_pack("{s:s, s:o,"
+		json_object_set_new(st, "wouldInject", jsonpack("{s:s, s:o,"
 		    " s:o, s:o, s:o}", "stage", d->would_stage->name,
 		    "features", feature_names(d->would_features),
 		    "initContainers", wi, "containers", wc, "volumes", wv));
@@ -1032,7 +1033,7 @@ annotations(const struct plan *pl, const char *status)
 {
 	json_t *a;
 
-	a = json_pack("{s:s}", ANN_STATUS, status);
+	a = jsonpack("{s:s}", ANN_STATUS, status);
 	if (a == NULL)
 		return NULL;
 	if (has(pl->features, FEATURE_CNI)) {
