@@ -41,7 +41,7 @@ struct conn {
 static char *request;
 static size_t request_len;
 static uint64_t *lat;		/* microseconds */
-static size_t n_lat, cap_lat, errors, ok;
+static size_t n_lat, cap_lat, errors, ok, idle_closed;
 
 static uint64_t
 now_ns(void)
@@ -161,18 +161,11 @@ conn_read(struct conn *c)
 	}
 }
 
-/* The server closed the connection or sent something else: the request
- * in flight counts as an error; open a new connection in its place. */
 static void
-conn_broken(struct conn *c, int efd)
+conn_reopen(struct conn *c, int efd)
 {
 	struct epoll_event ev;
-	unsigned long e = ERR_get_error();
 
-	fprintf(stderr, "openloop: a connection broke (%s); reconnecting\n",
-	    e != 0 ? ERR_reason_error_string(e) : "closed by the server");
-	errors++;
-	record(c->due_ns);
 	epoll_ctl(efd, EPOLL_CTL_DEL, c->fd, NULL);
 	SSL_free(c->ssl);
 	close(c->fd);
@@ -180,6 +173,34 @@ conn_broken(struct conn *c, int efd)
 	ev.events = EPOLLIN | EPOLLOUT | EPOLLET;
 	ev.data.ptr = c;
 	epoll_ctl(efd, EPOLL_CTL_ADD, c->fd, &ev);
+}
+
+/* Has the server closed this idle connection? Reads what is there: a
+ * TLS 1.3 session ticket is not a close. */
+static int
+conn_idle_closed(struct conn *c)
+{
+	int n = SSL_read(c->ssl, c->buf, (int)sizeof(c->buf) - 1);
+
+	if (n > 0)
+		return 1;	/* an answer to nothing: start afresh */
+	n = SSL_get_error(c->ssl, n);
+	return n != SSL_ERROR_WANT_READ && n != SSL_ERROR_WANT_WRITE;
+}
+
+/* The server closed the connection under a request or sent something
+ * else: the request counts as an error; open a new connection in its
+ * place. */
+static void
+conn_broken(struct conn *c, int efd)
+{
+	unsigned long e = ERR_get_error();
+
+	fprintf(stderr, "openloop: a connection broke (%s); reconnecting\n",
+	    e != 0 ? ERR_reason_error_string(e) : "closed by the server");
+	errors++;
+	record(c->due_ns);
+	conn_reopen(c, efd);
 }
 
 static int
@@ -296,6 +317,17 @@ main(int argc, char **argv)
 					die("timerfd");
 				continue;
 			}
+			if (!c->busy) {
+				/* An idle connection the server closed (its
+				 * idle timeout): Go's http.Transport sees the
+				 * EOF while the connection is idle and drops
+				 * it from its pool; so does this. */
+				if (conn_idle_closed(c)) {
+					conn_reopen(c, efd);
+					idle_closed++;
+				}
+				continue;
+			}
 			if ((c->busy && c->sent < request_len &&
 			    conn_write(c) < 0) || (c->busy && conn_read(c) < 0))
 				conn_broken(c, efd);
@@ -319,9 +351,10 @@ main(int argc, char **argv)
 		}
 	}
 	qsort(lat, n_lat, sizeof(*lat), cmp);
-	printf("sent=%llu ok=%zu errors=%zu rate=%.0f p50=%.3f p90=%.3f "
-	    "p99=%.3f p999=%.3f max=%.3f\n", (unsigned long long)sent, ok,
-	    errors, (double)n_lat / seconds, pct(0.5), pct(0.9), pct(0.99),
+	printf("sent=%llu ok=%zu errors=%zu idle_closed=%zu rate=%.0f "
+	    "p50=%.3f p90=%.3f p99=%.3f p999=%.3f max=%.3f\n",
+	    (unsigned long long)sent, ok, errors, idle_closed,
+	    (double)n_lat / seconds, pct(0.5), pct(0.9), pct(0.99),
 	    pct(0.999), n_lat ? (double)lat[n_lat - 1] / 1000.0 : 0);
 	return errors > 0 || ok + errors < queued ? 2 : 0;
 }
