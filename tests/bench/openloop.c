@@ -32,6 +32,8 @@ struct conn {
 	int fd;
 	SSL *ssl;
 	int busy;		/* a request in flight */
+	int closed;		/* dropped (the server closed it idle) */
+	int handshaking;	/* a new connection, its handshake under way */
 	uint64_t due_ns;	/* when the request in flight was due */
 	size_t sent;		/* bytes of the request written */
 	char buf[1 << 16];
@@ -64,8 +66,12 @@ static SSL_CTX *ctx;
 static const char *host;
 static int port;
 
+/* Connect and start the TLS handshake; with wait, finish it before
+ * returning (the connections made before the clock starts), else the
+ * event loop finishes it (conn_handshake) while other requests go on, as
+ * Go dials a new connection without holding up the others. */
 static void
-conn_open(struct conn *c)
+conn_open(struct conn *c, int wait)
 {
 	struct sockaddr_in sa;
 	int one = 1;
@@ -75,18 +81,43 @@ conn_open(struct conn *c)
 	sa.sin_port = htons((uint16_t)port);
 	if (inet_pton(AF_INET, host, &sa.sin_addr) != 1)
 		die("address");
-	if ((c->fd = socket(AF_INET, SOCK_STREAM, 0)) < 0 ||
-	    connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
-		die("connect");
+	if ((c->fd = socket(AF_INET, SOCK_STREAM, 0)) < 0)
+		die("socket");
 	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (!wait)
+		fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK);
+	if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 &&
+	    errno != EINPROGRESS)
+		die("connect");
 	c->ssl = SSL_new(ctx);
 	SSL_set_fd(c->ssl, c->fd);
 	SSL_set_tlsext_host_name(c->ssl, "localhost");
-	if (SSL_connect(c->ssl) != 1)
-		die("TLS handshake");
-	fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK);
+	SSL_set_connect_state(c->ssl);
 	c->busy = 0;
 	c->have = 0;
+	c->closed = 0;
+	c->handshaking = 1;
+	if (wait) {
+		if (SSL_connect(c->ssl) != 1)
+			die("TLS handshake");
+		c->handshaking = 0;
+		fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK);
+	}
+}
+
+/* Go on with a handshake; 0 when it is done or waits for the network. */
+static void
+conn_handshake(struct conn *c)
+{
+	int n = SSL_connect(c->ssl);
+
+	if (n == 1) {
+		c->handshaking = 0;
+		return;
+	}
+	n = SSL_get_error(c->ssl, n);
+	if (n != SSL_ERROR_WANT_READ && n != SSL_ERROR_WANT_WRITE)
+		die("TLS handshake");
 }
 
 static void
@@ -161,19 +192,31 @@ conn_read(struct conn *c)
 	}
 }
 
+/* Forget a connection the server closed while it was idle. */
+static void
+conn_drop(struct conn *c, int efd)
+{
+	epoll_ctl(efd, EPOLL_CTL_DEL, c->fd, NULL);
+	SSL_free(c->ssl);
+	close(c->fd);
+	c->ssl = NULL;
+	c->fd = -1;
+	c->closed = 1;
+}
+
 static void
 conn_reopen(struct conn *c, int efd)
 {
 	struct epoll_event ev;
 
-	epoll_ctl(efd, EPOLL_CTL_DEL, c->fd, NULL);
-	SSL_free(c->ssl);
-	close(c->fd);
-	conn_open(c);
+	if (!c->closed)
+		conn_drop(c, efd);
+	conn_open(c, 0);
 	ev.events = EPOLLIN | EPOLLOUT | EPOLLET;
 	ev.data.ptr = c;
 	epoll_ctl(efd, EPOLL_CTL_ADD, c->fd, &ev);
 }
+
 
 /* Has the server closed this idle connection? Reads what is there: a
  * TLS 1.3 session ticket is not a close. */
@@ -272,7 +315,7 @@ main(int argc, char **argv)
 	cs = calloc((size_t)conns, sizeof(*cs));
 	efd = epoll_create1(0);
 	for (i = 0; i < conns; i++) {
-		conn_open(&cs[i]);
+		conn_open(&cs[i], 1);
 		ev.events = EPOLLIN | EPOLLOUT | EPOLLET;
 		ev.data.ptr = &cs[i];
 		epoll_ctl(efd, EPOLL_CTL_ADD, cs[i].fd, &ev);
@@ -317,13 +360,17 @@ main(int argc, char **argv)
 					die("timerfd");
 				continue;
 			}
+			if (c->handshaking) {
+				conn_handshake(c);
+				continue;
+			}
 			if (!c->busy) {
 				/* An idle connection the server closed (its
 				 * idle timeout): Go's http.Transport sees the
 				 * EOF while the connection is idle and drops
 				 * it from its pool; so does this. */
-				if (conn_idle_closed(c)) {
-					conn_reopen(c, efd);
+				if (!c->closed && conn_idle_closed(c)) {
+					conn_drop(c, efd);
 					idle_closed++;
 				}
 				continue;
@@ -337,11 +384,20 @@ main(int argc, char **argv)
 		 * its most recently used idle connection. One left idle past
 		 * the server's idle timeout may be closed under a request, as
 		 * any keep-alive client sees: an error, and a new one. */
-		for (i = 0; i < conns && qhead != qtail; i++) {
-			struct conn *c = &cs[i];
+		for (i = 0; i < 2 * conns && qhead != qtail; i++) {
+			struct conn *c = &cs[i % conns];
 
-			if (c->busy)
+			/* Open idle connections first; a new one (a dial and
+			 * a handshake, as Go would) only when none is left. */
+			if (c->busy || c->handshaking ||
+			    (i < conns && c->closed))
 				continue;
+			if (c->closed) {
+				/* Dial; the request waits for a connection. */
+				conn_reopen(c, efd);
+				conn_handshake(c);
+				continue;
+			}
 			c->busy = 1;
 			c->due_ns = queue[qhead++];
 			c->sent = 0;
