@@ -24,12 +24,22 @@ OBJS     := $(SRCS:webhook/%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/default_config.o
 LIB_OBJS := $(filter-out $(BUILD)/obj/main.o,$(OBJS))
 HDRS     := $(wildcard include/*.h)
 SUITES   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/check_*.c))
+# The fuzz targets' committed inputs, replayed once each by the ordinary
+# compiler's build (tests/fuzz/replay.c stands in for libFuzzer's main).
+REPLAY_TARGETS := review config jsonread jsonwrite
+REPLAYS  := $(REPLAY_TARGETS:%=$(BUILD)/tests/replay_%)
 
-.PHONY: all deps run test unit netns e2e clean manifests golden
+.PHONY: all deps tools run test unit netns e2e cluster image test-image clean manifests golden
 all: $(BUILD)/meshinject
 
 deps:
 	@./.ci/install-deps
+
+# The real components the tests run against (kube-apiserver, kube-controller-
+# manager, kubectl, etcd, helm, Envoy's validators), built from the Go module
+# proxy into .tools/ (ignored); seconds once the Go cache is warm.
+tools:
+	@tests/tools/build.sh
 
 $(BUILD)/obj/%.o: webhook/%.c $(HDRS) | $(BUILD)/obj
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
@@ -51,6 +61,10 @@ $(BUILD)/tests/check_%: tests/check_%.c $(LIB_OBJS) $(HDRS) | $(BUILD)/tests
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(shell pkg-config --cflags check) -o $@ $< \
 	    $(LIB_OBJS) $(LDFLAGS) $(PKG_LIBS) $(shell pkg-config --libs check)
 
+$(BUILD)/tests/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(LIB_OBJS) $(HDRS) | $(BUILD)/tests
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< tests/fuzz/replay.c \
+	    $(LIB_OBJS) $(LDFLAGS) $(PKG_LIBS)
+
 $(BUILD)/obj $(BUILD)/gen $(BUILD)/tests:
 	@mkdir -p $@
 
@@ -61,20 +75,39 @@ run: deps
 	$(BUILD)/meshinject serve --dev --listen 127.0.0.1:8443 --metrics-listen 127.0.0.1:9090
 
 test: deps
-	@$(MAKE) --no-print-directory all
-	@$(MAKE) --no-print-directory unit netns e2e
+	@$(MAKE) --no-print-directory all tools
+	@$(MAKE) --no-print-directory unit netns e2e cluster
 
-unit: $(SUITES)
-	@set -e; for t in $(SUITES); do echo "== $$t"; $$t; done
+unit: $(SUITES) $(REPLAYS)
+	@set -e; for t in $(SUITES); do echo "== $$t"; $$t; done; \
+	for t in $(REPLAY_TARGETS); do \
+	    echo "== replay fuzz_$$t: tests/fuzz/corpus/$$t"; \
+	    $(BUILD)/tests/replay_$$t tests/fuzz/corpus/$$t/*; done
 
 # The redirect moving real packets between two network namespaces (needs
 # root; says SKIPPED otherwise).
 netns: $(BUILD)/meshinject
 	MESHINJECT_BIN=$(abspath $(BUILD)/meshinject) tests/netns/run.sh
 
+NPM_CI = cd tests/e2e && { [ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund --loglevel=error; }
+
 e2e: $(BUILD)/meshinject
-	@cd tests/e2e && { [ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund --loglevel=error; }
-	MESHINJECT_BIN=$(abspath $(BUILD)/meshinject) node --test --test-concurrency=1 tests/e2e/
+	@$(NPM_CI)
+	MESHINJECT_BIN=$(abspath $(BUILD)/meshinject) node --test --test-concurrency=1 tests/e2e/*.test.mjs
+
+# The real control plane: etcd, kube-apiserver and kube-controller-manager on
+# loopback, the chart installed with helm, workloads created with kubectl.
+cluster: $(BUILD)/meshinject
+	@$(NPM_CI)
+	MESHINJECT_BIN=$(abspath $(BUILD)/meshinject) node --test --test-concurrency=1 tests/e2e/cluster/
+
+# The image users pull, built with podman from base images made here with
+# debootstrap (no registry is reachable); test-image runs it.
+image:
+	@tests/image/build.sh
+
+test-image: $(BUILD)/meshinject
+	@tests/image/test.sh
 
 # Regenerate the `meshinject inject` golden outputs in tests/golden/. A
 # deliberate act: review the diff before committing it.
@@ -156,12 +189,12 @@ fuzz-regress: fuzz-build
 # MESHINJECT_E2E_SLOW=1 lets tests that can scale down their load.
 VALGRIND_LOGS := $(abspath build/valgrind-logs)
 valgrind: $(BUILD)/meshinject
-	@cd tests/e2e && { [ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund --loglevel=error; }
+	@$(NPM_CI)
 	@rm -rf $(VALGRIND_LOGS) && mkdir -p $(VALGRIND_LOGS)
 	@st=0; MESHINJECT_E2E_SLOW=1 MESHINJECT_REAL_BIN=$(abspath $(BUILD)/meshinject) \
 	    MESHINJECT_VALGRIND_LOGS=$(VALGRIND_LOGS) \
 	    MESHINJECT_BIN=$(abspath tests/fuzz/valgrind-meshinject.sh) \
-	    node --test --test-concurrency=1 $(or $(VALGRIND_TESTS),tests/e2e/) || st=$$?; \
+	    node --test --test-concurrency=1 $(or $(VALGRIND_TESTS),tests/e2e/*.test.mjs) || st=$$?; \
 	runs=$$(ls $(VALGRIND_LOGS) | wc -l); \
 	bad=$$(grep -l "ERROR SUMMARY: [1-9]" $(VALGRIND_LOGS)/*.log); \
 	killed=$$(grep -L "ERROR SUMMARY" $(VALGRIND_LOGS)/*.log | wc -l); \
