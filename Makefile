@@ -20,7 +20,8 @@ PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
 
 SRCS     := $(wildcard webhook/*.c)
-OBJS     := $(SRCS:webhook/%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/default_config.o
+OBJS     := $(SRCS:webhook/%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/default_config.o \
+            $(BUILD)/obj/install_manifests.o
 LIB_OBJS := $(filter-out $(BUILD)/obj/main.o,$(OBJS))
 HDRS     := $(wildcard include/*.h)
 SUITES   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/check_*.c))
@@ -52,6 +53,16 @@ $(BUILD)/gen/default_config.c: webhook/default-config.yaml | $(BUILD)/gen
 	  echo ';'; } > $@
 
 $(BUILD)/obj/default_config.o: $(BUILD)/gen/default_config.c | $(BUILD)/obj
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+# So are the plain manifests `meshinject install` prints (? escaped: no trigraphs).
+$(BUILD)/gen/install_manifests.c: manifests/meshinject.yaml | $(BUILD)/gen
+	@{ echo '/* generated from manifests/meshinject.yaml by make */'; \
+	  echo 'const char install_manifests_yaml[] ='; \
+	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/?/\\?/g' -e 's/^/"/' -e 's/$$/\\n"/' $<; \
+	  echo ';'; } > $@
+
+$(BUILD)/obj/install_manifests.o: $(BUILD)/gen/install_manifests.c | $(BUILD)/obj
 	$(CC) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/meshinject: $(OBJS)

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "install.h"
 #include "version.h"
 
 struct command {
@@ -18,6 +19,7 @@ static const struct command commands[] = {
 	{ "explain", cmd_explain, "say which stage and features each pod template gets, and why" },
 	{ "report", cmd_report, "show how far a rollout has come per namespace, and what to restart" },
 	{ "certs", cmd_certs, "make a CA and a serving certificate for the webhook's Service" },
+	{ "install", cmd_install, "print every object of a plain install, with fresh certificates (| kubectl apply -f -)" },
 	{ "config", cmd_config, "print the embedded default config, or check one (--check FILE)" },
 	{ "redirect", cmd_redirect, "write the pod's iptables redirect to the proxy (what mesh-init runs)" },
 	{ "version", cmd_version, "print the version" },

@@ -1,0 +1,257 @@
+// install.test.mjs - `meshinject install` (issue 12, item 3): the stream a
+// plain-manifest user pipes to `kubectl apply -f -`. Every document parses
+// as kubectl reads it and is a valid object; the objects are
+// manifests/meshinject.yaml plus the Secret, with every placeholder caBundle
+// replaced; the caBundle verifies the Secret's certificate with openssl for
+// the Service's DNS name and the key is that certificate's; the real server
+// started with that Secret is trusted through the caBundle; --config is
+// checked first, goes into the ConfigMap and decides the webhook entries
+// (the same entries `helm template` renders from that config, when helm is
+// built); each run makes new keys. Against a real apiserver:
+// tests/e2e/cluster/install.test.mjs.
+//
+//   MESHINJECT_BIN=build/meshinject node --test tests/e2e/install.test.mjs
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { X509Certificate, createHash, createPrivateKey, createPublicKey } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import YAML from "yaml";
+import { requireBin, Server } from "./lib/server.mjs";
+import { REPO, canonical, find, one, parseManifests, validateObjects } from "./lib/chart.mjs";
+
+const T = { timeout: 60000 };
+const NS = "meshinject-system";
+const SVC = "meshinject";
+const HOST = `${SVC}.${NS}.svc`;
+const MANIFESTS = join(REPO, "manifests/meshinject.yaml");
+const DAY = 86400e3;
+
+const decode = (b64) => Buffer.from(b64, "base64").toString("utf8");
+
+let tmp;
+function temp(name, text, mode) {
+	tmp ??= mkdtempSync(join(tmpdir(), "meshinject-install-"));
+	const p = join(tmp, name);
+	writeFileSync(p, text, mode ? { mode } : undefined);
+	return p;
+}
+process.on("exit", () => { if (tmp) rmSync(tmp, { recursive: true, force: true }); });
+
+function install(args = []) {
+	const r = spawnSync(requireBin(), ["install", ...args], { encoding: "utf8", timeout: 30000, maxBuffer: 16 << 20 });
+	if (r.error)
+		throw r.error;
+	return { ...r, what: `meshinject install ${args.join(" ")}: exit ${r.status}\nstderr: ${r.stderr}` };
+}
+
+// Run install, expect success, return the objects (every document parsed as
+// kubectl parses it, YAML 1.1) and the text.
+function installed(args = []) {
+	const r = install(args);
+	assert.equal(r.status, 0, r.what);
+	assert.equal(r.stderr, "", "nothing on stderr when all is well");
+	return { objs: parseManifests(r.stdout), text: r.stdout };
+}
+
+const webhookConfigs = (objs) => objs.filter((o) => o.kind.endsWith("WebhookConfiguration"));
+const entries = (objs) => webhookConfigs(objs).flatMap((c) => c.webhooks);
+
+// The objects without what each run makes new: the Secret and the caBundles.
+function withoutCerts(objs) {
+	return canonical(structuredClone(objs).filter((o) => o.kind !== "Secret").map((o) => {
+		for (const w of o.webhooks ?? [])
+			delete w.clientConfig.caBundle;
+		return o;
+	}));
+}
+
+function openssl(args, input) {
+	return spawnSync("openssl", args, { encoding: "utf8", input });
+}
+
+describe("meshinject install (default config)", () => {
+	const { objs, text } = installed();
+	const secret = one(objs, "Secret");
+	const ca = decode(secret.data["ca.crt"]);
+	const crt = decode(secret.data["tls.crt"]);
+	const key = decode(secret.data["tls.key"]);
+
+	test("every document parses and is a valid object; Namespace first, then the Secret", () => {
+		const docs = YAML.parseAllDocuments(text, { version: "1.1" });
+		assert.equal(docs.filter((d) => d.errors.length).length, 0);
+		assert.ok(objs.length >= 8, `${objs.length} objects`);
+		validateObjects(objs);
+		assert.equal(objs[0].kind, "Namespace");
+		assert.equal(objs[0].metadata.name, NS);
+		assert.equal(objs[1].kind, "Secret", "the Secret before the Deployment that mounts it");
+		// A second parser (YAML 1.2 core schema) reads the same objects.
+		assert.deepEqual(YAML.parseAllDocuments(text).map((d) => d.toJS()).filter((d) => d), objs);
+	});
+
+	test("the objects are manifests/meshinject.yaml plus the Secret, caBundles filled", () => {
+		const committed = parseManifests(readFileSync(MANIFESTS, "utf8"));
+		assert.deepEqual(withoutCerts(objs), withoutCerts(committed));
+		assert.equal(objs.length, committed.length + 1);
+		assert.ok(!text.includes("REPLACE_WITH_CA_BUNDLE"), "no placeholder left");
+		const hooks = entries(objs);
+		assert.ok(hooks.length >= 4, `${hooks.length} webhook entries`);
+		for (const w of hooks)
+			assert.equal(w.clientConfig.caBundle, secret.data["ca.crt"], `${w.name}: caBundle is the Secret's ca.crt`);
+	});
+
+	test("the Secret is the one the Deployment mounts, in the webhook's namespace", () => {
+		assert.equal(secret.type, "kubernetes.io/tls");
+		assert.deepEqual(Object.keys(secret.data).sort(), ["ca.crt", "tls.crt", "tls.key"]);
+		assert.equal(secret.metadata.namespace, NS);
+		const vols = one(objs, "Deployment").spec.template.spec.volumes;
+		const src = vols.flatMap((v) => v.projected?.sources ?? []).find((s) => s.secret);
+		assert.equal(src.secret.name, secret.metadata.name);
+		for (const w of entries(objs))
+			assert.deepEqual([w.clientConfig.service.name, w.clientConfig.service.namespace], [SVC, NS]);
+		assert.equal(one(objs, "Service").metadata.name, SVC);
+	});
+
+	test("openssl: the caBundle verifies tls.crt for <svc>.<ns>.svc, and tls.key is its key", () => {
+		const caFile = temp("ca.crt", ca);
+		const crtFile = temp("tls.crt", crt);
+		const keyFile = temp("tls.key", key, 0o600);
+		let r = openssl(["verify", "-CAfile", caFile, "-purpose", "sslserver", "-verify_hostname", HOST, crtFile]);
+		assert.equal(r.status, 0, r.stdout + r.stderr);
+		assert.match(r.stdout, /: OK$/m);
+		// The check can fail: another name, or another CA.
+		r = openssl(["verify", "-CAfile", caFile, "-verify_hostname", `${SVC}.other.svc`, crtFile]);
+		assert.notEqual(r.status, 0, "a certificate for another namespace's name must not verify");
+		r = openssl(["verify", "-CAfile", crtFile, crtFile]);
+		assert.notEqual(r.status, 0, "the leaf is not its own CA");
+		// The key's public half is the certificate's.
+		const fromKey = openssl(["pkey", "-in", keyFile, "-pubout"]);
+		const fromCrt = openssl(["x509", "-in", crtFile, "-noout", "-pubkey"]);
+		assert.equal(fromKey.status, 0, fromKey.stderr);
+		assert.equal(fromCrt.status, 0, fromCrt.stderr);
+		assert.equal(fromKey.stdout, fromCrt.stdout);
+		assert.ok(new X509Certificate(crt).checkPrivateKey(createPrivateKey(key)));
+		const caX = new X509Certificate(ca);
+		assert.ok(caX.ca, "ca.crt is a CA");
+		assert.ok(new X509Certificate(crt).checkIssued(caX));
+		assert.ok(new Date(new X509Certificate(crt).validTo) > new Date(Date.now() + 364 * DAY), "a year by default");
+	});
+
+	test("the real server with the Secret and the ConfigMap is trusted through the caBundle", T, async () => {
+		const cert = temp("serve.crt", crt);
+		const keyFile = temp("serve.key", key, 0o600);
+		const config = temp("config.yaml", one(objs, "ConfigMap").data["config.yaml"]);
+		const caBundle = entries(objs)[0].clientConfig.caBundle;
+		const srv = await Server.start({ pki: { cert, key: keyFile, ca: decode(caBundle), cleanup() {} }, config, env: { POD_NAMESPACE: NS } });
+		try {
+			const review = {
+				apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview",
+				request: { uid: "c0ffee00-0000-4000-8000-000000000012", kind: { group: "", version: "v1", kind: "Pod" },
+					resource: { group: "", version: "v1", resource: "pods" }, namespace: "shop", operation: "CREATE",
+					object: { apiVersion: "v1", kind: "Pod", metadata: { name: "p", namespace: "shop" }, spec: { containers: [{ name: "app", image: "nginx" }] } } },
+			};
+			const r = await srv.post("/mutate/traffic?timeout=5s", review, { servername: HOST });
+			assert.equal(r.status, 200, r.body);
+			assert.equal(r.json?.response?.uid, review.request.uid);
+			assert.equal(r.json?.response?.patchType, "JSONPatch");
+			await assert.rejects(srv.post("/mutate/traffic", review, { servername: `${SVC}.other.svc` }), /altnames|Hostname/i);
+		} finally {
+			await srv.stop();
+		}
+	});
+});
+
+describe("meshinject install: runs and options", () => {
+	test("two runs make different CAs and keys", () => {
+		const a = one(installed().objs, "Secret").data;
+		const b = one(installed().objs, "Secret").data;
+		for (const k of ["ca.crt", "tls.crt", "tls.key"])
+			assert.notEqual(a[k], b[k], k);
+		const pub = (pem) => createPublicKey(createPrivateKey(decode(pem))).export({ type: "spki", format: "der" }).toString("hex");
+		assert.notEqual(pub(a["tls.key"]), pub(b["tls.key"]));
+	});
+
+	test("--cert-days sets both validities; bad values are refused", () => {
+		const s = one(installed(["--cert-days", "30"]).objs, "Secret");
+		for (const k of ["ca.crt", "tls.crt"]) {
+			const days = (new Date(new X509Certificate(decode(s.data[k])).validTo) - Date.now()) / DAY;
+			assert.ok(days > 29 && days <= 30, `${k}: ${days} days`);
+		}
+		for (const bad of ["0", "3651", "ten", "7x", ""]) {
+			const r = install(["--cert-days", bad]);
+			assert.equal(r.status, 2, r.what);
+			assert.equal(r.stdout, "");
+			assert.match(r.stderr, /--cert-days/);
+		}
+	});
+
+	test("--help, unknown and extra arguments", () => {
+		const h = install(["--help"]);
+		assert.equal(h.status, 0, h.what);
+		assert.match(h.stdout, /usage: meshinject install \[--config FILE\] \[--cert-days N\]/);
+		assert.match(h.stdout, /kubectl apply -f -/);
+		for (const [args, re] of [[["--bogus"], /unknown argument "--bogus"/], [["extra"], /unexpected argument "extra"/], [["--config"], /--config needs a value/]]) {
+			const r = install(args);
+			assert.equal(r.status, 2, r.what);
+			assert.equal(r.stdout, "", "nothing printed on a bad argument");
+			assert.match(r.stderr, re);
+		}
+	});
+
+	test("--config with errors: nothing printed, every error named with its line", () => {
+		const bad = temp("bad.yaml", "defaultStgae: traffic\nproxy:\n  uid: -5\nstages:\n  traffic:\n    features: [proxy, sidecar]\n");
+		const r = install(["--config", bad]);
+		assert.equal(r.status, 1, r.what);
+		assert.equal(r.stdout, "", "no objects for a bad config");
+		assert.match(r.stderr, /bad\.yaml:1: defaultStgae: unknown key/);
+		assert.match(r.stderr, /bad\.yaml:3: proxy\.uid: /);
+		assert.match(r.stderr, /bad\.yaml:6: stages\.traffic\.features.*sidecar/);
+		const missing = install(["--config", join(tmpdir(), "meshinject-no-such-config.yaml")]);
+		assert.equal(missing.status, 1, missing.what);
+		assert.match(missing.stderr, /meshinject-no-such-config\.yaml.*No such file or directory/);
+		assert.equal(missing.stdout, "");
+	});
+
+	test("--config: the file goes into the ConfigMap, and its stages and ignoredNamespaces decide the webhook entries", () => {
+		const cfgText = "ignoredNamespaces: [kube-system, legacy]\nstages:\n  traffic-native:\n    features: [proxy, redirect, native-sidecar]\n" +
+		    "    rollout: {percent: 50, fallback: traffic}\n  mtls:\n    features: [proxy, redirect, mtls, probe-rewrite]\n    enforce: true\n";
+		const file = temp("custom.yaml", cfgText);
+		const { objs } = installed(["--config", file]);
+		validateObjects(objs);
+		const data = one(objs, "ConfigMap").data["config.yaml"];
+		assert.ok(data.endsWith(cfgText), `the user's file, as written:\n${data}`);
+		// What the ConfigMap holds is a config the server accepts.
+		const check = spawnSync(requireBin(), ["config", "--check", temp("cm.yaml", data)], { encoding: "utf8" });
+		assert.equal(check.status, 0, check.stderr);
+		const ann = one(objs, "Deployment").spec.template.metadata.annotations["checksum/config"];
+		assert.equal(ann, createHash("sha256").update(data).digest("hex"), "a changed config rolls the pods");
+		const mwc = one(objs, "MutatingWebhookConfiguration");
+		assert.deepEqual(mwc.webhooks.map((w) => [w.name, w.clientConfig.service.path]), [
+			["mtls.meshinject.io", "/mutate/mtls"], ["observe.meshinject.io", "/mutate/observe"],
+			["traffic.meshinject.io", "/mutate/traffic"], ["traffic-native.meshinject.io", "/mutate/traffic-native"],
+			["pod-label.meshinject.io", "/mutate"]]);
+		const vwc = one(objs, "ValidatingWebhookConfiguration");
+		assert.deepEqual(vwc.webhooks.map((w) => [w.name, w.clientConfig.service.path, w.failurePolicy]), [["mtls.enforce.meshinject.io", "/validate/mtls", "Fail"]]);
+		assert.equal(vwc.webhooks[0].reinvocationPolicy, undefined);
+		assert.equal(vwc.metadata.name, mwc.metadata.name);
+		const secret = one(objs, "Secret");
+		for (const w of [...mwc.webhooks, ...vwc.webhooks]) {
+			assert.equal(w.clientConfig.caBundle, secret.data["ca.crt"], w.name);
+			const excl = w.namespaceSelector.matchExpressions.find((e) => e.key === "kubernetes.io/metadata.name");
+			assert.deepEqual(excl, { key: "kubernetes.io/metadata.name", operator: "NotIn", values: ["kube-system", "kube-public", "kube-node-lease", "legacy", NS] }, w.name);
+			const stage = w.namespaceSelector.matchExpressions.find((e) => e.key === "meshinject.io/stage");
+			if (w.name !== "pod-label.meshinject.io")
+				assert.deepEqual(stage.values, [w.name.split(".")[0]], w.name);
+		}
+		// Everything else is as without --config.
+		const plain = installed().objs;
+		const rest = (o) => withoutCerts(o.filter((x) => !["ConfigMap", "Deployment"].includes(x.kind) && !x.kind.endsWith("WebhookConfiguration")));
+		assert.deepEqual(rest(objs), rest(plain));
+		const dep = structuredClone(one(objs, "Deployment"));
+		dep.spec.template.metadata.annotations["checksum/config"] = one(plain, "Deployment").spec.template.metadata.annotations["checksum/config"];
+		assert.deepEqual(dep, one(plain, "Deployment"));
+		assert.equal(find(plain, "ValidatingWebhookConfiguration").length, 0);
+	});
+});
