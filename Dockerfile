@@ -16,6 +16,8 @@ WORKDIR /src
 COPY Makefile ./
 COPY include/ include/
 COPY webhook/ webhook/
+# `meshinject install` prints these objects: compiled in.
+COPY manifests/meshinject.yaml manifests/
 # CI=1: warnings are errors, as in CI.
 RUN make CI=1 BUILD=/out all \
  && strip /out/meshinject \
