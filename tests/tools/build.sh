@@ -79,8 +79,12 @@ for w in "${want[@]}"; do
 		;;
 	etcd)
 		build etcd $ETCD_VERSION "$here/etcd" "" go.etcd.io/etcd/server/v3
-		# the main package of go.etcd.io/etcd/server/v3 builds as "v3"
-		[ -e "$tools/etcd-$ETCD_VERSION/etcd" ] || mv "$tools/etcd-$ETCD_VERSION/v3" "$tools/etcd-$ETCD_VERSION/etcd"
+		# the main package of go.etcd.io/etcd/server/v3 builds as "server"
+		# (Go drops the major-version element; older Go named it "v3")
+		for b in server v3; do
+			[ -e "$tools/etcd-$ETCD_VERSION/etcd" ] || [ ! -e "$tools/etcd-$ETCD_VERSION/$b" ] ||
+				mv "$tools/etcd-$ETCD_VERSION/$b" "$tools/etcd-$ETCD_VERSION/etcd"
+		done
 		link etcd $ETCD_VERSION
 		;;
 	helm)
@@ -93,7 +97,7 @@ for w in "${want[@]}"; do
 	envoy-validate)
 		if [ -f "$here/envoyvalidate/go.mod" ]; then
 			# keyed by the hash of its own sources, so an edit rebuilds it
-			h=$(cat "$here"/envoyvalidate/*.go "$here/envoyvalidate/go.mod" | sha256sum | cut -c1-12)
+			h=$(cat "$here"/envoyvalidate/*.go "$here/envoyvalidate/go.mod" "$here/envoyvalidate/go.sum" | sha256sum | cut -c1-12)
 			build envoy-validate "$h" "$here/envoyvalidate" "" .
 			[ -e "$tools/envoy-validate-$h/envoy-validate" ] || mv "$tools/envoy-validate-$h/envoyvalidate" "$tools/envoy-validate-$h/envoy-validate"
 			link envoy-validate "$h"
