@@ -1,6 +1,7 @@
-// chart.test.mjs - charts/meshinject rendered (helm, or helm-render when helm
-// is not on PATH) for each values combination users are told about, every
-// object validated strictly against the Kubernetes models, the webhook
+// chart.test.mjs - charts/meshinject rendered by the real helm (v4, built by
+// tests/tools/build.sh into .tools/bin/) for each values combination users
+// are told about, and linted with `helm lint --strict`; every object
+// validated strictly against the Kubernetes models, the webhook
 // registrations and certificates checked against the contract in DESIGN.md,
 // and manifests/ checked to be a fresh render of the chart.
 //
@@ -14,8 +15,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import YAML from "yaml";
 import {
-	CHART, REPO, RenderError, canonical, find, objectErrors, one, parseManifests,
-	render, renderText, renderer, validateObjects, mergedValues, schemaErrors,
+	CHART, REPO, RenderError, canonical, find, lint, objectErrors, one, parseManifests,
+	render, renderText, runHelm, validateObjects, mergedValues, schemaErrors,
 } from "./lib/chart.mjs";
 
 const NS = "meshinject-system";
@@ -23,7 +24,7 @@ const FIXTURES = join(REPO, "tests/chart");
 const STAGE_LABEL = "meshinject.io/stage";
 const ALWAYS_EXCLUDED = ["kube-system", "kube-public", "kube-node-lease"];
 
-console.error(`# chart rendered with ${renderer()}`);
+console.error(`# chart rendered with helm ${runHelm(["version", "--short"]).stdout.trim()}`);
 
 const decode = (b64) => Buffer.from(b64, "base64").toString("utf8");
 const byName = (hooks) => Object.fromEntries(hooks.map((w) => [w.name, w]));
@@ -436,9 +437,10 @@ describe("certificates.source", () => {
 	});
 
 	test("helm: an existing Secret is reused on upgrade (lookup)", () => {
-		// helm-render's and `helm template`'s lookup find nothing; render a
-		// copy of the chart whose lookup returns a Secret from a file, to
-		// prove that the reuse branch keeps the existing CA and key.
+		// `helm template`'s lookup finds nothing (no cluster); render a copy
+		// of the chart whose lookup returns a Secret from a file, to prove
+		// that the reuse branch keeps the existing CA and key. (Against a
+		// real apiserver: tests/e2e/cluster/.)
 		withChartCopy((chart) => {
 			const tpl = join(chart, "templates/webhooks.yaml");
 			const src = readFileSync(tpl, "utf8");
@@ -484,11 +486,44 @@ describe("bad values fail rendering", () => {
 	}
 });
 
+// ---- helm lint ------------------------------------------------------------------
+
+describe("helm lint --strict", () => {
+	const ok = [[], [join(FIXTURES, "custom-stage.yaml")], [join(FIXTURES, "disabled-stage.yaml")]];
+	for (const values of ok) {
+		const name = values.length ? values.map((f) => f.replace(REPO + "/", "")).join(" ") : "default values";
+		test(`passes: ${name}`, () => {
+			const r = lint({ values });
+			assert.equal(r.status, 0, `${r.what}\n${r.stdout}`);
+			assert.match(r.stdout, /1 chart\(s\) linted, 0 chart\(s\) failed/);
+			assert.doesNotMatch(r.stdout, /\[(WARNING|ERROR)\]/);
+		});
+	}
+	// And it can fail: each bad values file is refused, naming the problem.
+	const bad = [["bad-feature.yaml", /features/], ["bad-rollout.yaml", /fallback/], ["bad-stage-name.yaml", /Traffic_Native|property name/]];
+	for (const [file, re] of bad) {
+		test(`fails: tests/chart/${file}`, () => {
+			const r = lint({ values: [join(FIXTURES, file)] });
+			assert.notEqual(r.status, 0, `${r.what}\n${r.stdout}`);
+			assert.match(r.stdout + r.stderr, /\[ERROR\]/);
+			assert.match(r.stdout + r.stderr, re);
+		});
+	}
+	test("fails on a template error in a copy of the chart", () => {
+		withChartCopy((chart) => {
+			writeFileSync(join(chart, "templates/broken.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Values.nope.missing }}\n");
+			const r = lint({ chart });
+			assert.notEqual(r.status, 0, r.what);
+			assert.match(r.stdout + r.stderr, /broken\.yaml/);
+		});
+	});
+});
+
 // ---- NOTES.txt -----------------------------------------------------------------
 
 test("NOTES.txt renders and tells how to label a namespace for each stage", () => {
-	// helm-render (like `helm template`) skips NOTES.txt: render it as a
-	// template of a copy of the chart.
+	// `helm template` skips NOTES.txt: render it as a template of a copy
+	// of the chart.
 	withChartCopy((chart) => {
 		const notes = readFileSync(join(chart, "templates/NOTES.txt"), "utf8");
 		rmSync(join(chart, "templates/NOTES.txt"));

@@ -1,5 +1,6 @@
 // Real-world shapes: every pod template in Istio's injection test inputs
-// (shared/corpus/istio-inject-inputs), wrapped as a Pod in a CREATE review,
+// (../shared/corpus/istio-inject-inputs beside the repository, when it is
+// there; one line says when it is not), wrapped as a Pod in a CREATE review,
 // sent to /mutate/traffic and /mutate/mtls. Each is answered; the patch
 // applies, keeps to the contract and leaves a valid pod; reinvocation gives
 // no patch. Templates that are not valid Pods to begin with are reported.
@@ -82,9 +83,13 @@ function refusable(pod) {
 	    (c.securityContext?.runAsUser ?? pod.spec?.securityContext?.runAsUser) === DEFAULTS.uid);
 }
 
-const files = existsSync(CORPUS) ? readdirSync(CORPUS).filter((f) => /\.ya?ml$/.test(f)).sort() : [];
+// The corpus lives in ../shared beside the repository and is not copied
+// into it: without it there are no corpus cases, and one line says so.
+const files = existsSync(CORPUS) ? readdirSync(CORPUS).filter((f) => /\.ya?ml$/.test(f)).sort() : null;
+if (files === null)
+	console.log(`corpus: ${CORPUS} is absent (no ../shared beside the repository): no Istio corpus cases`);
 
-describe("Istio injection corpus", () => {
+if (files !== null) describe("Istio injection corpus", () => {
 	let srv;
 	const report = { invalidOriginals: [], skipped: [], denied: [], unparseable: [], injected: 0 };
 	before(async () => { srv = await Server.start(); }, { timeout: 20000 });

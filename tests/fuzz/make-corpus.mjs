@@ -7,6 +7,8 @@
 //   tests/fuzz/corpus/config/seed-*  configs: tests/config, the chart tests'
 //     config: sections, the embedded default and the fuzz config.
 // Regression cases (crash-*, found by the fuzzer) are kept as they are.
+// Without ../shared beside the repository the Istio corpus is absent: one
+// line says so and the rest is made.
 // Run from the repository: node tests/fuzz/make-corpus.mjs
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -20,10 +22,16 @@ const YAML = require("yaml");
 const OUT = join(REPO, "tests/fuzz/corpus");
 const ISTIO = resolve(REPO, "../shared/corpus/istio-inject-inputs");
 
+// Seeds made from the Istio corpus are kept when it is absent: a clone
+// without ../shared rewrites the others and leaves those as committed.
+const haveIstio = existsSync(ISTIO);
+if (!haveIstio)
+	console.log(`make-corpus: the Istio corpus (${ISTIO}) is absent: no seeds made from it; the seed-istio-* files already here are kept`);
+
 function reset(dir) {
 	mkdirSync(dir, { recursive: true });
 	for (const f of readdirSync(dir))
-		if (f.startsWith("seed-"))
+		if (f.startsWith("seed-") && (haveIstio || !f.startsWith("seed-istio-")))
 			rmSync(join(dir, f));
 }
 
@@ -36,12 +44,15 @@ function put(dir, name, text) {
 
 const fixture = JSON.parse(readFileSync(join(REPO, "tests/fixtures/review-replicaset-pod.json"), "utf8"));
 const clone = (v) => structuredClone(v);
-let uidN = 0;
+// Review UIDs are numbered in two series, so that the seeds made without
+// the Istio corpus are the same bytes as those made with it.
+const uids = { main: 0, istio: 0 };
 
 function review(object, opts = {}) {
 	const r = clone(fixture);
+	const series = opts.series ?? "main";
 	r.apiVersion = opts.apiVersion ?? r.apiVersion;
-	r.request.uid = `00000000-0000-4000-8000-${String(++uidN).padStart(12, "0")}`;
+	r.request.uid = `00000000-0000-4000-${series === "istio" ? "9" : "8"}000-${String(++uids[series]).padStart(12, "0")}`;
 	r.request.object = object;
 	if (opts.namespace !== undefined)
 		r.request.namespace = opts.namespace;
@@ -88,7 +99,7 @@ put(RD, "fixture", JSON.stringify(fixture));
 put(RD, "fixture-pretty", JSON.stringify(fixture, null, 2));
 
 let istio = 0;
-if (existsSync(ISTIO)) {
+if (haveIstio) {
 	for (const f of readdirSync(ISTIO).filter((n) => /\.ya?ml$/.test(n)).sort()) {
 		let docs;
 		try {
@@ -100,7 +111,7 @@ if (existsSync(ISTIO)) {
 			if (d.errors.length)
 				return;
 			templates(d.toJS()).forEach((t, j) => {
-				put(RD, `istio-${f}-${i}-${j}`, JSON.stringify(review(podOf(t), { namespace: "corpus" })));
+				put(RD, `istio-${f}-${i}-${j}`, JSON.stringify(review(podOf(t), { namespace: "corpus", series: "istio" })));
 				istio++;
 			});
 		});

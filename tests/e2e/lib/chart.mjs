@@ -1,13 +1,14 @@
-// chart.mjs - render charts/meshinject the way a user would (`helm template`
-// when helm is on PATH, else ../shared/tools/bin/helm-render plus the
-// values.schema.json check helm does), parse the output as kubectl does
-// (YAML 1.1), and validate every object strictly: kubernetes-models for
-// types, formats and required fields, the client-node model attribute maps
-// for unknown fields, hand-written structural checks for the cert-manager
-// and Prometheus Operator kinds, and the apiserver rules the chart could
-// break (webhook names, paths, selectors).
-import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+// chart.mjs - render charts/meshinject the way a user does, with the real
+// helm (v4, built from source by `tests/tools/build.sh helm` into
+// .tools/bin/), parse the output as kubectl does (YAML 1.1), and validate
+// every object strictly: kubernetes-models for types, formats and required
+// fields, the client-node model attribute maps for unknown fields,
+// hand-written structural checks for the cert-manager and Prometheus
+// Operator kinds, and the apiserver rules the chart could break (webhook
+// names, paths, selectors).
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createRequire } from "node:module";
@@ -17,7 +18,10 @@ import { ServiceAccount, ConfigMap, Secret, Service, Namespace } from "kubernete
 import { Deployment } from "kubernetes-models/apps/v1";
 import { PodDisruptionBudget } from "kubernetes-models/policy/v1";
 import { NetworkPolicy } from "kubernetes-models/networking.k8s.io/v1";
-import { MutatingWebhookConfiguration, ValidatingWebhookConfiguration } from "kubernetes-models/admissionregistration.k8s.io/v1";
+import {
+	MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
+	ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
+} from "kubernetes-models/admissionregistration.k8s.io/v1";
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
 export const CHART = join(REPO, "charts/meshinject");
@@ -33,27 +37,55 @@ try {
 }
 Ajv = Ajv.default ?? Ajv;
 
-function onPath(cmd) {
-	return spawnSync("sh", ["-c", `command -v ${cmd}`], { stdio: "ignore" }).status === 0;
+// ---- helm --------------------------------------------------------------------
+
+const TOOLS = process.env.MESHINJECT_TOOLS || join(REPO, ".tools");
+let helmPath;
+
+// The real helm: tests/tools/build.sh builds it once (pinned, from the Go
+// module proxy; a no-op when built) and the path is .tools/bin/helm. Throws
+// with the reason when it cannot be had.
+export function helm() {
+	if (helmPath)
+		return helmPath;
+	const r = spawnSync(join(REPO, "tests/tools/build.sh"), ["helm"], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+	const bin = join(TOOLS, "bin/helm");
+	if (r.error || r.status !== 0 || !existsSync(bin))
+		throw new Error(`helm is needed to render the chart and tests/tools/build.sh helm failed ` +
+		    `(${r.error?.message ?? `exit ${r.status}`}): run \`make tools\`\n${r.stderr ?? ""}`);
+	helmPath = bin;
+	return bin;
 }
 
-// ../shared/tools/bin/helm-render next to the repository (CI puts a copy of
-// shared/ beside its fresh clone).
-export function helmRenderPath() {
-	let top = REPO;
-	try {
-		top = execFileSync("git", ["rev-parse", "--show-toplevel"], { cwd: REPO, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
-	} catch { /* not a git checkout: the path of this file decides */ }
-	return resolve(top, "../shared/tools/bin/helm-render");
+// helm's own config, cache and data go to a folder of this process, not to
+// $HOME: the tests read nothing from a user's helm setup.
+let helmHome;
+function helmEnv() {
+	if (!helmHome) {
+		helmHome = mkdtempSync(join(tmpdir(), "meshinject-helm-"));
+		process.on("exit", () => rmSync(helmHome, { recursive: true, force: true }));
+	}
+	return { ...process.env, HELM_CONFIG_HOME: join(helmHome, "config"), HELM_CACHE_HOME: join(helmHome, "cache"),
+		HELM_DATA_HOME: join(helmHome, "data"), HELM_KUBECONTEXT: "", KUBECONFIG: join(helmHome, "no-kubeconfig") };
 }
 
-// Which renderer the tests use: "helm", or "helm-render" (MESHINJECT_RENDERER
-// forces one).
-export function renderer() {
-	const forced = process.env.MESHINJECT_RENDERER;
-	if (forced)
-		return forced;
-	return onPath("helm") ? "helm" : "helm-render";
+// Run helm with args: { status, stdout, stderr, what }.
+export function runHelm(args) {
+	const r = spawnSync(helm(), args, { encoding: "utf8", env: helmEnv(), maxBuffer: 64 << 20, timeout: 120000 });
+	if (r.error)
+		throw r.error;
+	return { status: r.status, stdout: r.stdout, stderr: r.stderr, what: `helm ${args.join(" ")}: exit ${r.status}\n${r.stderr}` };
+}
+
+// The value flags of render options: -f FILE..., --set K=V...
+function valueArgs(opts) {
+	return [...(opts.values ?? []).flatMap((f) => ["-f", f]),
+		...Object.entries(opts.set ?? {}).flatMap(([k, v]) => ["--set", `${k}=${v}`])];
+}
+
+// `helm lint --strict` of the chart with these values: { status, stdout, stderr, what }.
+export function lint(opts = {}) {
+	return runHelm(["lint", "--strict", opts.chart ?? CHART, "--namespace", opts.namespace ?? "meshinject-system", ...valueArgs(opts)]);
 }
 
 // ---- values, as helm computes them -----------------------------------------
@@ -130,36 +162,16 @@ export function schemaErrors(vals, chart = CHART) {
 
 export class RenderError extends Error {}
 
-// Render the chart. opts: { chart, name, namespace, values: [files],
-// set: {key: value}, apiVersions: [] }. Returns the manifest text; throws
-// RenderError (with helm's or the schema's message) when rendering fails.
+// Render the chart with `helm template`. opts: { chart, name, namespace,
+// values: [files], set: {key: value}, apiVersions: [] }. Returns the
+// manifest text; throws RenderError (with helm's message, schema errors
+// included) when rendering fails.
 export function renderText(opts = {}) {
-	const chart = opts.chart ?? CHART;
-	const name = opts.name ?? "meshinject";
-	const ns = opts.namespace ?? "meshinject-system";
-	const sets = Object.entries(opts.set ?? {}).flatMap(([k, v]) => ["--set", `${k}=${v}`]);
-	const files = (opts.values ?? []).flatMap((f) => ["-f", f]);
-	const apis = (opts.apiVersions ?? []).flatMap((a) => ["--api-versions", a]);
-	let cmd, args;
-	if (renderer() === "helm") {
-		cmd = "helm";
-		args = ["template", name, chart, "--namespace", ns, ...files, ...sets, ...apis];
-	} else {
-		// helm validates values.schema.json before rendering; helm-render
-		// does not, so do it here.
-		const errs = schemaErrors(mergedValues({ chart, values: opts.values, set: opts.set }), chart);
-		if (errs.length)
-			throw new RenderError(`values don't meet the specifications of the schema(s):\n  ${errs.join("\n  ")}`);
-		cmd = helmRenderPath();
-		if (!existsSync(cmd))
-			throw new Error(`neither helm on PATH nor ${cmd}`);
-		args = ["-n", ns, "--name", name, ...files, ...sets, ...apis, chart];
-	}
-	const r = spawnSync(cmd, args, { encoding: "utf8", maxBuffer: 64 << 20 });
-	if (r.error)
-		throw r.error;
+	const args = ["template", opts.name ?? "meshinject", opts.chart ?? CHART, "--namespace", opts.namespace ?? "meshinject-system",
+		...valueArgs(opts), ...(opts.apiVersions ?? []).flatMap((a) => ["--api-versions", a])];
+	const r = runHelm(args);
 	if (r.status !== 0)
-		throw new RenderError(`${cmd} ${args.join(" ")} failed:\n${r.stderr}`);
+		throw new RenderError(`helm ${args.join(" ")} failed:\n${r.stderr}`);
 	return r.stdout;
 }
 
@@ -204,6 +216,8 @@ const MODELS = {
 	"networking.k8s.io/v1/NetworkPolicy": [NetworkPolicy, "V1NetworkPolicy"],
 	"admissionregistration.k8s.io/v1/MutatingWebhookConfiguration": [MutatingWebhookConfiguration, "V1MutatingWebhookConfiguration"],
 	"admissionregistration.k8s.io/v1/ValidatingWebhookConfiguration": [ValidatingWebhookConfiguration, "V1ValidatingWebhookConfiguration"],
+	"admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy": [ValidatingAdmissionPolicy, "V1ValidatingAdmissionPolicy"],
+	"admissionregistration.k8s.io/v1/ValidatingAdmissionPolicyBinding": [ValidatingAdmissionPolicyBinding, "V1ValidatingAdmissionPolicyBinding"],
 };
 
 // Refuse keys the model does not define, walking the client-node attribute
@@ -424,8 +438,8 @@ export function validateObjects(objs) {
 	return objs;
 }
 
-// Objects in a stable order, for comparing two renders of the same chart
-// (helm sorts by kind, helm-render by template file).
+// Objects in a stable order, for comparing renders and files whose order
+// differs (helm sorts by kind; a file may put the Namespace first).
 export function canonical(objs) {
 	const keyOf = (o) => `${o.apiVersion}/${o.kind}/${o.metadata?.namespace ?? ""}/${o.metadata?.name}`;
 	return [...objs].sort((a, b) => keyOf(a).localeCompare(keyOf(b)));
