@@ -16,7 +16,9 @@ json_t *inject_patch(const struct config *cfg, const struct decision *d,
     const json_t *pod, const char *namespace);
 
 /* The Envoy bootstrap for the pod, as new JSON text (YAML accepts JSON)
- * the caller frees, or NULL when memory runs out. */
+ * the caller frees, or NULL when memory runs out. It is the text of the
+ * proxy's --config-yaml argument: a $ in a value is written $$, which the
+ * kubelet's $(VAR) expansion turns back into $. */
 char *inject_envoy_bootstrap(const struct config *cfg,
     const struct decision *d, const json_t *pod, const char *namespace);
 

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "envoyvalues.h"
 #include "inject.h"
 #include "jsonalloc.h"
 #include "jsonpack.h"
@@ -138,7 +139,11 @@ text_lit(struct text *t, const char *s)
 
 /* s as a JSON string, escaped as jansson escapes: ", \ and the control
  * characters; the rest as is (s is valid UTF-8: from the config, or from
- * the parsed pod). NULL fails the text, as json_pack fails on it. */
+ * the parsed pod). A $ is written $$: the text goes into the proxy's args,
+ * where the kubelet expands $(VAR) from the container's env and turns $$
+ * back into $, so that a pod's "$(MESH_APP_PROBES)" reaches Envoy as
+ * written instead of as JSON spliced into the bootstrap. NULL fails the
+ * text, as json_pack fails on it. */
 static void
 text_str(struct text *t, const char *s)
 {
@@ -154,10 +159,14 @@ text_str(struct text *t, const char *s)
 	for (run = s; *s != '\0'; s++) {
 		unsigned char c = (unsigned char)*s;
 
-		if (c >= 0x20 && c != '"' && c != '\\')
+		if (c >= 0x20 && c != '"' && c != '\\' && c != '$')
 			continue;
 		text_put(t, run, (size_t)(s - run));
 		run = s + 1;
+		if (c == '$') {
+			text_put(t, "$$", 2);
+			continue;
+		}
 		esc[0] = '\\';
 		switch (c) {
 		case '"': case '\\': esc[1] = (char)c; break;
@@ -221,9 +230,7 @@ bs_http_check(struct text *t, const struct app_probe *pr)
 	size_t i, added = 0;
 
 	json_array_foreach(pr->headers, i, h) {
-		name = json_string_value(json_object_get(h, "name"));
-		value = json_string_value(json_object_get(h, "value"));
-		if (name != NULL && value != NULL &&
+		if (envoyvalues_header(h, &name, &value) &&
 		    strcasecmp(name, "host") == 0)
 			host = value;
 	}
@@ -233,9 +240,7 @@ bs_http_check(struct text *t, const struct app_probe *pr)
 		text_kv(t, ",\"host\":", host);
 	text_kv(t, ",\"path\":", pr->app_path);
 	json_array_foreach(pr->headers, i, h) {
-		name = json_string_value(json_object_get(h, "name"));
-		value = json_string_value(json_object_get(h, "value"));
-		if (name == NULL || value == NULL ||
+		if (!envoyvalues_header(h, &name, &value) ||
 		    strcasecmp(name, "host") == 0)
 			continue;
 		text_lit(t, added++ == 0 ? ",\"request_headers_to_add\":[" :
@@ -259,11 +264,12 @@ bs_sockaddr(struct text *t, const char *host, int port)
 	text_lit(t, "}}");
 }
 
-/* A cluster with one endpoint; a probe's health check and TLS, or HTTP/2
- * to the xDS server. */
+/* A cluster with one endpoint; a probe's health check, TLS to an HTTPS
+ * probe or metrics endpoint, or HTTP/2 to the xDS server. */
 static void
 bs_cluster(struct text *t, const char *name, const char *type,
-    const char *host, int port, bool http2, const struct app_probe *pr)
+    const char *host, int port, bool http2, bool tls,
+    const struct app_probe *pr)
 {
 	text_lit(t, "{\"connect_timeout\":\"1s\"");
 	if (pr != NULL) {
@@ -290,7 +296,7 @@ bs_cluster(struct text *t, const char *name, const char *type,
 	    "{\"address\":");
 	bs_sockaddr(t, host, port);
 	text_kv(t, "}}]}]},\"name\":", name);
-	if (pr != NULL && pr->https)
+	if (tls)
 		text_lit(t, ",\"transport_socket\":{\"name\":"
 		    "\"envoy.transport_sockets.tls\",\"typed_config\":"
 		    "{\"@type\":\"type.googleapis.com/envoy.extensions."
@@ -416,20 +422,23 @@ plan_bootstrap(const struct plan *pl, size_t *lenp)
 	text_lit(&t, ",\"NAMESPACE\":\"$(POD_NAMESPACE)\",\"POD_IP\":"
 	    "\"$(POD_IP)\",\"SERVICE_ACCOUNT\":\"$(SERVICE_ACCOUNT)\"}},"
 	    "\"static_resources\":{\"clusters\":[");
-	bs_cluster(&t, "mesh-xds", "STRICT_DNS", host, xds_port, true, NULL);
+	bs_cluster(&t, "mesh-xds", "STRICT_DNS", host, xds_port, true, false,
+	    NULL);
 	text_lit(&t, ",");
 	bs_cluster(&t, "mesh-admin", "STATIC", "127.0.0.1", px->port_admin,
-	    false, NULL);
+	    false, false, NULL);
 	for (i = 0; i < pl->n_probes; i++) {
 		snprintf(cname, sizeof(cname), "mesh-probe-%zu", i);
 		text_lit(&t, ",");
 		bs_cluster(&t, cname, "STATIC", "127.0.0.1",
-		    pl->probes[i].port, false, &pl->probes[i]);
+		    pl->probes[i].port, false, pl->probes[i].https,
+		    &pl->probes[i]);
 	}
 	if (pl->app_metrics_port > 0) {
 		text_lit(&t, ",");
 		bs_cluster(&t, "mesh-app-metrics", "STATIC", "127.0.0.1",
-		    pl->app_metrics_port, false, NULL);
+		    pl->app_metrics_port, false,
+		    envoyvalues_metrics_tls(pl->app_metrics_scheme), NULL);
 	}
 	text_lit(&t, "],\"listeners\":[");
 	bs_listener(&t, pl, "mesh-status", px->port_status, true);
@@ -511,18 +520,35 @@ env_value(const char *name, const char *value)
 	return jsonpack("{s:s, s:s}", "name", name, "value", value);
 }
 
-/* env_value with a JSON value serialized; steals v. */
+/* env_value with a JSON value serialized, each $ written $$: the kubelet
+ * expands $(VAR) in env values too, and the pod's originals must reach the
+ * proxy as they were written. Steals v. */
 static json_t *
 env_json(const char *name, json_t *v)
 {
 	char *text = jsonwrite_dumps(v, JSON_COMPACT | JSON_SORT_KEYS,
-	    NULL);
+	    NULL), *esc;
+	size_t i, n = 0, dollars = 0;
 	json_t *e;
 
 	jsonalloc_drop(v);
 	if (text == NULL)
 		return NULL;
-	e = env_value(name, text);
+	for (i = 0; text[i] != '\0'; i++)
+		dollars += text[i] == '$';
+	esc = malloc(i + dollars + 1);
+	if (esc == NULL) {
+		free(text);
+		return NULL;
+	}
+	for (i = 0; text[i] != '\0'; i++) {
+		esc[n++] = text[i];
+		if (text[i] == '$')
+			esc[n++] = '$';
+	}
+	esc[n] = '\0';
+	e = env_value(name, esc);
+	free(esc);
 	free(text);
 	return e;
 }
@@ -790,36 +816,6 @@ feature_names(unsigned features)
 	return a;
 }
 
-/* A container port given as a number or a name, resolved against the
- * container's ports. 0 when it cannot be. */
-static int
-resolve_port(const json_t *container, const json_t *port)
-{
-	const json_t *p;
-	size_t i;
-
-	if (json_is_integer(port))
-		return (int)json_integer_value(port);
-	if (!json_is_string(port))
-		return 0;
-	json_array_foreach(json_object_get(container, "ports"), i, p) {
-		const char *n = json_string_value(json_object_get(p, "name"));
-
-		if (n != NULL && strcmp(n, json_string_value(port)) == 0)
-			return (int)json_integer_value(json_object_get(p,
-			    "containerPort"));
-	}
-	/* A numeric string is a port, as in IntOrString. */
-	{
-		char *end;
-		long v = strtol(json_string_value(port), &end, 10);
-
-		if (*end == '\0' && v > 0 && v < 65536)
-			return (int)v;
-	}
-	return 0;
-}
-
 static long
 int_field(const json_t *o, const char *key, long dflt)
 {
@@ -857,19 +853,22 @@ plan_probes(struct plan *pl)
 			continue;
 		for (k = 0; k < 3 && pl->n_probes < MAX_PROBES; k++) {
 			const json_t *probe = json_object_get(c, kinds[k].field);
-			const json_t *http = json_object_get(probe, "httpGet");
-			const json_t *tcp = json_object_get(probe, "tcpSocket");
-			const json_t *handler = http != NULL ? http : tcp;
+			const json_t *handler, *http;
 			struct app_probe *pr = &pl->probes[pl->n_probes];
 			const char *scheme, *key;
 			json_t *v;
+			bool is_http;
 			int port;
 
-			if (!json_is_object(handler) ||
-			    json_object_get(handler, "host") != NULL)
+			/* The same choice as envoyvalues_check()'s, which
+			 * refused the pod if a port was no port. */
+			handler = envoyvalues_probe_handler(probe, &is_http);
+			if (handler == NULL)
 				continue;
-			port = resolve_port(c, json_object_get(handler, "port"));
-			if (port <= 0 || port > 65535)
+			http = is_http ? handler : NULL;
+			port = envoyvalues_probe_port(c, json_object_get(handler,
+			    "port"));
+			if (port <= 0)
 				continue;
 			memset(pr, 0, sizeof(*pr));
 			pr->container = i;
@@ -923,17 +922,19 @@ plan_metrics(struct plan *pl)
 {
 	const char *port = pod_annotation(pl->pod, "prometheus.io/port");
 	const char *scrape = pod_annotation(pl->pod, "prometheus.io/scrape");
-	char *end;
-	long p;
+	int p;
 
 	if (port == NULL || (scrape != NULL && strcmp(scrape, "true") != 0))
 		return;
-	p = strtol(port, &end, 10);
-	if (*end != '\0' || p < 1 || p > 65535)
+	/* envoyvalues_check() refused the pod if it is not a port. */
+	if ((p = envoyvalues_metrics_port(port)) == -1)
 		return;
-	pl->app_metrics_port = (int)p;
+	pl->app_metrics_port = p;
+	/* An empty path is Prometheus' default, as its usual relabelling
+	 * (regex "(.+)") leaves it; an empty prefix_rewrite would not
+	 * rewrite at all. */
 	pl->app_metrics_path = pod_annotation(pl->pod, "prometheus.io/path");
-	if (pl->app_metrics_path == NULL)
+	if (pl->app_metrics_path == NULL || *pl->app_metrics_path == '\0')
 		pl->app_metrics_path = "/metrics";
 	pl->app_metrics_scheme = pod_annotation(pl->pod,
 	    "prometheus.io/scheme");

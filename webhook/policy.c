@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "envoyvalues.h"
 #include "policy.h"
 
 const char *
@@ -763,6 +764,19 @@ has_proxy(const json_t *pod)
 	return false;
 }
 
+/* What the Envoy bootstrap would carry from the pod (probes under
+ * probe-rewrite, prometheus.io annotations under metrics-merge) must be
+ * values Envoy takes: 422, each naming its field or annotation and value
+ * (envoyvalues.c). */
+static void
+check_envoy_values(struct decision *d, const json_t *pod, unsigned features)
+{
+	if (envoyvalues_check(pod, features, &d->problems) > 0) {
+		d->code = 422;
+		d->reason = "Invalid";
+	}
+}
+
 /* Turn the problems into warnings: observe reports instead of refusing. */
 static void
 problems_to_warnings(struct decision *d)
@@ -993,6 +1007,12 @@ policy_decide(const struct config *cfg, const struct policy_input *in,
 		parse_settings(cfg, d, pod);
 		check_containers(d, pod, d->proxy, ns_stage->enforce);
 		check_injected_names(cfg, d, pod);
+		/* Under observe, what the stage reported on would inject;
+		 * /validate builds nothing. */
+		if (!in->validate)
+			check_envoy_values(d, pod, (features &
+			    FEATURE_BIT(FEATURE_OBSERVE)) ? d->would_features :
+			    features);
 	}
 
 	if (in->validate) {
