@@ -624,6 +624,42 @@ ipv6_enabled(void)
 	return access("/proc/net/if_inet6", F_OK) == 0;
 }
 
+/* Capabilities 12 and 13 of <linux/capability.h>. */
+#define CAP_BIT_NET_ADMIN 12
+#define CAP_BIT_NET_RAW 13
+
+/* Writing rules needs NET_ADMIN and NET_RAW, not only UID 0: a container
+ * started as root without them gets "Permission denied (you must be root)"
+ * from iptables, which misleads. Returns 0 when both are in the effective
+ * set (or the set cannot be read: then iptables speaks for itself), -1
+ * after saying which are missing. */
+static int
+redirect_caps(void)
+{
+	char line[256];
+	unsigned long long eff = 0;
+	bool found = false, admin, raw;
+	FILE *f;
+
+	if ((f = fopen("/proc/self/status", "r")) == NULL)
+		return 0;
+	while (!found && fgets(line, sizeof(line), f) != NULL)
+		found = sscanf(line, "CapEff: %llx", &eff) == 1;
+	fclose(f);
+	if (!found)
+		return 0;
+	admin = (eff >> CAP_BIT_NET_ADMIN) & 1;
+	raw = (eff >> CAP_BIT_NET_RAW) & 1;
+	if (admin && raw)
+		return 0;
+	fprintf(stderr, "meshinject redirect: missing the capabilit%s %s%s%s "
+	    "(effective set %llx): writing the redirect needs NET_ADMIN and "
+	    "NET_RAW, which mesh-init's securityContext adds; nothing was "
+	    "applied\n", !admin && !raw ? "ies" : "y", admin ? "" : "NET_ADMIN",
+	    !admin && !raw ? " and " : "", raw ? "" : "NET_RAW", eff);
+	return -1;
+}
+
 /* Read the current nat table, build our rules over it, print them, apply
  * them. Returns 0 or -1 (iptables has already said why on stderr). */
 static int
@@ -1012,6 +1048,8 @@ cmd_redirect(int argc, char **argv)
 		}
 		return 0;
 	}
+	if (redirect_caps() < 0)
+		return 1;
 	/* iptables-restore may exit before reading all we write. */
 	signal(SIGPIPE, SIG_IGN);
 	if (apply_family(&o, AF_INET) < 0)

@@ -6,9 +6,12 @@
 # what it receives. Runs once per iptables flavour installed (nft, legacy),
 # each in fresh namespaces.
 #
-# Needs root and `ip netns`; otherwise prints SKIPPED and exits 0. Touches
-# nothing outside the namespaces it creates (addresses 10.200.0.0/29 and
-# fd00:200::/64 exist only inside them). Ends with "N passed, M failed".
+# Needs root and `ip netns`; otherwise prints SKIPPED and exits 0, or with
+# CI=true fails saying why. Touches nothing outside the namespaces it creates
+# (addresses 10.200.0.0/29 and fd00:200::/64 exist only inside them) and
+# depends on no host setting: each namespace's forwarding sysctls are set
+# here (a new namespace may inherit the host's net.ipv4.ip_forward, which
+# podman, Docker or a CNI turns on). Ends with "N passed, M failed".
 #
 #   MESHINJECT_BIN=path   the binary to test (default build/meshinject)
 #   MESHINJECT_NETNS_FLAVOURS="nft legacy"   the iptables flavours to try (the
@@ -21,6 +24,11 @@ root=$(cd "$here/../.." && pwd)
 BIN=${MESHINJECT_BIN:-$root/build/meshinject}
 
 skip() {
+	if [ "${CI:-}" = true ] || [ "${CI:-}" = 1 ]; then
+		echo "FAIL: tests/netns cannot run under CI: $*"
+		echo "0 passed, 1 failed"
+		exit 1
+	fi
 	echo "################################################################"
 	echo "SKIPPED: tests/netns: $*"
 	echo "################################################################"
@@ -124,8 +132,24 @@ start() {	# start NS LABEL PORT...: a listener, waited for
 	return 1
 }
 
+# no_forwarding NS: NS routes nothing between its interfaces, whatever the
+# host's setting that a new namespace may have inherited. The peer must not
+# forward: the documentation addresses --check connects to are dropped
+# there, not answered with "no route".
+FORWARDING=(ipv4/ip_forward ipv4/conf/all/forwarding ipv4/conf/default/forwarding
+    ipv6/conf/all/forwarding ipv6/conf/default/forwarding)
+no_forwarding() {
+	local f v
+	for f in "${FORWARDING[@]}"; do
+		ip netns exec "$1" sh -c 'echo 0 >"/proc/sys/net/$1"' sh "$f" || return 1
+		v=$(ip netns exec "$1" cat "/proc/sys/net/$f") || return 1
+		[ "$v" = 0 ] || { echo "$1: net/$f is $v after writing 0"; return 1; }
+	done
+}
+
 setup() {
 	ip netns add "$POD" && ip netns add "$PEER" || return 1
+	no_forwarding "$POD" && no_forwarding "$PEER" || return 1
 	ip -n "$POD" link set lo up
 	ip -n "$PEER" link set lo up
 	ip -n "$POD" link add eth0 type veth peer name eth0 netns "$PEER" || return 1
@@ -323,6 +347,17 @@ suite() {
 	after=$(save4; save6)
 	if [ "$before" = "$after" ]; then ok "bad arguments applied nothing"
 	else not_ok "bad arguments applied nothing" "$(diff <(echo "$before") <(echo "$after"))"; fi
+
+	# Root without NET_ADMIN and NET_RAW (a container that was not given
+	# them): refused up front, naming them, nothing applied.
+	before=$(save4; save6)
+	expect "redirect without NET_ADMIN and NET_RAW exits 1 naming them" \
+	    '*missing the capabilities NET_ADMIN and NET_RAW (*nothing was applied*rc=1' \
+	    bash -c 'ip netns exec "$0" setpriv --inh-caps=-all --bounding-set=-net_admin,-net_raw "$1" redirect "${@:2}"; echo "rc=$?"' \
+	    "$POD" "$BIN" "${WEBHOOK_ARGS[@]}"
+	after=$(save4; save6)
+	if [ "$before" = "$after" ]; then ok "without the capabilities nothing was applied"
+	else not_ok "without the capabilities nothing was applied" "$(diff <(echo "$before") <(echo "$after"))"; fi
 
 	# 7. A failing iptables-restore fails the command with iptables' own
 	# message (here: a REDIRECT to port 99999, which iptables refuses).
