@@ -27,7 +27,11 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <openssl/bio.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include "certs.h"
 #include "config.h"
@@ -47,6 +51,7 @@
 
 struct install_opts {
 	const char *config;	/* NULL: the embedded default */
+	const char *trust_ca;	/* more CAs for the caBundles, or NULL */
 	int days;
 };
 
@@ -64,7 +69,7 @@ static void
 install_usage(FILE *f)
 {
 	fprintf(f,
-"usage: meshinject install [--config FILE] [--cert-days N]\n"
+"usage: meshinject install [--config FILE] [--cert-days N] [--trust-ca FILE]\n"
 "\n"
 "Print every object of a plain (Helm-less) install as one YAML stream:\n"
 "  meshinject install | kubectl apply -f -\n"
@@ -89,6 +94,11 @@ install_usage(FILE *f)
 "                    \"off\", a validating entry per stage with enforce: true)\n"
 "  --cert-days N     validity of the CA and the certificate, 1..%d days\n"
 "                    (default %d)\n"
+"  --trust-ca FILE   the caBundles trust the PEM CA certificates in FILE too,\n"
+"                    after the new CA: renew without a moment in which the\n"
+"                    apiserver cannot verify the pods still serving the old\n"
+"                    certificate (FILE = the old Secret's ca.crt; its key was\n"
+"                    never kept, so nothing new can be signed with it)\n"
 "  -h, --help        this text\n"
 "\n"
 "Exit status: 0 printed; 1 the config has errors or nothing could be made;\n"
@@ -99,9 +109,10 @@ install_usage(FILE *f)
 static int
 install_parse(int argc, char **argv, struct install_opts *o)
 {
-	enum { O_CONFIG = 256, O_DAYS };
+	enum { O_CONFIG = 256, O_DAYS, O_TRUST_CA };
 	static const struct option options[] = {
 		{ "config", required_argument, NULL, O_CONFIG },
+		{ "trust-ca", required_argument, NULL, O_TRUST_CA },
 		{ "cert-days", required_argument, NULL, O_DAYS },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
@@ -123,6 +134,14 @@ install_parse(int argc, char **argv, struct install_opts *o)
 				return -1;
 			}
 			o->config = optarg;
+			break;
+		case O_TRUST_CA:
+			if (optarg[0] == '\0') {
+				fprintf(stderr, "meshinject install: --trust-ca "
+				    "needs a FILE\n");
+				return -1;
+			}
+			o->trust_ca = optarg;
 			break;
 		case O_DAYS:
 			errno = 0;
@@ -162,7 +181,7 @@ install_parse(int argc, char **argv, struct install_opts *o)
 /* Read at most INSTALL_CONFIG_MAX bytes of `path` into a new NUL-terminated
  * buffer (*len without the NUL). Returns NULL after a message on stderr. */
 static char *
-install_read(const char *path, size_t *len)
+install_read(const char *flag, const char *path, size_t *len)
 {
 	struct stat sb;
 	char *buf = NULL;
@@ -171,13 +190,13 @@ install_read(const char *path, size_t *len)
 
 	*len = 0;
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-		fprintf(stderr, "meshinject install: --config %s: cannot "
-		    "open: %s\n", path, strerror(errno));
+		fprintf(stderr, "meshinject install: %s %s: cannot "
+		    "open: %s\n", flag, path, strerror(errno));
 		return NULL;
 	}
 	if (fstat(fd, &sb) == 0 && S_ISDIR(sb.st_mode)) {
-		fprintf(stderr, "meshinject install: --config %s: cannot "
-		    "read: %s\n", path, strerror(EISDIR));
+		fprintf(stderr, "meshinject install: %s %s: cannot "
+		    "read: %s\n", flag, path, strerror(EISDIR));
 		goto fail;
 	}
 	if ((buf = malloc(INSTALL_CONFIG_MAX + 2)) == NULL) {
@@ -189,8 +208,8 @@ install_read(const char *path, size_t *len)
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
-			fprintf(stderr, "meshinject install: --config %s: "
-			    "cannot read: %s\n", path, strerror(errno));
+			fprintf(stderr, "meshinject install: %s %s: "
+			    "cannot read: %s\n", flag, path, strerror(errno));
 			goto fail;
 		}
 		if (r == 0)
@@ -198,8 +217,8 @@ install_read(const char *path, size_t *len)
 		*len += (size_t)r;
 	}
 	if (*len > INSTALL_CONFIG_MAX) {
-		fprintf(stderr, "meshinject install: --config %s: larger than "
-		    "%d bytes\n", path, INSTALL_CONFIG_MAX);
+		fprintf(stderr, "meshinject install: %s %s: larger than "
+		    "%d bytes\n", flag, path, INSTALL_CONFIG_MAX);
 		goto fail;
 	}
 	buf[*len] = '\0';
@@ -225,7 +244,7 @@ install_config(const struct install_opts *o, char **text)
 	if (o->config == NULL) {
 		cfg = config_load_default(&errs);
 	} else {
-		if ((*text = install_read(o->config, &len)) == NULL)
+		if ((*text = install_read("--config", o->config, &len)) == NULL)
 			return NULL;
 		/* Validate the very bytes that go into the ConfigMap. */
 		cfg = config_load_buffer(o->config, *text, len, &errs);
@@ -243,6 +262,80 @@ install_config(const struct install_opts *o, char **text)
 	free(*text);
 	*text = NULL;
 	return NULL;
+}
+
+/* The caBundle's PEM: the new CA, then every certificate of --trust-ca
+ * (each parsed, written back as PEM; another kind of PEM block, a key
+ * say, refuses the file; text between blocks is ignored, as openssl does). Returns a new string, or NULL after a message on stderr. */
+static char *
+install_bundle(const struct install_opts *o, const char *ca, size_t ca_len)
+{
+	BIO *in = NULL, *out = NULL;
+	X509 *x;
+	char *text = NULL, *pem = NULL, *mem;
+	const char *bad = NULL;
+	size_t len = 0;
+	long n;
+	int count = 0;
+
+	if (o->trust_ca == NULL)
+		return strndup(ca, ca_len);
+	if ((text = install_read("--trust-ca", o->trust_ca, &len)) == NULL)
+		return NULL;
+	if ((in = BIO_new_mem_buf(text, (int)len)) == NULL ||
+	    (out = BIO_new(BIO_s_mem())) == NULL ||
+	    BIO_write(out, ca, (int)ca_len) != (int)ca_len)
+		goto oom;
+	for (;;) {
+		char *name = NULL, *header = NULL;
+		unsigned char *data = NULL;
+		const unsigned char *p;
+		long dlen = 0;
+
+		ERR_clear_error();
+		if (PEM_read_bio(in, &name, &header, &data, &dlen) != 1) {
+			/* The end of the input, or a broken block. */
+			if (ERR_GET_REASON(ERR_peek_last_error()) !=
+			    PEM_R_NO_START_LINE)
+				bad = "a PEM block does not read";
+			break;
+		}
+		p = data;
+		x = strcmp(name, "CERTIFICATE") == 0 ?
+		    d2i_X509(NULL, &p, dlen) : NULL;
+		if (x == NULL && bad == NULL)
+			bad = strcmp(name, "CERTIFICATE") == 0 ?
+			    "a certificate does not parse" :
+			    "it holds more than certificates (a key?)";
+		OPENSSL_free(name);
+		OPENSSL_free(header);
+		OPENSSL_free(data);
+		if (x == NULL)
+			break;
+		count++;
+		if (PEM_write_bio_X509(out, x) != 1) {
+			X509_free(x);
+			goto oom;
+		}
+		X509_free(x);
+	}
+	if (bad != NULL || count == 0) {
+		fprintf(stderr, "meshinject install: --trust-ca %s: %s\n",
+		    o->trust_ca, bad != NULL ? bad : "no PEM certificate in it");
+		goto done;
+	}
+	ERR_clear_error();
+	if ((n = BIO_get_mem_data(out, &mem)) <= 0 ||
+	    (pem = strndup(mem, (size_t)n)) == NULL)
+		goto oom;
+	goto done;
+oom:
+	fprintf(stderr, "meshinject install: out of memory\n");
+done:
+	BIO_free(in);
+	BIO_free(out);
+	free(text);
+	return pem;
 }
 
 /* ---- small helpers -------------------------------------------------------- */
@@ -685,6 +778,7 @@ cmd_install(int argc, char **argv)
 	struct yamljson_error yerr = { 0 };
 	char names[CERTS_SERVICE_NAMES][CERTS_NAME_MAX], err[512], cn[80];
 	char *text = NULL, *crt = NULL, *key = NULL, *cab = NULL, *yaml = NULL;
+	char *bundle = NULL, *bundle64 = NULL;
 	const char *sans[CERTS_SERVICE_NAMES];
 	json_t *docs = NULL, *all = NULL, *doc;
 	struct tm tm;
@@ -698,7 +792,7 @@ cmd_install(int argc, char **argv)
 			return 0;
 		}
 		fprintf(stderr, "usage: meshinject install [--config FILE] "
-		    "[--cert-days N]   (--help for more)\n");
+		    "[--cert-days N] [--trust-ca FILE]   (--help for more)\n");
 		return 2;
 	}
 	rc = 1;
@@ -746,8 +840,12 @@ cmd_install(int argc, char **argv)
 	    (key = install_base64(leaf_pem.key, leaf_pem.key_len)) == NULL ||
 	    (cab = install_base64(ca_pem.cert, ca_pem.cert_len)) == NULL)
 		goto oom;
+	if ((bundle = install_bundle(&o, ca_pem.cert, ca_pem.cert_len)) == NULL)
+		goto done;
+	if ((bundle64 = install_base64(bundle, strlen(bundle))) == NULL)
+		goto oom;
 
-	if (install_webhooks(docs, cfg, t.ns, cab, err, sizeof(err)) != 0 ||
+	if (install_webhooks(docs, cfg, t.ns, bundle64, err, sizeof(err)) != 0 ||
 	    (text != NULL && install_configmap(docs, o.config, text, err,
 	    sizeof(err)) != 0)) {
 		fprintf(stderr, "meshinject install: %s\n", err);
@@ -785,6 +883,8 @@ done:
 	free(crt);
 	free(key);
 	free(cab);
+	free(bundle);
+	free(bundle64);
 	free(yaml);
 	free(text);
 	json_decref(docs);	/* holds a copy of the key: not wiped */

@@ -7,7 +7,9 @@
 // started with that Secret is trusted through the caBundle; --config is
 // checked first, goes into the ConfigMap and decides the webhook entries
 // (the same entries `helm template` renders from that config, when helm is
-// built); each run makes new keys. Against a real apiserver:
+// built); each run makes new keys; --trust-ca keeps the old CA trusted for
+// a renewal; the manual lines of manifests/README.md, run with a recording
+// kubectl, give valid objects. Against a real apiserver:
 // tests/e2e/cluster/install.test.mjs.
 //
 //   MESHINJECT_BIN=build/meshinject node --test tests/e2e/install.test.mjs
@@ -15,12 +17,12 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { X509Certificate, createHash, createPrivateKey, createPublicKey } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import YAML from "yaml";
 import { requireBin, Server } from "./lib/server.mjs";
-import { REPO, canonical, find, one, parseManifests, validateObjects } from "./lib/chart.mjs";
+import { REPO, canonical, find, objectErrors, one, parseManifests, render, validateObjects } from "./lib/chart.mjs";
 
 const T = { timeout: 60000 };
 const NS = "meshinject-system";
@@ -190,7 +192,7 @@ describe("meshinject install: runs and options", () => {
 	test("--help, unknown and extra arguments", () => {
 		const h = install(["--help"]);
 		assert.equal(h.status, 0, h.what);
-		assert.match(h.stdout, /usage: meshinject install \[--config FILE\] \[--cert-days N\]/);
+		assert.match(h.stdout, /usage: meshinject install \[--config FILE\] \[--cert-days N\] \[--trust-ca FILE\]/);
 		assert.match(h.stdout, /kubectl apply -f -/);
 		for (const [args, re] of [[["--bogus"], /unknown argument "--bogus"/], [["extra"], /unexpected argument "extra"/], [["--config"], /--config needs a value/]]) {
 			const r = install(args);
@@ -253,5 +255,98 @@ describe("meshinject install: runs and options", () => {
 		dep.spec.template.metadata.annotations["checksum/config"] = one(plain, "Deployment").spec.template.metadata.annotations["checksum/config"];
 		assert.deepEqual(dep, one(plain, "Deployment"));
 		assert.equal(find(plain, "ValidatingWebhookConfiguration").length, 0);
+		// The chart, given the same config as values, registers the same
+		// entries (helm merges the values over values.yaml key by key, the
+		// server a stage whole: this config means the same under both).
+		const values = temp("custom-values.yaml", YAML.stringify({ config: YAML.parse(cfgText) }));
+		const chart = render({ values: [values], set: { "certificates.source": "secret", "certificates.secretName": "meshinject-tls", "certificates.caBundle": "Zm9v" } });
+		const registrations = (o) => withoutCerts(o.filter((x) => x.kind.endsWith("WebhookConfiguration") || x.kind.startsWith("ValidatingAdmissionPolicy")));
+		assert.deepEqual(registrations(objs), registrations(chart), "install --config and helm template with that config register the same webhooks and policies");
+	});
+});
+
+describe("renewal and the manual path of manifests/README.md", () => {
+	test("--trust-ca: the caBundles trust the new CA and the old one; the Secret holds the new CA alone", () => {
+		const old = one(installed().objs, "Secret");
+		const oldCa = temp("old-ca.crt", decode(old.data["ca.crt"]));
+		const oldCrt = temp("old-tls.crt", decode(old.data["tls.crt"]));
+		const { objs } = installed(["--trust-ca", oldCa]);
+		validateObjects(objs);
+		const secret = one(objs, "Secret");
+		const bundles = new Set(entries(objs).map((w) => w.clientConfig.caBundle));
+		assert.equal(bundles.size, 1, "one caBundle for every entry");
+		const bundle = decode([...bundles][0]);
+		assert.equal((bundle.match(/-----BEGIN CERTIFICATE-----/g) ?? []).length, 2);
+		assert.ok(bundle.startsWith(decode(secret.data["ca.crt"])), "the new CA first");
+		assert.equal(new X509Certificate(bundle.slice(bundle.indexOf("-----BEGIN", 10))).fingerprint256,
+		    new X509Certificate(decode(old.data["ca.crt"])).fingerprint256, "then the old one");
+		assert.equal((decode(secret.data["ca.crt"]).match(/BEGIN CERTIFICATE/g) ?? []).length, 1);
+		// Both the old certificate (still served until the kubelet updates the
+		// volume) and the new one verify against the bundle.
+		const bundleFile = temp("bundle.crt", bundle);
+		for (const crt of [oldCrt, temp("new-tls.crt", decode(secret.data["tls.crt"]))]) {
+			const r = openssl(["verify", "-CAfile", bundleFile, "-purpose", "sslserver", "-verify_hostname", HOST, crt]);
+			assert.equal(r.status, 0, r.stdout + r.stderr);
+		}
+		// Only certificates: a key, an empty file, a broken block are refused.
+		const key = temp("old-tls.key", decode(old.data["tls.key"]), 0o600);
+		const cases = [[key, /more than certificates/], [temp("empty.crt", ""), /no PEM certificate/],
+			[temp("mixed.crt", decode(old.data["ca.crt"]) + decode(old.data["tls.key"])), /more than certificates/],
+			[temp("broken.crt", decode(old.data["ca.crt"]).replace(/M/, "%")), /does not/],
+			[join(tmpdir(), "meshinject-no-such-ca.crt"), /No such file/]];
+		for (const [file, re] of cases) {
+			const r = install(["--trust-ca", file]);
+			assert.equal(r.status, 1, r.what);
+			assert.equal(r.stdout, "");
+			assert.match(r.stderr, re);
+		}
+	});
+
+	test("the README's manual lines, run with a recording kubectl, give valid objects that trust the Secret's certificate", () => {
+		const readme = readFileSync(join(REPO, "manifests/README.md"), "utf8");
+		const m = /<!-- manual-install[^>]*-->\s*```sh\n([\s\S]*?)```/.exec(readme);
+		assert.ok(m, "manifests/README.md has the manual-install block");
+		const dir = mkdtempSync(join(tmpdir(), "meshinject-manual-"));
+		try {
+			const bin = join(dir, "bin");
+			const rec = join(dir, "rec");
+			spawnSync("mkdir", ["-p", bin, rec]);
+			symlinkSync(requireBin(), join(bin, "meshinject"));
+			symlinkSync(join(REPO, "manifests"), join(dir, "manifests"));
+			// kubectl that records what it is asked and refuses anything else.
+			writeFileSync(join(bin, "kubectl"), `#!/bin/bash
+set -eu
+rec=${rec}
+echo "$*" >> "$rec/calls"
+case "$*" in
+"create namespace "*) ;;
+"-n "*" create secret tls "*)
+	set -- "$@"; ns=$2; name=$6; shift 6
+	while [ $# -gt 0 ]; do case $1 in --cert) cp "$2" "$rec/$ns.$name.crt"; shift 2;; --key) cp "$2" "$rec/$ns.$name.key"; shift 2;; *) echo "kubectl stub: $1?" >&2; exit 1;; esac; done;;
+"apply -f -") cat > "$rec/applied.yaml" ;;
+*) echo "kubectl stub: not expected: $*" >&2; exit 1;;
+esac
+`, { mode: 0o755 });
+			const r = spawnSync("bash", ["-euo", "pipefail", "-c", m[1]], { cwd: dir, encoding: "utf8", env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } });
+			assert.equal(r.status, 0, `the README's lines failed:\n${m[1]}\n${r.stdout}${r.stderr}`);
+			const calls = readFileSync(join(rec, "calls"), "utf8").trim().split("\n");
+			assert.deepEqual(calls.map((c) => c.split(" ").slice(0, 3).join(" ")), ["create namespace meshinject-system", "-n meshinject-system create", "apply -f -"]);
+			const objs = validateObjects(parseManifests(readFileSync(join(rec, "applied.yaml"), "utf8")));
+			const dep = one(objs, "Deployment");
+			const secretName = dep.spec.template.spec.volumes.flatMap((v) => v.projected?.sources ?? []).find((s) => s.secret).secret.name;
+			const crt = join(rec, `${NS}.${secretName}.crt`);
+			assert.ok(existsSync(crt), `the Secret the Deployment mounts (${secretName}) was created in ${NS}`);
+			assert.ok(new X509Certificate(readFileSync(crt)).checkPrivateKey(createPrivateKey(readFileSync(join(rec, `${NS}.${secretName}.key`)))));
+			const bundle = temp("manual-bundle.crt", decode(entries(objs)[0].clientConfig.caBundle));
+			for (const w of entries(objs))
+				assert.equal(w.clientConfig.caBundle, entries(objs)[0].clientConfig.caBundle, w.name);
+			const v = openssl(["verify", "-CAfile", bundle, "-purpose", "sslserver", "-verify_hostname", HOST, crt]);
+			assert.equal(v.status, 0, v.stdout + v.stderr);
+			assert.ok(!existsSync(join(dir, "meshinject-certs/tls.key")), "the key is removed from disk");
+			// The file as it is, without the sed, is what the apiserver refuses.
+			assert.match(objectErrors(one(parseManifests(readFileSync(MANIFESTS, "utf8")), "MutatingWebhookConfiguration")).join("\n"), /caBundle/);
+		} finally {
+			rmSync(dir, { recursive: true, force: true });
+		}
 	});
 });
