@@ -38,6 +38,11 @@ took() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
 [ "$(id -u)" -eq 0 ] || die "needs root (rootful podman, debootstrap); run as root or in CI"
 
+# One build at a time (make image and make test-image may overlap).
+mkdir -p "$root/build/image"
+exec 9>"$root/build/image/.lock"
+flock 9
+
 # --- Prerequisites -----------------------------------------------------------
 
 need=()
