@@ -1,8 +1,13 @@
 // mesh.mjs - what the contract (shared/DESIGN.md, issue 2) says an answer
 // and an injected pod look like, as assertions with messages that say what
-// was sent and what came back.
+// was sent and what came back. Every mesh-proxy bootstrap an answer carries
+// also goes through Envoy's own rules (envoyValidate below).
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { MessageChannel, Worker, receiveMessageOnPort } from "node:worker_threads";
 import YAML from "yaml";
 import { applyAddPatch, decodePatch, deepClone, effectiveSecurity, undefinedVarRefs, validatePod } from "./k8s.mjs";
 
@@ -33,6 +38,211 @@ const STATUS = "meshinject.io/status";
 export function show(v, n = 1500) {
 	const s = typeof v === "string" ? v : JSON.stringify(v);
 	return s === undefined ? "undefined" : s.length > n ? `${s.slice(0, n)}... (${s.length} chars)` : s;
+}
+
+// ---- Envoy's rules ----------------------------------------------------------
+//
+// tests/tools/envoyvalidate (built by `make tools` into .tools/bin) checks a
+// bootstrap as Envoy v1.32 loads one: strict protojson into
+// envoy.config.bootstrap.v3.Bootstrap with every extension registered, and
+// the validate rules on it and on every typed_config inside it. One
+// validator process per test file answers every bootstrap of the file, from
+// a worker thread, so that the checks here stay synchronous: the caller
+// waits on an Atomics flag while the worker talks to the process. A text
+// seen before is not sent again.
+
+const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
+const VALIDATE_TIMEOUT_MS = 60000;
+
+export function envoyValidateBin() {
+	const bin = process.env.MESHINJECT_ENVOY_VALIDATE ??
+	    join(process.env.MESHINJECT_TOOLS ?? join(REPO, ".tools"), "bin/envoy-validate");
+	if (!existsSync(bin))
+		throw new Error(`the Envoy validator ${bin} is not built: run \`make tools\` ` +
+		    "(or tests/tools/build.sh envoy-validate); every mesh-proxy bootstrap the tests see goes through it");
+	return bin;
+}
+
+const WORKER = `
+const { workerData } = require("node:worker_threads");
+const { spawn } = require("node:child_process");
+const { port, flag, bin } = workerData;
+const done = new Int32Array(flag);
+const waiting = [];
+let out = "", err = "", dead = null;
+const child = spawn(bin, ["-batch"], { stdio: ["pipe", "pipe", "pipe"] });
+function answer(msg) {
+	port.postMessage(msg);
+	Atomics.store(done, 0, 1);
+	Atomics.notify(done, 0);
+}
+function die(why) {
+	if (dead === null)
+		dead = why;
+	while (waiting.length)
+		waiting.shift()(null);
+}
+child.on("error", (e) => die(\`cannot run \${bin}: \${e.message}\`));
+child.on("exit", (code, sig) => die(\`\${bin} -batch exited (\${sig ?? code}): \${err.slice(-2000)}\`));
+child.stdin.on("error", (e) => die(\`writing to \${bin}: \${e.message}\`));
+child.stderr.setEncoding("utf8");
+child.stderr.on("data", (d) => { err += d; });
+child.stdout.setEncoding("utf8");
+child.stdout.on("data", (d) => {
+	out += d;
+	let i;
+	while ((i = out.indexOf("\\n")) >= 0) {
+		const line = out.slice(0, i);
+		out = out.slice(i + 1);
+		const w = waiting.shift();
+		if (w)
+			w(line);
+	}
+});
+port.on("message", (items) => {
+	if (dead !== null)
+		return answer({ error: dead });
+	const results = new Array(items.length);
+	let left = items.length;
+	if (left === 0)
+		return answer({ results });
+	items.forEach((item, i) => {
+		waiting.push((line) => {
+			if (line === null)
+				results[i] = { name: item.name, ok: false, error: dead, broken: true };
+			else
+				try { results[i] = JSON.parse(line); } catch (e) { results[i] = { name: item.name, ok: false, error: \`unreadable answer \${line}\`, broken: true }; }
+			if (--left === 0)
+				answer({ results });
+		});
+		child.stdin.write(JSON.stringify(item) + "\\n");
+	});
+});
+`;
+
+let validator = null;
+const verdicts = new Map();	// bootstrap text -> { ok, error }
+export const envoyStats = { checked: 0, sent: 0, ms: 0 };
+
+function startValidator() {
+	const bin = envoyValidateBin();
+	const { port1, port2 } = new MessageChannel();
+	const flag = new SharedArrayBuffer(4);
+	const worker = new Worker(WORKER, { eval: true, workerData: { port: port2, flag, bin }, transferList: [port2] });
+	worker.unref();
+	port1.unref?.();
+	validator = { worker, port: port1, flag: new Int32Array(flag), bin };
+	if (process.env.MESHINJECT_ENVOY_STATS)
+		process.on("exit", () => process.stderr.write(`envoy-validate: ${envoyStats.checked} bootstraps checked, ` +
+		    `${envoyStats.sent} distinct sent to ${bin}, ${envoyStats.ms.toFixed(0)} ms waiting\n`));
+	return validator;
+}
+
+// Validate bootstraps: [{ name, bootstrap (text) }] -> [{ name, ok, error }],
+// synchronously. Throws when the validator cannot be run or answer.
+export function envoyValidate(items) {
+	const t0 = performance.now();
+	const todo = items.filter((it) => !verdicts.has(it.bootstrap));
+	const unique = [...new Map(todo.map((it) => [it.bootstrap, it])).values()];
+	if (unique.length > 0) {
+		const v = validator ?? startValidator();
+		Atomics.store(v.flag, 0, 0);
+		v.port.postMessage(unique);
+		let msg;
+		for (;;) {
+			if (Atomics.wait(v.flag, 0, 0, VALIDATE_TIMEOUT_MS) === "timed-out")
+				throw new Error(`${v.bin} gave no answer in ${VALIDATE_TIMEOUT_MS / 1000} s`);
+			if ((msg = receiveMessageOnPort(v.port)) !== undefined)
+				break;
+		}
+		if (msg.message.error)
+			throw new Error(`the Envoy validator failed: ${msg.message.error}`);
+		msg.message.results.forEach((r, i) => {
+			if (r.broken)
+				throw new Error(`the Envoy validator failed: ${r.error}`);
+			verdicts.set(unique[i].bootstrap, { ok: r.ok === true, error: r.error });
+		});
+		envoyStats.sent += unique.length;
+	}
+	envoyStats.checked += items.length;
+	envoyStats.ms += performance.now() - t0;
+	return items.map((it) => ({ name: it.name, ...verdicts.get(it.bootstrap) }));
+}
+
+// What the runtime gives the downward-API env of mesh-proxy.
+const FIELD_VALUES = { "metadata.name": "web-7d4b9c5f6-x2x9q", "spec.serviceAccountName": "default",
+	"status.podIP": "10.1.2.3", "status.hostIP": "192.168.0.10" };
+
+// The kubelet's $(VAR) expansion of a container's command and args
+// (k8s.io/kubernetes/third_party/forked/golang/expansion): $(NAME) of a
+// defined env var is its value, $$ is $, anything else stays as written.
+export function kubeletExpand(text, container, ns = "default") {
+	const env = new Map();
+	for (const e of container.env ?? []) {
+		if (typeof e?.name !== "string")
+			continue;
+		if (e.valueFrom?.fieldRef)
+			env.set(e.name, e.valueFrom.fieldRef.fieldPath === "metadata.namespace" ? ns :
+			    (FIELD_VALUES[e.valueFrom.fieldRef.fieldPath] ?? `value-of-${e.name}`));
+		else if (e.valueFrom)
+			env.set(e.name, `value-of-${e.name}`);
+		else
+			env.set(e.name, kubeletExpandWith(String(e.value ?? ""), env));
+	}
+	return kubeletExpandWith(text, env);
+}
+
+function kubeletExpandWith(s, env) {
+	let out = "", from = 0;
+	for (let i = 0; i < s.length; i++) {
+		if (s[i] !== "$" || i + 1 >= s.length)
+			continue;
+		out += s.slice(from, i);
+		const next = s[i + 1];
+		if (next === "$") {
+			out += "$";
+			i += 1;
+		} else if (next === "(") {
+			const close = s.indexOf(")", i + 2);
+			if (close < 0) {
+				out += "$(";
+				i += 1;
+			} else {
+				const name = s.slice(i + 2, close);
+				out += env.has(name) ? env.get(name) : `$(${name})`;
+				i = close;
+			}
+		} else {
+			out += `$${next}`;
+			i += 1;
+		}
+		from = i + 1;
+	}
+	return out + s.slice(from);
+}
+
+// The mesh-proxy containers anywhere in a JSON value (a patch, a pod).
+export function meshProxies(v) {
+	const found = [];
+	walk(v, (x) => {
+		if (x && typeof x === "object" && !Array.isArray(x) && x.name === "mesh-proxy" &&
+		    [...(x.command ?? []), ...(x.args ?? [])].includes("--config-yaml"))
+			found.push(x);
+	});
+	return found;
+}
+
+// Assert that Envoy takes the bootstraps of these mesh-proxy containers, as
+// the kubelet hands them over (args expanded from the container's env).
+export function checkEnvoyAccepts(proxies, what = "", ns = "default") {
+	const items = proxies.map((p, i) => {
+		const text = flagValue([...(p.command ?? []), ...(p.args ?? [])], "--config-yaml");
+		assert.equal(typeof text, "string", `${what}: mesh-proxy ${i} has no --config-yaml value`);
+		return { name: `${what} mesh-proxy ${i}`, bootstrap: kubeletExpand(text, p, ns) };
+	});
+	for (const [i, r] of envoyValidate(items).entries())
+		assert.ok(r.ok, `${what}: Envoy's rules refuse the mesh-proxy bootstrap: ${r.error}\nbootstrap (as the kubelet passes it): ${show(items[i].bootstrap, 3000)}`);
+	return items.length;
 }
 
 // Check the HTTP answer to `review` is a well-formed AdmissionReview
@@ -69,7 +279,11 @@ export function checkAllowed(review, res, { expectPatch, what = "" } = {}) {
 	if (!hasPatch)
 		return null;
 	assert.equal(r.patchType, "JSONPatch", `patchType${ctx}`);
-	return decodePatch(r.patch);
+	const ops = decodePatch(r.patch);
+	// Every proxy the webhook adds must be one Envoy starts.
+	checkEnvoyAccepts(meshProxies(ops.map((op) => op.value)), `${what} ${review.request?.uid ?? ""}`.trim(),
+	    review.request?.namespace ?? review.request?.object?.metadata?.namespace ?? "default");
+	return ops;
 }
 
 // Apply the ops to the pod of `review` (add-only check, then fast-json-patch),
@@ -173,6 +387,8 @@ export function checkBootstrap(proxy, cfg, ns) {
 	    `node id ${JSON.stringify(id)} does not carry the namespace ($(POD_NAMESPACE) or ${ns})${ctx}`);
 	const missing = undefinedVarRefs(proxy, args.join(" "));
 	assert.deepEqual(missing, [], `mesh-proxy args use $(VAR)s its env does not define: kubelet passes them literally${ctx}`);
+	// And Envoy's own rules, on the text the kubelet hands over.
+	checkEnvoyAccepts([proxy], "checkBootstrap", ns);
 	// Admin on localhost.
 	const admin = socketAddr(b.admin?.address);
 	assert.ok(admin, `no admin.address.socket_address${ctx}`);
