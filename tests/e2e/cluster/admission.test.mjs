@@ -8,7 +8,7 @@
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { ensureTools, startCluster, installChart, timing, requireMeshinject, metricSum } from "./lib/cluster.mjs";
-import { STAGE_VALUES, workload, classify, meshOf } from "./lib/fixtures.mjs";
+import { STAGE_VALUES, workload, classify, meshOf, restrictedPod } from "./lib/fixtures.mjs";
 import YAML from "yaml";
 
 let c, rel;
@@ -47,14 +47,6 @@ function guard(fn) {
 			throw e;
 		}
 	};
-}
-
-// A pod that Pod Security "restricted" admits as it is.
-function restrictedPod(ns, name) {
-	return workload("Pod", ns, name, {
-		securityContext: { runAsNonRoot: true, runAsUser: 1000, seccompProfile: { type: "RuntimeDefault" } },
-		containerSecurityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } },
-	});
 }
 
 async function getPod(ns, name) {

@@ -59,14 +59,18 @@
 //         new Secret/ConfigMap)
 //     .readSecret() -> { crt, key, ca }   .readConfig() -> string
 //     .uninstall()
+//   swapService(cluster, { namespace, name, port }) -> Promise<{ original, restore() }>
+//       The ExternalName swap on its own (for objects not installed by helm).
 //   startWebhook(cluster, { name, port, cert, key, config, namespace }) -> Promise<Webhook>
 //   Webhook
 //     .port .metricsPort .logFile .start() .stop() .running() .metrics() .log()
+//     .reviews() -> the JSON review lines of its log
+//     .setFiles({ cert, key, config }) -> new files for the next start()
 //   makeCa(dir, { names, ips }) -> { ca, caFile, cert, key, certFile, keyFile }
 //       openssl-made CA + serving certificate (ECDSA P-256).
 //   freePort() -> Promise<number>
 import { spawn, execFileSync } from "node:child_process";
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, readdirSync, statSync } from "node:fs";
+import { appendFileSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, readdirSync, statSync } from "node:fs";
 import https from "node:https";
 import http from "node:http";
 import net from "node:net";
@@ -89,7 +93,11 @@ const TOOLS = ["etcd", "kube-apiserver", "kube-controller-manager", "kubectl", "
 // the test process ends, whatever way it ends.
 const children = new Set();
 const tempDirs = new Set();
+const watchdogs = new Set();
 function cleanupSync() {
+	for (const w of watchdogs) {
+		try { w.kill("SIGKILL"); } catch { /* gone */ }
+	}
 	for (const p of children) {
 		try { p.kill("SIGKILL"); } catch { /* gone */ }
 	}
@@ -107,6 +115,23 @@ for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"]) {
 	});
 }
 
+// If this process dies without running its exit handlers (SIGKILL, a test
+// runner killed), a watchdog kills the cluster's processes and removes its
+// temp dir: each pid listed in <dir>/pids whose command line names <dir>.
+const WATCHDOG = `
+while kill -0 "$1" 2>/dev/null; do sleep 1; done
+for p in $(cat "$2/pids" 2>/dev/null); do
+	grep -qF "$2" "/proc/$p/cmdline" 2>/dev/null && kill -9 "$p"
+done
+rm -rf "$2"
+`;
+function startWatchdog(dir) {
+	const w = spawn("sh", ["-c", WATCHDOG, "meshinject-cluster-watchdog", String(process.pid), dir],
+		{ detached: true, stdio: "ignore" });
+	w.unref();
+	return w;
+}
+
 // The environment children get: no proxy (kube-apiserver would send its
 // webhook calls through one), HOME in our temp dir (kubectl and helm caches).
 function childEnv(extra = {}) {
@@ -119,11 +144,14 @@ function childEnv(extra = {}) {
 	return { ...env, ...extra };
 }
 
-// Spawn a long-running process with its stdout and stderr in logFile.
-function spawnLogged(bin, args, logFile, env) {
+// Spawn a long-running process with its stdout and stderr in logFile; its
+// pid goes to pidsFile for the cluster's watchdog.
+function spawnLogged(bin, args, logFile, env, pidsFile) {
 	const fd = openSync(logFile, "a");
 	const p = spawn(bin, args, { stdio: ["ignore", fd, fd], env });
 	closeSync(fd);
+	if (pidsFile && p.pid)
+		appendFileSync(pidsFile, `${p.pid}\n`);
 	children.add(p);
 	p.exitInfo = null;
 	p.exited = new Promise((res) => p.on("exit", (code, signal) => {
@@ -139,7 +167,7 @@ async function stopProcess(p, timeoutMs = 5000) {
 	if (!p || p.exitInfo)
 		return p?.exitInfo;
 	p.kill("SIGTERM");
-	const r = await Promise.race([p.exited, sleep(timeoutMs).then(() => null)]);
+	const r = await Promise.race([p.exited, sleep(timeoutMs, null, { ref: false })]);
 	if (r)
 		return r;
 	p.kill("SIGKILL");
@@ -344,6 +372,10 @@ export class Cluster {
 			HELM_DATA_HOME: join(this.home, "helm-data"),
 		});
 		this.stopped = false;
+		this.pidsFile = join(this.dir, "pids");
+		writeFileSync(this.pidsFile, "");
+		this.watchdog = startWatchdog(this.dir);
+		watchdogs.add(this.watchdog);
 	}
 
 	log(file) {
@@ -401,7 +433,7 @@ export class Cluster {
 			"--initial-advertise-peer-urls", `http://127.0.0.1:${peerPort}`,
 			"--initial-cluster", `e2e=http://127.0.0.1:${peerPort}`,
 			"--unsafe-no-fsync", "--log-level", "warn",
-		], this.log("etcd.log"), this.env);
+		], this.log("etcd.log"), this.env, this.pidsFile);
 		await waitFor("etcd /health", async () => {
 			this.checkAlive("etcd");
 			const r = await new Promise((res, rej) => {
@@ -431,7 +463,7 @@ export class Cluster {
 			`--audit-policy-file=${join(d, "audit-policy.yaml")}`,
 			`--audit-log-path=${this.log("audit.log")}`, "--audit-log-mode=blocking",
 			"--profiling=false",
-		], this.log("kube-apiserver.log"), this.env);
+		], this.log("kube-apiserver.log"), this.env, this.pidsFile);
 		await waitFor("kube-apiserver /readyz", async () => {
 			this.checkAlive("apiserver");
 			const r = await httpsGet(`${this.server}/readyz`, { ca: this.caPem, token: this.token });
@@ -452,7 +484,7 @@ export class Cluster {
 			"--cluster-name=meshinject-e2e",
 			"--kube-api-qps=200", "--kube-api-burst=400",
 			"--concurrent-deployment-syncs=5", "--concurrent-replicaset-syncs=5",
-		], this.log("kube-controller-manager.log"), this.env);
+		], this.log("kube-controller-manager.log"), this.env, this.pidsFile);
 		// The service-account controller makes "default" in every namespace:
 		// pods can only be created after that.
 		await this.waitFor("the service-account controller (serviceaccount default/default)", async () => {
@@ -591,6 +623,8 @@ export class Cluster {
 		await stopProcess(this.procs.etcd);
 		rmSync(this.dir, { recursive: true, force: true });
 		tempDirs.delete(this.dir);
+		try { this.watchdog.kill("SIGKILL"); } catch { /* gone */ }
+		watchdogs.delete(this.watchdog);
 	}
 }
 
@@ -654,7 +688,7 @@ class Webhook {
 			"--listen", `127.0.0.1:${this.port}`, "--metrics-listen", `127.0.0.1:${this.metricsPort}`];
 		if (this.hasConfig)
 			args.push("--config", join(this.dir, "config.yaml"));
-		this.proc = spawnLogged(requireMeshinject(), args, this.logFile, childEnv({ POD_NAMESPACE: this.namespace }));
+		this.proc = spawnLogged(requireMeshinject(), args, this.logFile, childEnv({ POD_NAMESPACE: this.namespace }), this.cluster.pidsFile);
 		await waitFor(`meshinject serve on 127.0.0.1:${this.port} ready`, async () => {
 			if (this.proc.exitInfo || this.proc.spawnError)
 				throw Object.assign(new Error(`meshinject exited: ${JSON.stringify(this.proc.exitInfo)}\n${tail(this.logFile, 20)}`), { fatal: true });
@@ -713,7 +747,7 @@ class Release {
 		this.values = values;
 		// The chart's fullname: the release name when it contains "meshinject".
 		this.serviceName = release.includes("meshinject") ? release : `${release}-meshinject`;
-		this.savedService = null;
+		this.swapped = null;
 	}
 
 	valuesFile(values) {
@@ -737,33 +771,17 @@ class Release {
 	// name pointing at localhost: kube-apiserver then dials
 	// localhost:<entry's port> and still verifies <svc>.<ns>.svc.
 	async swapService() {
-		const svc = await this.cluster.kubectlJson(["get", "service", this.serviceName, "-n", this.namespace]);
-		if (svc.spec.type === "ExternalName")
+		if (this.swapped)
 			return;
-		this.savedService = svc;
-		await this.cluster.kubectl(["delete", "service", this.serviceName, "-n", this.namespace, "--wait=true"]);
-		await this.cluster.create({
-			apiVersion: "v1", kind: "Service",
-			metadata: { name: this.serviceName, namespace: this.namespace, labels: svc.metadata.labels, annotations: svc.metadata.annotations },
-			spec: { type: "ExternalName", externalName: "localhost", ports: [{ name: "https", port: this.port, protocol: "TCP" }] },
-		});
+		this.swapped = await swapService(this.cluster, { namespace: this.namespace, name: this.serviceName, port: this.port });
 	}
 
 	// Put the chart's own Service back (before a helm upgrade).
 	async restoreService() {
-		const svc = this.savedService;
-		if (!svc)
+		if (!this.swapped)
 			return;
-		await this.cluster.kubectl(["delete", "service", this.serviceName, "-n", this.namespace, "--wait=true"]);
-		const spec = { ...svc.spec };
-		delete spec.clusterIP;
-		delete spec.clusterIPs;
-		await this.cluster.create({
-			apiVersion: "v1", kind: "Service",
-			metadata: { name: svc.metadata.name, namespace: svc.metadata.namespace, labels: svc.metadata.labels, annotations: svc.metadata.annotations },
-			spec,
-		});
-		this.savedService = null;
+		await this.swapped.restore();
+		this.swapped = null;
 	}
 
 	async startWebhook() {
@@ -799,6 +817,34 @@ class Release {
 			await this.webhook.stop();
 		return this.cluster.helm(["uninstall", this.name, "-n", this.namespace]);
 	}
+}
+
+// Replace Service <namespace>/<name> with an ExternalName Service of the same
+// name (labels and annotations kept) pointing at localhost, so kube-apiserver
+// dials localhost:<port of the webhook entry> and verifies the certificate
+// as <name>.<namespace>.svc. Returns { original, restore() }; restore() puts
+// the original back (without its cluster IP), e.g. before a helm upgrade or
+// a kubectl apply of the same objects.
+export async function swapService(cluster, { namespace, name, port }) {
+	const svc = await cluster.kubectlJson(["get", "service", name, "-n", namespace]);
+	if (svc.spec.type === "ExternalName")
+		throw new Error(`swapService: ${namespace}/${name} is already an ExternalName Service`);
+	const meta = { name, namespace, labels: svc.metadata.labels, annotations: svc.metadata.annotations };
+	await cluster.kubectl(["delete", "service", name, "-n", namespace, "--wait=true"]);
+	await cluster.create({
+		apiVersion: "v1", kind: "Service", metadata: meta,
+		spec: { type: "ExternalName", externalName: "localhost", ports: [{ name: "https", port, protocol: "TCP" }] },
+	});
+	return {
+		original: svc,
+		async restore() {
+			await cluster.kubectl(["delete", "service", name, "-n", namespace, "--wait=true"]);
+			const spec = { ...svc.spec };
+			delete spec.clusterIP;
+			delete spec.clusterIPs;
+			await cluster.create({ apiVersion: "v1", kind: "Service", metadata: meta, spec });
+		},
+	};
 }
 
 // helm install the chart (certificates.source=helm, service.port = a free

@@ -79,6 +79,15 @@ export function workload(kind, ns, name, opts = {}) {
 	}
 }
 
+// A pod that Pod Security "restricted" admits as it is.
+export function restrictedPod(ns, name, opts = {}) {
+	return workload("Pod", ns, name, {
+		...opts,
+		securityContext: { runAsNonRoot: true, runAsUser: 1000, seccompProfile: { type: "RuntimeDefault" } },
+		containerSecurityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } },
+	});
+}
+
 // What meshinject left in a stored pod.
 export function meshOf(pod) {
 	const init = pod.spec.initContainers ?? [];
