@@ -364,7 +364,8 @@ bootstrap(const char *stage, const char *pod_text)
 
 /* What is carried is carried as written: a $ survives the kubelet's $(VAR)
  * expansion, a missing header value is "", an https metrics endpoint is
- * scraped over TLS, an empty metrics path is /metrics. */
+ * scraped over TLS, an empty metrics path is /metrics, a path gets its
+ * leading /. */
 START_TEST(test_carried)
 {
 	char *b;
@@ -389,6 +390,16 @@ START_TEST(test_carried)
 	    b);
 	ck_assert_msg(strstr(b, "\"cluster\":\"mesh-app-metrics\","
 	    "\"prefix_rewrite\":\"/metrics\"") != NULL, "%s", b);
+	free(b);
+
+	/* A path without its leading / gets one, as the kubelet sends it. */
+	b = bootstrap("probes", POD_PROBE("{\"httpGet\":{\"path\":\"livez\","
+	    "\"port\":8080}}"));
+	ck_assert_msg(strstr(b, "\"path\":\"/livez\"") != NULL, "%s", b);
+	free(b);
+	b = bootstrap("metrics", POD_ANN("{\"prometheus.io/port\":\"9102\","
+	    "\"prometheus.io/path\":\"m\"}"));
+	ck_assert_msg(strstr(b, "\"prefix_rewrite\":\"/m\"") != NULL, "%s", b);
 	free(b);
 
 	b = bootstrap("metrics", POD_ANN("{\"prometheus.io/port\":\"9102\"}"));

@@ -137,15 +137,16 @@ text_lit(struct text *t, const char *s)
 	text_put(t, s, strlen(s));
 }
 
-/* s as a JSON string, escaped as jansson escapes: ", \ and the control
- * characters; the rest as is (s is valid UTF-8: from the config, or from
- * the parsed pod). A $ is written $$: the text goes into the proxy's args,
- * where the kubelet expands $(VAR) from the container's env and turns $$
- * back into $, so that a pod's "$(MESH_APP_PROBES)" reaches Envoy as
- * written instead of as JSON spliced into the bootstrap. NULL fails the
- * text, as json_pack fails on it. */
+/* s as a JSON string after `prefix` (a literal that needs no escaping),
+ * escaped as jansson escapes: ", \ and the control characters; the rest as
+ * is (s is valid UTF-8: from the config, or from the parsed pod). A $ is
+ * written $$: the text goes into the proxy's args, where the kubelet
+ * expands $(VAR) from the container's env and turns $$ back into $, so
+ * that a pod's "$(MESH_APP_PROBES)" reaches Envoy as written instead of as
+ * JSON spliced into the bootstrap. NULL fails the text, as json_pack fails
+ * on it. */
 static void
-text_str(struct text *t, const char *s)
+text_str_after(struct text *t, const char *prefix, const char *s)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	const char *run;
@@ -156,6 +157,7 @@ text_str(struct text *t, const char *s)
 		return;
 	}
 	text_put(t, "\"", 1);
+	text_lit(t, prefix);
 	for (run = s; *s != '\0'; s++) {
 		unsigned char c = (unsigned char)*s;
 
@@ -186,6 +188,23 @@ text_str(struct text *t, const char *s)
 	}
 	text_put(t, run, (size_t)(s - run));
 	text_put(t, "\"", 1);
+}
+
+/* s as a JSON string (text_str_after() with no prefix). */
+static void
+text_str(struct text *t, const char *s)
+{
+	text_str_after(t, "", s);
+}
+
+/* key, then a request path as the kubelet and Prometheus send it: one
+ * without its leading / gets it (Go's URL adds it to a path after a host);
+ * Envoy would write it into the request line as it is. */
+static void
+text_path(struct text *t, const char *key, const char *path)
+{
+	text_lit(t, key);
+	text_str_after(t, path != NULL && *path != '/' ? "/" : "", path);
 }
 
 static void
@@ -238,7 +257,7 @@ bs_http_check(struct text *t, const struct app_probe *pr)
 	    "[{\"end\":400,\"start\":200}]");
 	if (host != NULL)
 		text_kv(t, ",\"host\":", host);
-	text_kv(t, ",\"path\":", pr->app_path);
+	text_path(t, ",\"path\":", pr->app_path);
 	json_array_foreach(pr->headers, i, h) {
 		if (!envoyvalues_header(h, &name, &value) ||
 		    strcasecmp(name, "host") == 0)
@@ -317,7 +336,7 @@ bs_route(struct text *t, const char *prefix, const char *cluster_name,
 {
 	text_kv(t, "{\"match\":{\"prefix\":", prefix);
 	text_kv(t, "},\"route\":{\"cluster\":", cluster_name);
-	text_kv(t, ",\"prefix_rewrite\":", rewrite);
+	text_path(t, ",\"prefix_rewrite\":", rewrite);
 	text_lit(t, "}}");
 }
 

@@ -293,6 +293,17 @@ describe("values Envoy cannot carry are refused with 422", () => {
 			assert.ok(!/[\r\n]/.test(x), `a warning carries a raw newline: ${JSON.stringify(x)}`);
 	});
 
+	test("a path without its leading / is sent with one, as the kubelet and Prometheus send it", T, async () => {
+		const pod = probe({ httpGet: { path: "livez?x=1", port: 8080 } });
+		pod.metadata.annotations = { "meshinject.io/features": "+metrics-merge", "prometheus.io/port": "9102", "prometheus.io/path": "metrics" };
+		const { proxies } = await injected("/mutate/probes", pod, "no slash");
+		const b = bootstrapOfProxy(proxies[0]);
+		assert.equal(b.static_resources.clusters.find((c) => c.health_checks).health_checks[0].http_health_check.path, "/livez?x=1");
+		const routes = b.static_resources.listeners.find((l) => l.name === "mesh-metrics").filter_chains[0].filters[0]
+			.typed_config.route_config.virtual_hosts[0].routes;
+		assert.equal(routes.find((r) => r.route.cluster === "mesh-app-metrics").route.prefix_rewrite, "/metrics", show(routes));
+	});
+
 	test("a $(VAR) in a probe reaches Envoy and MESH_APP_PROBES as written, after the kubelet's expansion", T, async () => {
 		const pod = probe({ httpGet: { path: "/x$(MESH_APP_PROBES)", port: 8080, httpHeaders: [{ name: "X-Ip", value: "$(POD_IP)" }] } });
 		const { proxies } = await injected("/mutate/probes", pod, "dollar");

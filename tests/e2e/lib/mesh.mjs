@@ -722,8 +722,11 @@ export function checkInjected(original, patched, opts) {
 			assert.ok(now?.httpGet, `probe-rewrite is on (${STATUS} features) but ${c.name}.${probe} is not an HTTP probe to the proxy${pctx}`);
 			assert.equal(resolvePort(c, now.httpGet.port), cfg.ports.status, `probe-rewrite: ${c.name}.${probe} must go to the status port${pctx}`);
 			assert.ok(listenerServes(statusListener, now.httpGet.path ?? "/"), `probe-rewrite: the status listener has no route for ${now.httpGet.path}${pctx}`);
+			// The proxy's args and env carry a $ as $$ (the kubelet's
+			// $(VAR) expansion gives the $ back).
+			const esc = (s) => String(s).replaceAll("$", "$$$$");
 			if (before.httpGet?.path)
-				assert.ok(proxyEnvText.includes(before.httpGet.path), `probe-rewrite: the original probe (path ${before.httpGet.path}) is not passed to the proxy in an env var${pctx}`);
+				assert.ok(proxyEnvText.includes(esc(before.httpGet.path)), `probe-rewrite: the original probe (path ${before.httpGet.path}) is not passed to the proxy in an env var${pctx}`);
 			// Answered by Envoy's health_check filter: the clusters it
 			// reports on must check the original probe's target.
 			const hcs = healthCheckClusters(statusListener, now.httpGet.path ?? "/");
@@ -737,14 +740,22 @@ export function checkInjected(original, patched, opts) {
 				const hc = (cl.health_checks ?? [])[0];
 				assert.ok(hc, `probe-rewrite: cluster ${name} has no active health check, so its health never reflects the app: ${show(cl)}${pctx}`);
 				if (before.httpGet) {
-					assert.equal(hc.http_health_check?.path, before.httpGet.path ?? "/", `probe-rewrite: cluster ${name} checks another path than the original probe: ${show(cl)}${pctx}`);
+					// As the kubelet sends it: "/" when empty, a leading /
+					// added.
+					const p = before.httpGet.path || "/";
+					assert.equal(hc.http_health_check?.path, esc(p.startsWith("/") ? p : `/${p}`), `probe-rewrite: cluster ${name} checks another path than the original probe: ${show(cl)}${pctx}`);
 					if (String(before.httpGet.scheme).toUpperCase() === "HTTPS")
 						assert.ok(cl.transport_socket, `probe-rewrite: the original probe is HTTPS but cluster ${name} checks in plaintext: ${show(cl)}${pctx}`);
 					for (const h of before.httpGet.httpHeaders ?? []) {
+						if (String(h.name).toLowerCase() === "host")
+							continue;	// the check's host, below
 						const sent = (hc.http_health_check?.request_headers_to_add ?? []).some((x) =>
-						    (x.header?.key ?? "").toLowerCase() === h.name.toLowerCase() && x.header?.value === h.value);
+						    (x.header?.key ?? "").toLowerCase() === h.name.toLowerCase() && x.header?.value === esc(h.value ?? ""));
 						assert.ok(sent, `probe-rewrite: the original probe sends header ${h.name}: ${h.value}, cluster ${name}'s check does not: ${show(hc)}${pctx}`);
 					}
+					const host = (before.httpGet.httpHeaders ?? []).filter((h) => String(h.name).toLowerCase() === "host").pop();
+					if (host)
+						assert.equal(hc.http_health_check?.host, esc(host.value ?? ""), `probe-rewrite: the original probe sends Host ${host.value}: ${show(hc)}${pctx}`);
 				} else {
 					assert.ok(hc.tcp_health_check, `probe-rewrite: a TCP probe must be checked with tcp_health_check: ${show(cl)}${pctx}`);
 				}
