@@ -632,16 +632,24 @@ export async function startCluster({ name }) {
 	if (!/^[a-z0-9-]+$/.test(name))
 		throw new Error(`startCluster: name ${JSON.stringify(name)} must be lowercase letters, digits and -`);
 	await ensureTools();
-	const c = new Cluster(name);
-	try {
-		await c.start();
-	} catch (e) {
-		const tails = c.logTails(60);
-		await c.stop();
-		e.message = `control plane ${name} did not start: ${e.message}${tails}`;
-		throw e;
+	// Ports are picked free a moment before the processes bind them; another
+	// test on the machine may take one in between. One more try then.
+	for (let attempt = 1; ; attempt++) {
+		const c = new Cluster(name);
+		try {
+			await c.start();
+			return c;
+		} catch (e) {
+			const tails = c.logTails(60);
+			await c.stop();
+			if (attempt === 1 && /address already in use/.test(tails)) {
+				console.log(`# cluster ${name}: a port was taken meanwhile, starting again`);
+				continue;
+			}
+			e.message = `control plane ${name} did not start: ${e.message}${tails}`;
+			throw e;
+		}
 	}
-	return c;
 }
 
 // ---- the webhook process ------------------------------------------------------

@@ -195,6 +195,11 @@ export async function startSecondWebhook(dir) {
 				}],
 			};
 		},
-		close() { return new Promise((res) => server.close(res)); },
+		// The apiserver keeps idle connections for 90 s: close them too.
+		close() {
+			const done = new Promise((res) => server.close(res));
+			server.closeAllConnections();
+			return done;
+		},
 	};
 }
