@@ -175,11 +175,12 @@ describe("with the webhook stopped", () => {
 	}));
 
 	test("a pod in a traffic namespace is created without the mesh (fail open)", guard(async () => {
-		const before = metricSum(await c.apiserverMetrics(), "apiserver_admission_webhook_fail_open_count");
+		const sel = { name: "traffic.meshinject.io" };
+		const before = metricSum(await c.apiserverMetrics(), "apiserver_admission_webhook_fail_open_count", sel);
 		const r = await c.create(workload("Pod", "a-traffic", "open", {}));
 		assert.equal(r.code, 0);
 		assert.equal(classify(await getPod("a-traffic", "open")), "untouched");
-		const after = metricSum(await c.apiserverMetrics(), "apiserver_admission_webhook_fail_open_count", { name: "traffic.meshinject.io" });
+		const after = metricSum(await c.apiserverMetrics(), "apiserver_admission_webhook_fail_open_count", sel);
 		assert.ok(after >= before + 1, `fail-open count ${before} -> ${after}`);
 		assert.ok(c.apiserverLog().split("\n").some((l) => /failed calling webhook.*traffic\.meshinject\.io/i.test(l)),
 			"the apiserver logged no failed call");
