@@ -9,7 +9,7 @@ import { execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ensureTools, startCluster, installChart, timing, run, requireMeshinject, CHART, TOOLS_BIN } from "./lib/cluster.mjs";
-import { STAGE_VALUES, workload, classify, meshOf } from "./lib/fixtures.mjs";
+import { STAGE_VALUES, workload, classify, meshOf, canaryExpect } from "./lib/fixtures.mjs";
 
 let c, rel;
 let t = Date.now();
@@ -40,7 +40,7 @@ function guard(fn) {
 }
 
 // The stages that get a mutating entry: every stage but "off".
-const STAGES = ["locked", "mtls", "observe", "traffic", "traffic-cni"];
+const STAGES = ["canary", "locked", "mtls", "observe", "traffic", "traffic-cni"];
 
 function helmBin(args, opts = {}) {
 	return run(join(TOOLS_BIN, "helm"), args, { allowFail: true, ...opts, env: c?.env });
@@ -113,7 +113,7 @@ describe("helm install with every kind of stage", () => {
 
 	test("every stage's entry reaches the webhook through the Service and caBundle", guard(async () => {
 		const want = { traffic: "injected:traffic", mtls: "injected:mtls", "traffic-cni": "injected:traffic-cni",
-			locked: "injected:locked", observe: "observed" };
+			locked: "injected:locked", observe: "observed", canary: canaryExpect("h-canary", "Pod", "probe") };
 		for (const stage of STAGES) {
 			const ns = `h-${stage}`;
 			await c.createNamespace(ns, { "meshinject.io/stage": stage });

@@ -29,9 +29,11 @@ before(async () => {
 	t = Date.now();
 	port = await freePort();
 	// The stages of the other suites (an enforced one, a cni one), as a
-	// config file for --config.
+	// config file for --config; the partial rollout has a test of its own.
+	const config = structuredClone(STAGE_VALUES.config);
+	delete config.stages.canary;
 	cfgFile = join(c.dir, "install-config.yaml");
-	writeFileSync(cfgFile, YAML.stringify(STAGE_VALUES.config));
+	writeFileSync(cfgFile, YAML.stringify(config));
 });
 
 after(async () => {
@@ -108,6 +110,20 @@ async function runWebhook() {
 			cert: secret.crt, key: secret.key, config: cm.data["config.yaml"] });
 	}
 }
+
+describe("meshinject install takes what the chart takes", () => {
+	test("a stage with a partial rollout falling back to observe (DESIGN's gradual adoption)", guard(async () => {
+		// helm install accepts these values (workloads.test.mjs installs them
+		// and checks every pod's bucket); the plain install must too.
+		const f = join(c.dir, "install-canary.yaml");
+		writeFileSync(f, YAML.stringify(STAGE_VALUES.config));
+		const r = await run(requireMeshinject(), ["install", "--config", f], { allowFail: true });
+		assert.equal(r.code, 0, `meshinject install --config with stages.canary {rollout: {percent: 50, fallback: observe}} ` +
+			`refused what the chart installs:\n${r.stderr}`);
+		const apply = await c.kubectl(["apply", "--dry-run=server", "-f", "-"], { input: r.stdout });
+		assert.equal(apply.code, 0);
+	}));
+});
 
 describe("meshinject install | kubectl apply -f -", () => {
 	let first;

@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ensureTools, startCluster, installChart, timing, run, requireMeshinject } from "./lib/cluster.mjs";
-import { STAGE_VALUES, workload, classify, meshOf, startSecondWebhook, SECOND_LABEL, SECOND_ENV } from "./lib/fixtures.mjs";
+import { STAGE_VALUES, workload, classify, meshOf, startSecondWebhook, SECOND_LABEL, SECOND_ENV, canaryExpect, rolloutBucket, CANARY_PERCENT } from "./lib/fixtures.mjs";
 
 let c, rel;
 const phase = { t: 0 };
@@ -45,6 +45,7 @@ const NAMESPACES = {
 	"wl-cni": "traffic-cni",
 	"wl-locked": "locked",
 	"wl-plain": null,
+	"wl-canary": "canary",
 };
 const PLAN = [
 	{ ns: "wl-traffic", kind: "Deployment", name: "web", replicas: 2, pods: 2, expect: "injected:traffic" },
@@ -77,6 +78,19 @@ const PLAN = [
 	{ ns: "wl-plain", kind: "Deployment", name: "plain", replicas: 1, pods: 1, expect: "untouched" },
 	{ ns: "wl-plain", kind: "Pod", name: "asks", labels: { "meshinject.io/stage": "traffic" }, pods: 1, expect: "injected:traffic" },
 	{ ns: "wl-plain", kind: "Deployment", name: "asks-mtls", replicas: 1, labels: { "meshinject.io/stage": "mtls" }, pods: 1, expect: "injected:mtls" },
+	// Half the workloads at canary, the rest at its fallback observe, by the
+	// bucket of the workload each controller's pod belongs to (computed
+	// here, see fixtures.mjs): every replica of one workload the same way.
+	...[["Deployment", "dep-a", 2], ["Deployment", "dep-b", 2], ["Deployment", "dep-c", 1],
+		["StatefulSet", "sts-a", 2], ["StatefulSet", "sts-b", 1], ["DaemonSet", "ds-a", 1], ["DaemonSet", "ds-b", 1],
+		["Job", "job-a", 1], ["Job", "job-b", 1], ["ReplicaSet", "rs-a", 2], ["ReplicaSet", "rs-b", 1],
+		["ReplicationController", "rc-a", 1], ["Pod", "pod-a", 1], ["Pod", "pod-b", 1]]
+		.map(([kind, name, n]) => ({ ns: "wl-canary", kind, name, replicas: n, pods: n, rollout: { kind, name },
+			expect: canaryExpect("wl-canary", kind, name) })),
+	// A Job named as the CronJob controller names its runs counts as the
+	// CronJob.
+	{ ns: "wl-canary", kind: "CronJob", name: "cron-a", pods: 1, fromCron: "cron-a-29012345",
+		rollout: { kind: "CronJob", name: "cron-a" }, expect: canaryExpect("wl-canary", "CronJob", "cron-a") },
 ];
 
 async function podsOf(ns, name) {
@@ -96,6 +110,11 @@ function auditOf(pod) {
 }
 
 describe("workloads of every kind through the real control plane", () => {
+	test("the canary plan has workloads on both sides of the rollout", () => {
+		const sides = new Set(PLAN.filter((w) => w.ns === "wl-canary").map((w) => w.expect));
+		assert.deepEqual([...sides].sort(), ["injected:canary", "observed"]);
+	});
+
 	test("create every workload with kubectl", async () => {
 		for (const [ns, stage] of Object.entries(NAMESPACES))
 			await c.createNamespace(ns, stage ? { "meshinject.io/stage": stage } : {});
@@ -139,6 +158,15 @@ describe("workloads of every kind through the real control plane", () => {
 						const logged = rel.webhook.reviews().filter((l) => l.namespace === w.ns && String(l.pod).startsWith(w.name));
 						assert.ok(logged.length >= 1 && logged.every((l) => l.decision === "skipped" && w.expect.skipped.test(l.reason)),
 							`webhook log for ${w.name}: ${JSON.stringify(logged)}`);
+					}
+				}
+				if (w.rollout) {
+					const bucket = rolloutBucket(w.ns, w.rollout.kind, w.rollout.name);
+					for (const pod of pods) {
+						const ro = meshOf(pod).status?.rollout;
+						assert.ok(ro, `${pod.metadata.name}: no rollout in the status annotation`);
+						assert.equal(ro.bucket, bucket, `${pod.metadata.name}: bucket of ${w.ns}/${w.rollout.kind}/${w.rollout.name}`);
+						assert.equal(ro.percent, CANARY_PERCENT);
 					}
 				}
 				if (w.expect === "injected:mtls") {

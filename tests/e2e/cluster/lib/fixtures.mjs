@@ -8,15 +8,36 @@ import { join } from "node:path";
 import { makeCa } from "./cluster.mjs";
 
 // Every kind of stage: the built-in observe, traffic and mtls (from the
-// chart's defaults), an enforced one and a cni one.
+// chart's defaults), an enforced one, a cni one, and one with a partial
+// rollout whose other half falls back to observe.
 export const STAGE_VALUES = {
 	config: {
 		stages: {
 			locked: { features: ["proxy", "redirect", "mtls"], enforce: true },
 			"traffic-cni": { features: ["proxy", "cni"] },
+			canary: { features: ["proxy", "redirect"], rollout: { percent: 50, fallback: "observe" } },
 		},
 	},
 };
+export const CANARY_PERCENT = 50;
+
+// The rollout bucket as the README defines it, computed here independently:
+// FNV-1a 64 of "<namespace>/<Kind>/<name>" modulo 100, where the workload is
+// the Deployment of a ReplicaSet's pod, the CronJob of a Job named
+// <cronjob>-<8+ digits>, else the owner, else the bare pod.
+export function rolloutBucket(ns, kind, name) {
+	let h = 0xcbf29ce484222325n;
+	for (const b of Buffer.from(`${ns}/${kind}/${name}`)) {
+		h ^= BigInt(b);
+		h = (h * 0x100000001b3n) & 0xffffffffffffffffn;
+	}
+	return Number(h % 100n);
+}
+
+// What a pod of that workload becomes at stage canary.
+export function canaryExpect(ns, kind, name) {
+	return rolloutBucket(ns, kind, name) < CANARY_PERCENT ? "injected:canary" : "observed";
+}
 
 export const IMAGE = "registry.example/app:1.0";
 
