@@ -45,7 +45,7 @@
 //                          appended to the error message.
 //     .stop() -> Promise<void>
 //   metricSum(text, name, labels = {}) -> number   sum of a Prometheus series
-//   installChart(cluster, { release, namespace, values, valuesFile }) -> Promise<Release>
+//   installChart(cluster, { release = "meshinject", namespace = "meshinject-system", values, args }) -> Promise<Release>
 //       helm install of charts/meshinject with certificates.source=helm and
 //       service.port = a free port; then runs the webhook locally with the
 //       Secret's tls.crt/tls.key and the ConfigMap's config
@@ -66,9 +66,14 @@
 //     .port .metricsPort .logFile .start() .stop() .running() .metrics() .log()
 //     .reviews() -> the JSON review lines of its log
 //     .setFiles({ cert, key, config }) -> new files for the next start()
-//   makeCa(dir, { names, ips }) -> { ca, caFile, cert, key, certFile, keyFile }
+//   makeCa(dir, { names, ips, prefix }) -> { ca, caFile, cert, key, certFile, keyFile }
 //       openssl-made CA + serving certificate (ECDSA P-256).
 //   freePort() -> Promise<number>
+//   run(bin, args, { input, allowFail, timeoutMs, env }) -> Promise<{ code, stdout, stderr }>
+//       any command, asynchronously (a test may serve HTTPS meanwhile)
+//   requireMeshinject() -> MESHINJECT_BIN, or throws saying why
+//   REPO, CHART, TOOLS_BIN   paths; Cluster   the class (startCluster is the
+//       way in: it checks the tools and retries a start whose port was taken)
 import { spawn, execFileSync } from "node:child_process";
 import { appendFileSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, readdirSync, statSync } from "node:fs";
 import https from "node:https";
