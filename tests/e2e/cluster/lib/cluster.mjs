@@ -357,14 +357,34 @@ const CONTROLLERS = [
 	"ttl-after-finished-controller", "validatingadmissionpolicy-status-controller",
 ];
 
+function alive(pid) {
+	try {
+		process.kill(pid, 0);
+		return true;
+	} catch {
+		return false;
+	}
+}
+
+// build/cluster/<name>/, emptied; build/cluster/<name>-<pid>/ when another
+// live test process (another `make cluster` in the same tree) holds it.
+function logDirFor(name) {
+	let dir = join(REPO, "build/cluster", name);
+	const owner = Number(existsSync(join(dir, ".owner")) ? readFileSync(join(dir, ".owner"), "utf8") : 0);
+	if (owner && owner !== process.pid && alive(owner))
+		dir = `${dir}-${process.pid}`;
+	rmSync(dir, { recursive: true, force: true });
+	mkdirSync(dir, { recursive: true });
+	writeFileSync(join(dir, ".owner"), String(process.pid));
+	return dir;
+}
+
 export class Cluster {
 	constructor(name) {
 		this.name = name;
 		this.dir = mkdtempSync(join(tmpdir(), `meshinject-cluster-${name}-`));
 		tempDirs.add(this.dir);
-		this.logDir = join(REPO, "build/cluster", name);
-		rmSync(this.logDir, { recursive: true, force: true });
-		mkdirSync(this.logDir, { recursive: true });
+		this.logDir = logDirFor(name);
 		this.procs = {};
 		this.webhooks = new Set();
 		this.token = randomBytes(24).toString("hex");
@@ -599,7 +619,7 @@ export class Cluster {
 		let out = "";
 		for (const f of readdirSync(this.logDir).sort()) {
 			const p = join(this.logDir, f);
-			if (f === "audit.log" || !statSync(p).isFile())
+			if (f === "audit.log" || f.startsWith(".") || !statSync(p).isFile())
 				continue;
 			out += `\n--- ${p} (last ${lines} lines) ---\n${tail(p, lines)}`;
 		}
