@@ -21,7 +21,7 @@ PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
 
 SRCS     := $(wildcard webhook/*.c)
 OBJS     := $(SRCS:webhook/%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/default_config.o \
-            $(BUILD)/obj/install_manifests.o
+            $(BUILD)/obj/policy_validations.o $(BUILD)/obj/install_manifests.o
 LIB_OBJS := $(filter-out $(BUILD)/obj/main.o,$(OBJS))
 HDRS     := $(wildcard include/*.h)
 SUITES   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/check_*.c))
@@ -63,6 +63,16 @@ $(BUILD)/gen/install_manifests.c: manifests/meshinject.yaml | $(BUILD)/gen
 	  echo ';'; } > $@
 
 $(BUILD)/obj/install_manifests.o: $(BUILD)/gen/install_manifests.c | $(BUILD)/obj
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+# The policies' CEL is compiled in too (vap.c); the chart reads the same file.
+$(BUILD)/gen/policy_validations.c: charts/meshinject/files/policy-validations.yaml | $(BUILD)/gen
+	@{ echo '/* generated from $< by make */'; \
+	  echo 'const char vap_validations_yaml[] ='; \
+	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$$/\\n"/' $<; \
+	  echo ';'; } > $@
+
+$(BUILD)/obj/policy_validations.o: $(BUILD)/gen/policy_validations.c | $(BUILD)/obj
 	$(CC) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/meshinject: $(OBJS)

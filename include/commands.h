@@ -16,5 +16,7 @@ int cmd_explain(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 /* cmd_certs.c: a CA and a serving certificate for the webhook's Service. */
 int cmd_certs(int argc, char **argv);
+/* cmd_policy.c: the stages as ValidatingAdmissionPolicies. */
+int cmd_policy(int argc, char **argv);
 
 #endif

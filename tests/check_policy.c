@@ -227,8 +227,18 @@ static const struct policy_case cases[] = {
 	  "CREATE", "shop", NULL, 1, POD_PLAIN, VERDICT_DENY, NULL, 403,
 	  "no mesh-proxy" },
 	{ "validate admits an injected pod", "strict", "CREATE", "shop", NULL,
-	  1, "{\"metadata\":{},\"spec\":{\"containers\":[" MESH_PROXY_JSON
-	  "]}}", VERDICT_UNCHANGED, NULL, 0, "validated" },
+	  1, "{\"metadata\":{},\"spec\":{\"initContainers\":["
+	  MESH_INIT_JSON "],\"containers\":[" MESH_PROXY_JSON "]}}",
+	  VERDICT_UNCHANGED, NULL, 0, "validated" },
+	{ "validate refuses a proxy without mesh-init when enforced", "strict",
+	  "CREATE", "shop", NULL, 1, "{\"metadata\":{},\"spec\":{"
+	  "\"containers\":[" MESH_PROXY_JSON "]}}", VERDICT_DENY, NULL, 403,
+	  "no mesh-init" },
+	{ "validate refuses a mesh-proxy init container that is no sidecar",
+	  "strict", "CREATE", "shop", NULL, 1, "{\"metadata\":{},\"spec\":{"
+	  "\"initContainers\":[" MESH_INIT_JSON "," MESH_PROXY_JSON "],"
+	  "\"containers\":[{\"name\":\"app\"}]}}", VERDICT_DENY, NULL, 403,
+	  "no mesh-proxy" },
 	{ "validate refuses a home-made mesh-proxy", "strict", "CREATE",
 	  "shop", NULL, 1, "{\"metadata\":{\"annotations\":{"
 	  "\"meshinject.io/status\":\"{}\"}},\"spec\":{\"containers\":[{"

@@ -5,6 +5,7 @@
 
 #include "commands.h"
 #include "config.h"
+#include "vap.h"
 
 static void
 config_usage(FILE *f)
@@ -14,7 +15,9 @@ config_usage(FILE *f)
 	    "       meshinject config --check FILE  check FILE (merged over the default)\n"
 	    "\n"
 	    "--check prints \"configuration OK\" and exits 0, or prints every\n"
-	    "problem as FILE:LINE: KEY: REASON on stderr and exits 1.\n");
+	    "problem as FILE:LINE: KEY: REASON on stderr and exits 1. A config\n"
+	    "whose stages cannot be compiled into ValidatingAdmissionPolicies\n"
+	    "(`meshinject policy`) is refused as FILE: KEY: REASON.\n");
 }
 
 static int
@@ -23,6 +26,7 @@ config_check(const char *path)
 	struct config_errors errs = { 0 };
 	struct config *cfg;
 	size_t i;
+	int n;
 
 	cfg = config_load_file(path, &errs);
 	if (cfg == NULL) {
@@ -33,7 +37,18 @@ config_check(const char *path)
 		config_errors_clear(&errs);
 		return 1;
 	}
+	/* The stages must compile into the ValidatingAdmissionPolicies
+	 * (`meshinject policy`, the chart's default enforcement). */
+	n = vap_check(cfg, &errs);
 	config_free(cfg);
+	if (n != 0) {
+		for (i = 0; i < errs.count; i++)
+			fprintf(stderr, "%s: %s\n", path, errs.msgs[i]);
+		if (n < 0)
+			fprintf(stderr, "%s: out of memory\n", path);
+		config_errors_clear(&errs);
+		return 1;
+	}
 	printf("configuration OK\n");
 	return 0;
 }

@@ -20,6 +20,7 @@ static const struct command commands[] = {
 	{ "report", cmd_report, "show how far a rollout has come per namespace, and what to restart" },
 	{ "certs", cmd_certs, "make a CA and a serving certificate for the webhook's Service" },
 	{ "install", cmd_install, "print every object of a plain install, with fresh certificates (| kubectl apply -f -)" },
+	{ "policy", cmd_policy, "print the ValidatingAdmissionPolicies and bindings of the config's stages" },
 	{ "config", cmd_config, "print the embedded default config, or check one (--check FILE)" },
 	{ "redirect", cmd_redirect, "write the pod's iptables redirect to the proxy (what mesh-init runs)" },
 	{ "version", cmd_version, "print the version" },

@@ -744,7 +744,10 @@ check_injected_names(const struct config *cfg, struct decision *d,
 	}
 }
 
-/* Does the pod carry a mesh-proxy container (classic or native)? */
+/* Does the pod carry a mesh-proxy container: classic, or native (an init
+ * container with restartPolicy Always; a plain init container named so
+ * would never let the pod start, and proxies nothing)? The policies'
+ * CEL (charts/meshinject/files/policy-validations.yaml) says the same. */
 static bool
 has_proxy(const json_t *pod)
 {
@@ -757,9 +760,31 @@ has_proxy(const json_t *pod)
 		    lists[i]), j, c) {
 			const char *n = json_string_value(json_object_get(c,
 			    "name"));
-			if (n != NULL && strcmp(n, "mesh-proxy") == 0)
+			const char *rp = json_string_value(json_object_get(c,
+			    "restartPolicy"));
+
+			if (n != NULL && strcmp(n, MESH_PROXY) == 0 &&
+			    (i == 0 || (rp != NULL && strcmp(rp, "Always") == 0)))
 				return true;
 		}
+	}
+	return false;
+}
+
+/* Does the pod carry the mesh-init init container (its image is checked
+ * by check_injected_names)? */
+static bool
+has_init(const json_t *pod)
+{
+	const json_t *c;
+	size_t j;
+
+	json_array_foreach(json_object_get(json_object_get(pod, "spec"),
+	    "initContainers"), j, c) {
+		const char *n = json_string_value(json_object_get(c, "name"));
+
+		if (n != NULL && strcmp(n, MESH_INIT) == 0)
+			return true;
 	}
 	return false;
 }
@@ -1022,6 +1047,15 @@ policy_decide(const struct config *cfg, const struct policy_input *in,
 			forbidden(d, "pod has no mesh-proxy: stage %s is "
 			    "enforced and the pod would escape the mesh",
 			    ns_stage->name);
+		/* Without the redirect (or the CNI check) the proxy is
+		 * there but nothing sends it the pod's traffic. */
+		if (ns_stage->enforce &&
+		    (ns_stage->features & FEATURE_BIT(FEATURE_PROXY)) &&
+		    (ns_stage->features & (FEATURE_BIT(FEATURE_REDIRECT) |
+		    FEATURE_BIT(FEATURE_CNI))) && !has_init(pod))
+			forbidden(d, "pod has no mesh-init: stage %s is "
+			    "enforced and the pod's traffic would not be "
+			    "redirected to the proxy", ns_stage->name);
 		if (d->problems.n > 0) {
 			d->verdict = VERDICT_DENY;
 			set_why(d, "denied: %s", d->problems.items[0]);

@@ -164,9 +164,11 @@ describe("default values", () => {
 	test("render exactly the expected objects, each valid", () => {
 		assert.deepEqual(objs.map((o) => o.kind).sort(), [
 			"ConfigMap", "Deployment", "MutatingWebhookConfiguration", "PodDisruptionBudget",
-			"Secret", "Service", "ServiceAccount"]);
+			"Secret", "Service", "ServiceAccount",
+			// observe's [Warn, Audit] policy (webhooks.enforcement=policy)
+			"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"].sort());
 		for (const o of objs)
-			if (!o.kind.endsWith("WebhookConfiguration"))
+			if (!o.kind.endsWith("WebhookConfiguration") && !o.kind.startsWith("ValidatingAdmissionPolicy"))
 				assert.equal(o.metadata.namespace, NS, `${o.kind} in the release namespace`);
 	});
 
@@ -297,8 +299,8 @@ describe("values", () => {
 		}
 	});
 
-	test("--set config.stages.mtls.enforce=true: config, and a fail-closed validating entry", () => {
-		const objs = renderValid({ set: { "config.stages.mtls.enforce": "true" } });
+	test("--set config.stages.mtls.enforce=true, webhooks.enforcement=webhook: config, and a fail-closed validating entry", () => {
+		const objs = renderValid({ set: { "config.stages.mtls.enforce": "true", "webhooks.enforcement": "webhook" } });
 		const cfg = YAML.parse(one(objs, "ConfigMap").data["config.yaml"], { version: "1.1" });
 		assert.equal(cfg.stages.mtls.enforce, true);
 		const vwc = one(objs, "ValidatingWebhookConfiguration");
@@ -390,7 +392,7 @@ describe("values", () => {
 
 describe("certificates.source", () => {
 	test("cert-manager: self-signed CA chain, serving Certificate, inject-ca-from on both configurations", () => {
-		const objs = renderValid({ set: { "certificates.source": "cert-manager", "config.stages.mtls.enforce": "true" } });
+		const objs = renderValid({ set: { "certificates.source": "cert-manager", "config.stages.mtls.enforce": "true", "webhooks.enforcement": "both" } });
 		assert.equal(find(objs, "Secret").length, 0, "cert-manager writes the Secret");
 		const issuers = byName(find(objs, "Issuer").map((i) => ({ ...i, name: i.metadata.name })));
 		const certs = byName(find(objs, "Certificate").map((c) => ({ ...c, name: c.metadata.name })));
@@ -414,7 +416,7 @@ describe("certificates.source", () => {
 	test("secret: an existing Secret and the given caBundle", () => {
 		const pem = testCaPem();
 		const bundle = Buffer.from(pem).toString("base64");
-		const objs = renderValid({ set: { "certificates.source": "secret", "certificates.secretName": "my-tls", "certificates.caBundle": bundle, "config.stages.mtls.enforce": "true" } });
+		const objs = renderValid({ set: { "certificates.source": "secret", "certificates.secretName": "my-tls", "certificates.caBundle": bundle, "config.stages.mtls.enforce": "true", "webhooks.enforcement": "both" } });
 		assert.equal(find(objs, "Secret").length, 0);
 		assert.equal(find(objs, "Certificate").length, 0);
 		const dep = one(objs, "Deployment");
