@@ -183,5 +183,6 @@ if command -v valgrind >/dev/null; then
 	    head -20 | tee -a "$RESULTS"
 	say "core: $(awk '/^summary:/{printf "%.2fM instructions per review", $2/330/1e6}' "$OUT/callgrind.out") (callgrind, 330 reviews incl. warm-up)"
 fi
+say ""; MESHINJECT_BIN="$BIN" node tests/bench/policy.mjs "$RESULTS"	# 7. policy vs webhook in a real kube-apiserver
 say ""
 say "results: $RESULTS"
