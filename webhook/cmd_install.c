@@ -6,14 +6,18 @@
  *     in the kubernetes.io/tls Secret the Deployment mounts, right after
  *     the Namespace;
  *   - that CA as the caBundle of every webhook entry;
- *   - the webhook entries made from the config as the chart makes them from
- *     .Values.config: one mutating entry per stage except "off" (sorted by
- *     name), the pod-label entry, a validating entry per enforced stage, and
- *     the config's ignoredNamespaces excluded;
+ *   - the webhook entries and admission policies made from the config as
+ *     the chart makes them from .Values.config: one mutating entry per stage
+ *     except "off" (sorted by name), the pod-label entry, the config's
+ *     ignoredNamespaces excluded, and per --enforcement a
+ *     ValidatingAdmissionPolicy and binding per stage that enforces or
+ *     observes and/or a validating entry per enforced stage;
  *   - with --config FILE, that file (validated first) as the ConfigMap's
  *     config.yaml, and the Deployment's checksum/config annotation of it.
- * What the chart's values outside `config:` would change (names, namespace,
- * per-stage failure policies) is the chart's business: use helm for that. */
+ * --enforcement is the chart's webhooks.enforcement; the policies are vap.c's
+ * (what `meshinject policy` prints). What the chart's other values would
+ * change (names, namespace, per-stage failure policies) is the chart's
+ * business: use helm for that. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -36,6 +40,7 @@
 #include "certs.h"
 #include "config.h"
 #include "install.h"
+#include "vap.h"
 #include "version.h"
 #include "yamljson.h"
 
@@ -52,6 +57,8 @@
 struct install_opts {
 	const char *config;	/* NULL: the embedded default */
 	const char *trust_ca;	/* more CAs for the caBundles, or NULL */
+	bool policies;		/* --enforcement policy or both */
+	bool validating;	/* --enforcement webhook or both */
 	int days;
 };
 
@@ -70,6 +77,7 @@ install_usage(FILE *f)
 {
 	fprintf(f,
 "usage: meshinject install [--config FILE] [--cert-days N] [--trust-ca FILE]\n"
+"                          [--enforcement policy|webhook|both]\n"
 "\n"
 "Print every object of a plain (Helm-less) install as one YAML stream:\n"
 "  meshinject install | kubectl apply -f -\n"
@@ -89,9 +97,17 @@ install_usage(FILE *f)
 "                    only those it changes are needed), checked first: on\n"
 "                    any error nothing is printed and every error is listed.\n"
 "                    It becomes the ConfigMap's config.yaml, and its stages\n"
-"                    and ignoredNamespaces decide the webhook entries as the\n"
-"                    chart's config: values do (one entry per stage except\n"
-"                    \"off\", a validating entry per stage with enforce: true)\n"
+"                    and ignoredNamespaces decide the webhook entries and\n"
+"                    policies as the chart's config: values do (a mutating\n"
+"                    entry per stage except \"off\"; see --enforcement)\n"
+"  --enforcement policy|webhook|both\n"
+"                    what checks the final pod of a stage that enforces or\n"
+"                    observes, as the chart's webhooks.enforcement: policy (the\n"
+"                    default) a ValidatingAdmissionPolicy and binding per\n"
+"                    such stage ([Deny] for enforce: true, [Warn, Audit] for\n"
+"                    observe), evaluated in the apiserver; webhook a\n"
+"                    validating entry /validate/<stage> per enforced stage\n"
+"                    (failurePolicy Fail); both\n"
 "  --cert-days N     validity of the CA and the certificate, 1..%d days\n"
 "                    (default %d)\n"
 "  --trust-ca FILE   the caBundles trust the PEM CA certificates in FILE too,\n"
@@ -109,8 +125,9 @@ install_usage(FILE *f)
 static int
 install_parse(int argc, char **argv, struct install_opts *o)
 {
-	enum { O_CONFIG = 256, O_DAYS, O_TRUST_CA };
+	enum { O_CONFIG = 256, O_DAYS, O_TRUST_CA, O_ENFORCEMENT };
 	static const struct option options[] = {
+		{ "enforcement", required_argument, NULL, O_ENFORCEMENT },
 		{ "config", required_argument, NULL, O_CONFIG },
 		{ "trust-ca", required_argument, NULL, O_TRUST_CA },
 		{ "cert-days", required_argument, NULL, O_DAYS },
@@ -123,6 +140,7 @@ install_parse(int argc, char **argv, struct install_opts *o)
 
 	memset(o, 0, sizeof(*o));
 	o->days = INSTALL_DEFAULT_DAYS;
+	o->policies = true;	/* the chart's default: policy */
 	opterr = 0;
 	optind = 0;	/* glibc: start over, whatever ran getopt before */
 	while ((c = getopt_long(argc, argv, "+:h", options, NULL)) != -1) {
@@ -134,6 +152,18 @@ install_parse(int argc, char **argv, struct install_opts *o)
 				return -1;
 			}
 			o->config = optarg;
+			break;
+		case O_ENFORCEMENT:
+			o->policies = strcmp(optarg, "policy") == 0 ||
+			    strcmp(optarg, "both") == 0;
+			o->validating = strcmp(optarg, "webhook") == 0 ||
+			    strcmp(optarg, "both") == 0;
+			if (!o->policies && !o->validating) {
+				fprintf(stderr, "meshinject install: "
+				    "--enforcement must be policy, webhook or "
+				    "both, not \"%s\"\n", optarg);
+				return -1;
+			}
 			break;
 		case O_TRUST_CA:
 			if (optarg[0] == '\0') {
@@ -599,11 +629,11 @@ fail:
 
 /* Replace the webhook configurations' entries by those of cfg's stages,
  * every caBundle by `cab`. The embedded ValidatingWebhookConfiguration (if
- * any) is dropped and made again when a stage is enforced, right after the
- * mutating one. */
+ * any) is dropped and made again (`validating`) when a stage is enforced,
+ * right after the mutating one. */
 static int
 install_webhooks(json_t *docs, const struct config *cfg, const char *ns,
-    const char *cab, char *err, size_t errlen)
+    const char *cab, bool validating, char *err, size_t errlen)
 {
 	json_t *mwc, *vwc = NULL, *old, *tmpl = NULL, *hooks = NULL;
 	json_t *vhooks = NULL, *excluded = NULL, *w, *e;
@@ -645,7 +675,8 @@ install_webhooks(json_t *docs, const struct config *cfg, const char *ns,
 		if ((e = install_entry(tmpl, names[i], false, excluded,
 		    cab)) == NULL || json_array_append_new(hooks, e) != 0)
 			goto oom;
-		if (st != NULL && st->enforce && ((e = install_entry(tmpl,
+		if (validating && st != NULL && st->enforce &&
+		    ((e = install_entry(tmpl,
 		    names[i], true, excluded, cab)) == NULL ||
 		    json_array_append_new(vhooks, e) != 0))
 			goto oom;
@@ -687,6 +718,66 @@ done:
 	json_decref(excluded);
 	json_decref(hooks);
 	json_decref(vhooks);
+	return rc;
+}
+
+/* Replace the embedded admission policies and bindings (those of the
+ * default config) by the config's, from vap.c, labelled as the chart labels
+ * them: its common labels (the mutating configuration's) and the stage.
+ * Appended, where helm puts kinds it does not order. */
+static int
+install_policies(json_t *docs, const struct config *cfg,
+    const struct install_opts *o, const char *ns, char *err, size_t errlen)
+{
+	struct vap_opts vo = { .release_namespace = ns };
+	json_t *mwc, *objs = NULL, *obj, *labels, *meta;
+	const char *kind;
+	size_t i;
+	int rc = -1;
+
+	for (i = 0; i < json_array_size(docs); ) {
+		kind = install_str(json_array_get(docs, i), "kind");
+		if (kind != NULL && (strcmp(kind,
+		    "ValidatingAdmissionPolicy") == 0 || strcmp(kind,
+		    "ValidatingAdmissionPolicyBinding") == 0))
+			json_array_remove(docs, i);
+		else
+			i++;
+	}
+	if (!o->policies)
+		return 0;
+	mwc = install_find(docs, "MutatingWebhookConfiguration");
+	meta = json_object_get(mwc, "metadata");
+	if ((vo.name = install_str(meta, "name")) == NULL) {
+		snprintf(err, errlen, "the MutatingWebhookConfiguration has no "
+		    "name");
+		return -1;
+	}
+	if ((objs = vap_objects(cfg, &vo, err, errlen)) == NULL)
+		return -1;	/* err says which rule the CEL cannot hold */
+	json_array_foreach(objs, i, obj) {
+		const char *stage = install_str(json_object_get(json_object_get(
+		    obj, "metadata"), "labels"), INSTALL_STAGE_LABEL);
+
+		if (stage == NULL) {
+			snprintf(err, errlen, "a policy without a stage label");
+			goto done;
+		}
+		if ((labels = json_deep_copy(json_object_get(meta,
+		    "labels"))) == NULL)
+			labels = json_object();
+		if (labels == NULL ||
+		    json_object_set_new(labels, INSTALL_STAGE_LABEL,
+		    json_string(stage)) != 0 ||
+		    json_object_set_new(json_object_get(obj, "metadata"),
+		    "labels", labels) != 0 || json_array_append(docs, obj) != 0) {
+			snprintf(err, errlen, "out of memory");
+			goto done;
+		}
+	}
+	rc = 0;
+done:
+	json_decref(objs);
 	return rc;
 }
 
@@ -845,7 +936,9 @@ cmd_install(int argc, char **argv)
 	if ((bundle64 = install_base64(bundle, strlen(bundle))) == NULL)
 		goto oom;
 
-	if (install_webhooks(docs, cfg, t.ns, bundle64, err, sizeof(err)) != 0 ||
+	if (install_webhooks(docs, cfg, t.ns, bundle64, o.validating, err,
+	    sizeof(err)) != 0 ||
+	    install_policies(docs, cfg, &o, t.ns, err, sizeof(err)) != 0 ||
 	    (text != NULL && install_configmap(docs, o.config, text, err,
 	    sizeof(err)) != 0)) {
 		fprintf(stderr, "meshinject install: %s\n", err);

@@ -216,9 +216,12 @@ describe("meshinject install: runs and options", () => {
 		assert.equal(missing.stdout, "");
 	});
 
-	test("--config: the file goes into the ConfigMap, and its stages and ignoredNamespaces decide the webhook entries", () => {
-		const cfgText = "ignoredNamespaces: [kube-system, legacy]\nstages:\n  traffic-native:\n    features: [proxy, redirect, native-sidecar]\n" +
-		    "    rollout: {percent: 50, fallback: traffic}\n  mtls:\n    features: [proxy, redirect, mtls, probe-rewrite]\n    enforce: true\n";
+	const cfgText = "ignoredNamespaces: [kube-system, legacy]\nstages:\n  traffic-native:\n    features: [proxy, redirect, native-sidecar]\n" +
+	    "    rollout: {percent: 50, fallback: traffic}\n  mtls:\n    features: [proxy, redirect, mtls, probe-rewrite]\n    enforce: true\n";
+	const registrations = (o) => withoutCerts(o.filter((x) => x.kind.endsWith("WebhookConfiguration") || x.kind.startsWith("ValidatingAdmissionPolicy")));
+	const kinds = (o) => o.map((x) => `${x.kind}/${x.metadata.name}`).filter((k) => /Validating/.test(k)).sort();
+
+	test("--config: the file goes into the ConfigMap, and its stages and ignoredNamespaces decide the webhook entries and policies", () => {
 		const file = temp("custom.yaml", cfgText);
 		const { objs } = installed(["--config", file]);
 		validateObjects(objs);
@@ -234,12 +237,8 @@ describe("meshinject install: runs and options", () => {
 			["mtls.meshinject.io", "/mutate/mtls"], ["observe.meshinject.io", "/mutate/observe"],
 			["traffic.meshinject.io", "/mutate/traffic"], ["traffic-native.meshinject.io", "/mutate/traffic-native"],
 			["pod-label.meshinject.io", "/mutate"]]);
-		const vwc = one(objs, "ValidatingWebhookConfiguration");
-		assert.deepEqual(vwc.webhooks.map((w) => [w.name, w.clientConfig.service.path, w.failurePolicy]), [["mtls.enforce.meshinject.io", "/validate/mtls", "Fail"]]);
-		assert.equal(vwc.webhooks[0].reinvocationPolicy, undefined);
-		assert.equal(vwc.metadata.name, mwc.metadata.name);
 		const secret = one(objs, "Secret");
-		for (const w of [...mwc.webhooks, ...vwc.webhooks]) {
+		for (const w of mwc.webhooks) {
 			assert.equal(w.clientConfig.caBundle, secret.data["ca.crt"], w.name);
 			const excl = w.namespaceSelector.matchExpressions.find((e) => e.key === "kubernetes.io/metadata.name");
 			assert.deepEqual(excl, { key: "kubernetes.io/metadata.name", operator: "NotIn", values: ["kube-system", "kube-public", "kube-node-lease", "legacy", NS] }, w.name);
@@ -247,21 +246,48 @@ describe("meshinject install: runs and options", () => {
 			if (w.name !== "pod-label.meshinject.io")
 				assert.deepEqual(stage.values, [w.name.split(".")[0]], w.name);
 		}
+		// The default enforcement: a policy per stage that enforces (Deny)
+		// or observes (Warn, Audit), no validating webhook.
+		assert.deepEqual(kinds(objs), ["ValidatingAdmissionPolicy/meshinject-mtls", "ValidatingAdmissionPolicy/meshinject-observe",
+			"ValidatingAdmissionPolicyBinding/meshinject-mtls", "ValidatingAdmissionPolicyBinding/meshinject-observe"]);
+		assert.deepEqual(one(objs, "ValidatingAdmissionPolicyBinding", "meshinject-mtls").spec.validationActions, ["Deny"]);
+		assert.deepEqual(one(objs, "ValidatingAdmissionPolicyBinding", "meshinject-observe").spec.validationActions, ["Warn", "Audit"]);
 		// Everything else is as without --config.
 		const plain = installed().objs;
-		const rest = (o) => withoutCerts(o.filter((x) => !["ConfigMap", "Deployment"].includes(x.kind) && !x.kind.endsWith("WebhookConfiguration")));
+		const rest = (o) => withoutCerts(o.filter((x) => !["ConfigMap", "Deployment"].includes(x.kind) && !/Validating|WebhookConfiguration/.test(x.kind)));
 		assert.deepEqual(rest(objs), rest(plain));
 		const dep = structuredClone(one(objs, "Deployment"));
 		dep.spec.template.metadata.annotations["checksum/config"] = one(plain, "Deployment").spec.template.metadata.annotations["checksum/config"];
 		assert.deepEqual(dep, one(plain, "Deployment"));
-		assert.equal(find(plain, "ValidatingWebhookConfiguration").length, 0);
-		// The chart, given the same config as values, registers the same
-		// entries (helm merges the values over values.yaml key by key, the
-		// server a stage whole: this config means the same under both).
-		const values = temp("custom-values.yaml", YAML.stringify({ config: YAML.parse(cfgText) }));
-		const chart = render({ values: [values], set: { "certificates.source": "secret", "certificates.secretName": "meshinject-tls", "certificates.caBundle": "Zm9v" } });
-		const registrations = (o) => withoutCerts(o.filter((x) => x.kind.endsWith("WebhookConfiguration") || x.kind.startsWith("ValidatingAdmissionPolicy")));
-		assert.deepEqual(registrations(objs), registrations(chart), "install --config and helm template with that config register the same webhooks and policies");
+	});
+
+	// The chart, given the same config as values, registers the same
+	// (helm merges the values over values.yaml key by key, the server a
+	// stage whole: this config means the same under both).
+	for (const enforcement of ["policy", "webhook", "both"]) {
+		test(`--config --enforcement ${enforcement} registers what helm template renders for that config`, () => {
+			const { objs } = installed(["--config", temp("custom.yaml", cfgText), "--enforcement", enforcement]);
+			validateObjects(objs);
+			const values = temp("custom-values.yaml", YAML.stringify({ config: YAML.parse(cfgText) }));
+			const chart = render({ values: [values], set: { "certificates.source": "secret", "certificates.secretName": "meshinject-tls",
+				"certificates.caBundle": "Zm9v", "webhooks.enforcement": enforcement } });
+			assert.deepEqual(registrations(objs), registrations(chart), "install --config and helm template with that config");
+			const vwc = find(objs, "ValidatingWebhookConfiguration");
+			assert.equal(vwc.length, enforcement === "policy" ? 0 : 1);
+			assert.equal(find(objs, "ValidatingAdmissionPolicy").length, enforcement === "webhook" ? 0 : 2);
+			if (vwc.length) {
+				assert.deepEqual(vwc[0].webhooks.map((w) => [w.name, w.clientConfig.service.path, w.failurePolicy]), [["mtls.enforce.meshinject.io", "/validate/mtls", "Fail"]]);
+				assert.equal(vwc[0].webhooks[0].reinvocationPolicy, undefined);
+				assert.equal(vwc[0].webhooks[0].clientConfig.caBundle, one(objs, "Secret").data["ca.crt"]);
+			}
+		});
+	}
+
+	test("--enforcement: anything else is refused", () => {
+		const r = install(["--enforcement", "webhooks"]);
+		assert.equal(r.status, 2, r.what);
+		assert.equal(r.stdout, "");
+		assert.match(r.stderr, /--enforcement must be policy, webhook or both, not "webhooks"/);
 	});
 });
 
