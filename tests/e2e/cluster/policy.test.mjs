@@ -49,6 +49,11 @@ stages:
     rollout: {percent: 30, fallback: traffic}
 `;
 const BOUND = { strict: "Deny", "strict-cni": "Deny", "strict-native": "Deny", observe: "Warn" };
+// Image overrides are global: a second config, its enforced stage applied
+// as `meshinject policy --name alt` prints it, and a second server.
+const OVR_CONFIG = "allowImageOverride: true\nstages:\n  ovr-strict: {features: [proxy, redirect], enforce: true}\n";
+const OVR = "ovr-strict";
+const policyName = (stage) => (stage === OVR ? `alt-${stage}` : `meshinject-${stage}`);
 
 function run(bin, args, opts = {}) {
 	const r = spawnSync(bin, args, { encoding: "utf8", maxBuffer: 64 << 20, timeout: 120000, ...opts });
@@ -201,6 +206,28 @@ async function table(srv) {
 	return rows;
 }
 
+// Rows of the image-override stage, asked of the second server.
+async function overrideRows(srv2) {
+	const rows = [];
+	const add = (name, pod) => rows.push({ stage: OVR, name: `${OVR}/${name}`, pod });
+	const bare = basePod("bare");
+	const own = annotate(deepClone(bare), { "meshinject.io/proxy-image": "reg.example/envoy:own" });
+	add("uninjected", bare);
+	add("uninjected, own proxy image", own);
+	add("proxy-image not an image", annotate(deepClone(bare), { "meshinject.io/proxy-image": "has space" }));
+	const injected = await inject(srv2, OVR, deepClone(own), `ns-${OVR}`);
+	assert.equal(proxyOf(injected).image, "reg.example/envoy:own");
+	add("injected with its own proxy image", injected);
+	add("own image, proxy UID changed", edit(injected, (p) => { proxyOf(p).securityContext.runAsUser = 4000; }));
+	add("own image annotated, the configured image in use", edit(injected, (p) => { proxyOf(p).image = "envoyproxy/envoy:v1.32.3"; }));
+	add("own image annotated, a third image in use", edit(injected, (p) => { proxyOf(p).image = "evil/envoy:1"; }));
+	add("annotation changed after injection", annotate(deepClone(injected), { "meshinject.io/proxy-image": "reg.example/envoy:other" }));
+	const plain = await inject(srv2, OVR, deepClone(bare), `ns-${OVR}`);
+	add("injected, configured image", plain);
+	add("configured image, annotation names it", annotate(deepClone(plain), { "meshinject.io/proxy-image": "envoyproxy/envoy:v1.32.3" }));
+	return rows;
+}
+
 // Pod templates of the Istio corpus as pods (what corpus.test.mjs reads).
 function corpusPods() {
 	if (!existsSync(CORPUS))
@@ -260,7 +287,7 @@ async function policyVerdict(cp, stage, pod) {
 		assert.ok(r.status === 201 || r.status === 409, r.text);
 		res = await cp.request("POST", `/api/v1/namespaces/ns-${stage}/pods?dryRun=All`, pod);
 	}
-	const ours = `meshinject-${stage}`;
+	const ours = policyName(stage);
 	const msg = res.json?.message ?? res.text;
 	if (res.status === 201) {
 		const w = res.warnings.filter((x) => x.includes(ours));
@@ -361,7 +388,7 @@ webhooks:
 });
 
 describe("in a real kube-apiserver, the policy says what /validate says", () => {
-	let cluster, cp, srv, rows;
+	let cluster, cp, srv, srv2, rows;
 	before(async () => {
 		const t = Date.now();
 		await ensureTools();
@@ -394,10 +421,31 @@ describe("in a real kube-apiserver, the policy says what /validate says", () => 
 			await sleep(250);
 		}
 		rows = await table(srv);
+		// The override stage: its policy and binding as `meshinject policy`
+		// prints them for the second config.
+		const ovrCfg = join(dir, "override-config.yaml");
+		writeFileSync(ovrCfg, OVR_CONFIG);
+		srv2 = await Server.start({ config: ovrCfg });
+		const p = run(bin, ["policy", "--config", ovrCfg, "--name", "alt", "--namespace", "meshinject-system"]);
+		assert.equal(p.status, 0, p.stderr);
+		for (const o of parseManifests(p.stdout).filter((x) => x.metadata.name === `alt-${OVR}`)) {
+			const plural = o.kind === "ValidatingAdmissionPolicy" ? "validatingadmissionpolicies" : "validatingadmissionpolicybindings";
+			const r = await cp.request("POST", `/apis/admissionregistration.k8s.io/v1/${plural}`, o);
+			assert.equal(r.status, 201, `${o.kind}/${o.metadata.name}: ${r.text}`);
+		}
+		await cluster.createNamespace(`ns-${OVR}`, { "meshinject.io/stage": OVR });
+		const d2 = Date.now() + 30000;
+		while ((v = await policyVerdict(cp, OVR, basePod("probe"))).refused !== true) {
+			if (Date.now() > d2)
+				throw new Error(`the override policy never took effect: ${JSON.stringify(v)}`);
+			await sleep(250);
+		}
+		rows.push(...await overrideRows(srv2));
 		timing("policy: control plane, helm install, table", Date.now() - t);
 	}, { timeout: 300000 });
 	after(async () => {
 		await srv?.stop();
+		await srv2?.stop();
 		cp?.close();
 		await cluster?.stop();
 	});
@@ -406,7 +454,7 @@ describe("in a real kube-apiserver, the policy says what /validate says", () => 
 		const wrong = [], invalid = [];
 		let refused = 0;
 		for (const row of rows) {
-			const w = await webhookVerdict(srv, row.stage, row.pod);
+			const w = await webhookVerdict(row.stage === OVR ? srv2 : srv, row.stage, row.pod);
 			const p = await policyVerdict(cp, row.stage, row.pod);
 			if (p.invalid) {
 				invalid.push(`${row.name}: ${p.invalid}`);
