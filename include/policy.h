@@ -87,6 +87,11 @@ struct decision {
 	const struct stage *would_stage;
 	unsigned would_features;
 	const struct proxy_config *proxy;
+	bool already;			/* the pod already carries what this
+					 * stage gives (a reinvocation): the
+					 * answer sets no audit annotation,
+					 * since the apiserver refuses to
+					 * overwrite the first call's */
 	int code;			/* for VERDICT_DENY: 403 or 422 */
 	const char *reason;		/* "Forbidden" or "Invalid" */
 	char why[POLICY_MSG_LEN];	/* one line for audit and logs */

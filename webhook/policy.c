@@ -1079,6 +1079,7 @@ policy_decide(const struct config *cfg, const struct policy_input *in,
 			    d->would_stage->name);
 		if (already_injected(pod, st->name)) {
 			d->verdict = VERDICT_UNCHANGED;
+			d->already = true;
 			set_why(d, "unchanged: already observed");
 		}
 		return 0;
@@ -1090,6 +1091,7 @@ policy_decide(const struct config *cfg, const struct policy_input *in,
 	}
 	if (already_injected(pod, st->name)) {
 		d->verdict = VERDICT_UNCHANGED;
+		d->already = true;
 		set_why(d, "unchanged: already injected");
 		return 0;
 	}

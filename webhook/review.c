@@ -333,8 +333,10 @@ review_encode(const struct review_request *r, const struct decision *d,
 		if (json_object_set(resp, "warnings", warnings) == -1)
 			goto done;
 	}
+	/* On a reinvocation the first call's annotation stands: kube-apiserver
+	 * refuses to overwrite an audit annotation and warns for each pod. */
 	snprintf(audit, sizeof(audit), "%s", d->why);
-	if (json_object_set_new(resp, "auditAnnotations",
+	if (!d->already && json_object_set_new(resp, "auditAnnotations",
 	    json_pack("{s:s}", "decision", audit)) == -1)
 		goto done;
 	out = json_pack("{s:s, s:s, s:O}", "apiVersion", r->api_version,
@@ -385,6 +387,7 @@ review_decide(const struct config *cfg, const struct review_opts *opts,
 			return -1;
 		if (json_array_size(*patch) == 0) {
 			d->verdict = VERDICT_UNCHANGED;
+			d->already = true;
 			snprintf(d->why, sizeof(d->why), "unchanged: already "
 			    "injected");
 		}

@@ -32,6 +32,11 @@ async function injectAndCheck(srv, path, review, { stage, cfg = DEFAULTS, what =
 	again.request.uid = `${review.request.uid.slice(0, 30)}-again`;
 	const res2 = await srv.post(path, again);
 	checkAllowed(again, res2, { expectPatch: false, what: `${label} (reinvocation with the patched pod)` });
+	// kube-apiserver refuses to overwrite the first call's audit annotation
+	// (and warns for each pod): a reinvocation sets none.
+	assert.equal(res2.json.response.auditAnnotations, undefined,
+		`${label}: reinvocation answered with auditAnnotations ${show(res2.json.response.auditAnnotations)}`);
+	assert.match(res.json.response.auditAnnotations?.decision ?? "", /^injected stage=/, `${label}: first call's audit annotation`);
 	const got = checkInjected(review.request.object, patched, { stage, cfg, ns, ops });
 	checkRedirectDryRun(requireBin(), got.init, cfg, `\n${label}`);
 	return { ops, patched, ...got, res };
