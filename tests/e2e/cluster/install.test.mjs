@@ -120,8 +120,15 @@ describe("meshinject install takes what the chart takes", () => {
 		const r = await run(requireMeshinject(), ["install", "--config", f], { allowFail: true });
 		assert.equal(r.code, 0, `meshinject install --config with stages.canary {rollout: {percent: 50, fallback: observe}} ` +
 			`refused what the chart installs:\n${r.stderr}`);
+		// A server-side dry run creates no Namespace, so the namespaced
+		// objects after it would find none: the Namespace goes in for real.
+		const docs = YAML.parseAllDocuments(r.stdout).map((d) => d.toJS()).filter(Boolean);
+		const ns = docs.filter((d) => d.kind === "Namespace");
+		assert.equal(ns.length, 1, `install printed ${ns.length} Namespace objects`);
+		assert.equal((await c.kubectl(["apply", "-f", "-"], { input: YAML.stringify(ns[0]) })).code, 0);
 		const apply = await c.kubectl(["apply", "--dry-run=server", "-f", "-"], { input: r.stdout });
 		assert.equal(apply.code, 0);
+		assert.match(apply.stdout, /mutatingwebhookconfiguration\.admissionregistration\.k8s\.io\/\S+ created \(server dry run\)/, apply.stdout);
 	}));
 });
 
