@@ -174,7 +174,7 @@ FUZZ_ARGS    ?= -max_len=65536 -timeout=20 -rss_limit_mb=4096
 FUZZ_BUILD   := build/fuzz
 FUZZ_TARGETS := review config jsonread jsonwrite
 FUZZ_OBJS    := $(patsubst %,$(FUZZ_BUILD)/obj/%.o,review policy inject patch \
-                config netparse jsonalloc jsonpack jsonread jsonwrite default_config)
+                config netparse envoyvalues jsonalloc jsonpack jsonread jsonwrite default_config)
 FUZZ_BINS    := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
 
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJS) $(HDRS)
