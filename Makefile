@@ -78,9 +78,9 @@ $(BUILD)/obj/policy_validations.o: $(BUILD)/gen/policy_validations.c | $(BUILD)/
 $(BUILD)/meshinject: $(OBJS)
 	$(CC) $(LDFLAGS) -o $@ $(OBJS) $(PKG_LIBS)
 
-$(BUILD)/tests/check_%: tests/check_%.c $(LIB_OBJS) $(HDRS) | $(BUILD)/tests
+$(BUILD)/tests/check_%: tests/check_%.c tests/lib/testutil.c tests/lib/testutil.h $(LIB_OBJS) $(HDRS) | $(BUILD)/tests
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(shell pkg-config --cflags check) -o $@ $< \
-	    $(LIB_OBJS) $(LDFLAGS) $(PKG_LIBS) $(shell pkg-config --libs check)
+	    tests/lib/testutil.c $(LIB_OBJS) $(LDFLAGS) $(PKG_LIBS) $(shell pkg-config --libs check)
 
 $(BUILD)/tests/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(LIB_OBJS) $(HDRS) | $(BUILD)/tests
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< tests/fuzz/replay.c \
