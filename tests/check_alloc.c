@@ -28,6 +28,7 @@
 #include <jansson.h>
 
 #include "config.h"
+#include "lib/testutil.h"
 #include "review.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -60,28 +61,6 @@ static void
 chaos_free(void *p)
 {
 	free(p);
-}
-
-static char *
-read_file(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf;
-	long n;
-
-	ck_assert_msg(f != NULL, "cannot open %s (run from the repository)",
-	    path);
-	ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
-	n = ftell(f);
-	ck_assert_int_gt(n, 0);
-	ck_assert_int_eq(fseek(f, 0, SEEK_SET), 0);
-	buf = malloc((size_t)n + 1);
-	ck_assert_ptr_nonnull(buf);
-	ck_assert_uint_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-	buf[n] = '\0';
-	fclose(f);
-	*len = (size_t)n;
-	return buf;
 }
 
 /* Under valgrind (which preloads its own malloc) or AddressSanitizer,
@@ -196,7 +175,7 @@ scenario_body(const struct scenario *sc)
 
 	if (sc->body != NULL)
 		return strdup(sc->body);
-	text = read_file("tests/fixtures/review-replicaset-pod.json", &len);
+	text = tu_read_file("tests/fixtures/review-replicaset-pod.json", &len);
 	root = json_loadb(text, len, 0, NULL);
 	free(text);
 	ck_assert_ptr_nonnull(root);
@@ -314,7 +293,7 @@ START_TEST(config_out_of_memory)
 	char *text, want[sizeof(cfg->hash)];
 	size_t len, before, n, nulls = 0, same = 0;
 
-	text = read_file("tests/fuzz/fuzz-config.yaml", &len);
+	text = tu_read_file("tests/fuzz/fuzz-config.yaml", &len);
 	cfg = config_load_buffer("fuzz-config.yaml", text, len, &errs);
 	ck_assert_ptr_nonnull(cfg);
 	memcpy(want, cfg->hash, sizeof(want));

@@ -14,6 +14,7 @@
 #include <openssl/x509v3.h>
 
 #include "certs.h"
+#include "lib/testutil.h"
 
 static char dir[PATH_MAX];
 static char err[1024];
@@ -68,20 +69,6 @@ read_cert(const char *file)
 	fclose(f);
 	ck_assert_ptr_nonnull(x);
 	return x;
-}
-
-/* Read a whole small file into a static buffer. */
-static const char *
-slurp(const char *file, size_t *len)
-{
-	static char buf[8192];
-	FILE *f = fopen(file, "r");
-
-	ck_assert_ptr_nonnull(f);
-	*len = fread(buf, 1, sizeof(buf) - 1, f);
-	buf[*len] = '\0';
-	fclose(f);
-	return buf;
 }
 
 static const char *const local_sans[] = { "localhost", "127.0.0.1", "::1" };
@@ -156,19 +143,19 @@ START_TEST(validity_days)
 	struct certs_pair *ca;
 	time_t not_after, now = time(NULL);
 	size_t clen, klen;
-	const char *key;
-	char *cert;
+	char *cert, *key;
 
 	ca = certs_ca_new("test CA", 10, err, sizeof(err));
 	ck_assert_msg(ca != NULL, "%s", err);
 	ck_assert_int_eq(certs_pair_write(ca, path("other.crt"),
 	    path("other.key"), err, sizeof(err)), 0);
 	certs_pair_free(ca);
-	cert = strdup(slurp(path("other.crt"), &clen));
-	key = slurp(path("other.key"), &klen);
+	cert = tu_read_file(path("other.crt"), &clen);
+	key = tu_read_file(path("other.key"), &klen);
 	ck_assert_msg(certs_check_pair(cert, clen, key, klen, &not_after, err,
 	    sizeof(err)) == 0, "%s", err);
 	free(cert);
+	free(key);
 	ck_assert_int_ge(not_after, now + 10 * 86400 - 5);
 	ck_assert_int_le(not_after, now + 10 * 86400 + 5);
 }
@@ -267,7 +254,7 @@ START_TEST(check_pair_refuses_encrypted_key)
 	ck_assert_int_eq(PEM_write_bio_PrivateKey(bio, key, EVP_aes_256_cbc(),
 	    NULL, 0, NULL, (void *)"secret"), 1);
 	klen = BIO_get_mem_data(bio, &kpem);
-	cert = strdup(slurp(path("other.crt"), &clen));
+	cert = tu_read_file(path("other.crt"), &clen);
 	ck_assert_int_eq(certs_check_pair(cert, clen, kpem, (size_t)klen,
 	    NULL, err, sizeof(err)), -1);
 	ck_assert_msg(strstr(err, "encrypted") != NULL, "%s", err);

@@ -19,6 +19,7 @@
 #include <jansson.h>
 
 #include "jsonread.h"
+#include "lib/testutil.h"
 
 static const char *const mf_path[] = { "request", "object", "metadata",
     "managedFields", NULL };
@@ -31,28 +32,6 @@ enum outcome {
 };
 
 /* ---- helpers ---- */
-
-static char *
-read_file(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf;
-	long n;
-
-	ck_assert_msg(f != NULL, "cannot open %s (run from the repository)",
-	    path);
-	ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
-	n = ftell(f);
-	ck_assert_int_ge(n, 0);
-	ck_assert_int_eq(fseek(f, 0, SEEK_SET), 0);
-	buf = malloc((size_t)n + 1);
-	ck_assert_ptr_nonnull(buf);
-	ck_assert_uint_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-	buf[n] = '\0';
-	fclose(f);
-	*len = (size_t)n;
-	return buf;
-}
 
 /* The text for a failure message: printable, escaped, cut short. */
 static const char *
@@ -226,7 +205,7 @@ START_TEST(test_fixtures)
 	collect_json("tests/golden", &fs);
 	ck_assert_uint_ge(fs.n, 3);
 	for (i = 0; i < fs.n; i++) {
-		text = read_file(fs.paths[i], &len);
+		text = tu_read_file(fs.paths[i], &len);
 		want = json_loadb(text, len, JSON_REJECT_DUPLICATES, &err);
 		ck_assert_msg(want != NULL, "%s: %s", fs.paths[i], err.text);
 		got = jsonread_loadb(text, len, NULL);
@@ -272,7 +251,7 @@ START_TEST(test_corpora)
 				continue;
 			snprintf(path, sizeof(path), "%s/%s", dirs[i],
 			    e->d_name);
-			text = read_file(path, &len);
+			text = tu_read_file(path, &len);
 			/* regression inputs may be odd on purpose: not strict */
 			contract(text, len, NULL, 0, path);
 			contract(text, len, mf_path, 0, path);
@@ -615,7 +594,7 @@ START_TEST(test_decimal_comma_locale)
 	/* no point, nothing for the locale to change */
 	ck_assert_int_eq(contract(T("[1e5,2,-3E-2]"), NULL, 0, names[i]),
 	    BOTH_EQUAL);
-	text = read_file("tests/fixtures/review-replicaset-pod.json", &len);
+	text = tu_read_file("tests/fixtures/review-replicaset-pod.json", &len);
 	contract(text, len, NULL, 0, names[i]);
 	contract(text, len, mf_path, 0, names[i]);
 	free(text);
@@ -1054,7 +1033,7 @@ START_TEST(test_random_mutations)
 
 	rng_state = seed_for(2);
 	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-		text = read_file(files[i].path, &len);
+		text = tu_read_file(files[i].path, &len);
 		mutants(text, len, files[i].count, files[i].path, &equal,
 		    &rejected);
 		free(text);
@@ -1103,7 +1082,7 @@ START_TEST(test_out_of_memory)
 	size_t len, failures = 0;
 	char *text;
 
-	text = read_file("tests/fixtures/review-replicaset-pod.json", &len);
+	text = tu_read_file("tests/fixtures/review-replicaset-pod.json", &len);
 	chaos_fail_at = 0;
 	json_set_alloc_funcs(chaos_malloc, chaos_free);
 	want = jsonread_loadb(text, len, skip);

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "jsonwrite.h"
+#include "lib/testutil.h"
 #include "yamljson.h"
 
 /* A second copy of jsonwrite.c whose allocations fail on demand (h2o's way
@@ -135,31 +136,6 @@ assert_fails_both(const json_t *v, const char *what)
 	ck_assert_msg(assert_same(v, what) == 0, "%s: printed", what);
 }
 
-static char *
-read_file(const char *path, size_t *lenp)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	size_t len = 0, cap = 0, n;
-
-	ck_assert_msg(f != NULL, "cannot open %s", path);
-	for (;;) {
-		if (cap - len < 65536) {
-			cap = cap * 2 + 65536;
-			buf = realloc(buf, cap + 1);
-			ck_assert_ptr_nonnull(buf);
-		}
-		if ((n = fread(buf + len, 1, cap - len, f)) == 0)
-			break;
-		len += n;
-	}
-	ck_assert(!ferror(f));
-	fclose(f);
-	buf[len] = '\0';
-	*lenp = len;
-	return buf;
-}
-
 static int
 has_suffix(const char *s, const char *suffix)
 {
@@ -236,7 +212,7 @@ compare_tree(const char *dir, const char *const *suffixes,
 				break;
 		if (*sfx == NULL)
 			continue;
-		text = read_file(path, &len);
+		text = tu_read_file(path, &len);
 		if (kind == TREE_YAML) {
 			v = yamljson_load(text, len, &yerr);
 			ck_assert_msg(v != NULL, "%s:%d:%d: %s", path,

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "lib/testutil.h"
 #include "yamljson.h"
 
 struct result {
@@ -17,25 +18,6 @@ struct result {
 	char *out;
 	char *err;
 };
-
-static char *
-slurp(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf;
-	long n;
-
-	ck_assert_ptr_nonnull(f);
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	buf = malloc((size_t)n + 1);
-	ck_assert_ptr_nonnull(buf);
-	ck_assert_uint_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-	buf[n] = '\0';
-	fclose(f);
-	return buf;
-}
 
 static void
 spit(const char *path, const char *text)
@@ -108,8 +90,8 @@ run(int (*cmd)(int, char **), const char *yaml, ...)
 	close(saved_err);
 	close(fd_out);
 	close(fd_err);
-	r.out = slurp(outp);
-	r.err = slurp(errp);
+	r.out = tu_read_file(outp, NULL);
+	r.err = tu_read_file(errp, NULL);
 	return r;
 }
 

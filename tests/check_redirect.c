@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 
 #include "redirect.h"
+#include "lib/testutil.h"
 
 #define MAX_CASES 64
 #define MAX_ARGS 64
@@ -25,28 +26,6 @@ static int ncases;
 
 static struct redirect_opts o;
 static char err[256];
-
-/* The whole file, or NULL when it does not exist. */
-static char *
-slurp(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf;
-	long n;
-
-	if (f == NULL)
-		return NULL;
-	ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
-	n = ftell(f);
-	ck_assert_int_ge(n, 0);
-	rewind(f);
-	buf = malloc((size_t)n + 1);
-	ck_assert_ptr_nonnull(buf);
-	ck_assert_uint_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-	buf[n] = '\0';
-	fclose(f);
-	return buf;
-}
 
 static int
 parse(int argc, char **argv)
@@ -247,7 +226,7 @@ START_TEST(golden)
 	FILE *f;
 
 	path = case_path(name, "args");
-	args = slurp(path);
+	args = tu_read_file_opt(path, NULL);
 	ck_assert_msg(args != NULL, "cannot read %s", path);
 	free(path);
 	argv[argc++] = "redirect";
@@ -262,10 +241,10 @@ START_TEST(golden)
 	ck_assert_msg(parse(argc, argv) == 0, "%s: %s", name, err);
 
 	path = case_path(name, "saved-v4");
-	saved4 = slurp(path);
+	saved4 = tu_read_file_opt(path, NULL);
 	free(path);
 	path = case_path(name, "saved-v6");
-	saved6 = slurp(path);
+	saved6 = tu_read_file_opt(path, NULL);
 	free(path);
 	got = both_rules(saved4, saved6);
 
@@ -276,7 +255,7 @@ START_TEST(golden)
 		fputs(got, f);
 		ck_assert_int_eq(fclose(f), 0);
 	}
-	want = slurp(path);
+	want = tu_read_file_opt(path, NULL);
 	ck_assert_msg(want != NULL, "%s missing: run with "
 	    "MESHINJECT_UPDATE_GOLDEN=1 to create it, then read it", path);
 	ck_assert_msg(strcmp(got, want) == 0, "%s differs from the rules "

@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 
+#include "lib/testutil.h"
 #include "review.h"
 
 static struct config *cfg;
@@ -67,31 +68,6 @@ call(const char *route_stage, enum review_route route, const char *body,
 	ck_assert_msg(j != NULL, "response is not JSON: %s", resp);
 	free(resp);
 	return j;
-}
-
-/* Decode the base64 patch of a response; NULL when there is none. */
-static json_t *
-decoded_patch(const json_t *resp)
-{
-	const char *b64 = json_string_value(json_object_get(
-	    json_object_get(resp, "response"), "patch"));
-	unsigned char *raw;
-	size_t len;
-	int n;
-	json_t *p;
-
-	if (b64 == NULL)
-		return NULL;
-	len = strlen(b64);
-	raw = malloc(len);
-	n = EVP_DecodeBlock(raw, (const unsigned char *)b64, (int)len);
-	ck_assert_int_gt(n, 0);
-	while (n > 0 && raw[n - 1] == '\0')
-		n--;
-	p = json_loadb((const char *)raw, (size_t)n, 0, NULL);
-	free(raw);
-	ck_assert_ptr_nonnull(p);
-	return p;
 }
 
 /*
@@ -171,7 +147,7 @@ START_TEST(test_inject_and_reinvoke)
 	    "response"), "allowed")));
 	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(
 	    resp, "response"), "patchType")), "JSONPatch");
-	patch = decoded_patch(resp);
+	patch = tu_patch(resp);
 	ck_assert_ptr_nonnull(patch);
 	pod = json_loads(pod_rs, 0, NULL);
 	json_array_foreach(patch, i, op) {
