@@ -1,6 +1,7 @@
 /* check_metrics.c - Check suite for metrics.c: the exposition for known
  * counts, label sets that stay bounded, and exact totals when many threads
- * count at once. */
+ * count at once; the version it reports is the chart's appVersion and the
+ * tag of the default config's init image. */
 #include <check.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -8,21 +9,9 @@
 #include <string.h>
 
 #include "config.h"
+#include "lib/testutil.h"
 #include "metrics.h"
-
-static struct config *
-load(const char *yaml)
-{
-	struct config_errors errs = { NULL, 0 };
-	struct config *cfg;
-
-	cfg = yaml != NULL ? config_load_buffer("test.yaml", yaml, strlen(yaml),
-	    &errs) : config_load_default(&errs);
-	ck_assert_msg(cfg != NULL, "config: %s",
-	    errs.count > 0 ? errs.msgs[0] : "?");
-	config_errors_clear(&errs);
-	return cfg;
-}
+#include "version.h"
 
 /* Does the exposition hold this exact line? */
 static int
@@ -46,7 +35,7 @@ has_line(const char *text, const char *line)
 START_TEST(empty_exposition)
 {
 	struct metrics *m = metrics_new();
-	struct config *cfg = load(NULL);
+	struct config *cfg = tu_config(NULL);
 	char *t;
 
 	metrics_register_stages(m, cfg);
@@ -59,7 +48,8 @@ START_TEST(empty_exposition)
 	ck_line(t, "# TYPE meshinject_tls_certificate_expiry_timestamp_seconds "
 	    "gauge");
 	ck_line(t, "# TYPE meshinject_build_info gauge");
-	ck_line(t, "meshinject_build_info{version=\"0.1.0\"} 1");
+	ck_line(t, "meshinject_build_info{version=\"" MESHINJECT_VERSION
+	    "\"} 1");
 	ck_line(t, "meshinject_decisions_total{stage=\"none\","
 	    "decision=\"injected\"} 0");
 	ck_line(t, "meshinject_decisions_total{stage=\"mtls\","
@@ -81,7 +71,7 @@ END_TEST
 START_TEST(known_counts)
 {
 	struct metrics *m = metrics_new();
-	struct config *cfg = load(NULL);
+	struct config *cfg = tu_config(NULL);
 	char *t;
 
 	metrics_register_stages(m, cfg);
@@ -145,8 +135,8 @@ END_TEST
 START_TEST(stages_after_reload)
 {
 	struct metrics *m = metrics_new();
-	struct config *a = load(NULL);
-	struct config *b = load("stages:\n  canary: {features: [proxy]}\n");
+	struct config *a = tu_config(NULL);
+	struct config *b = tu_config("stages:\n  canary: {features: [proxy]}\n");
 	char *t;
 
 	metrics_register_stages(m, a);
@@ -224,7 +214,7 @@ hammer(void *arg)
  * the code slots are claimed once each. */
 START_TEST(concurrent_totals)
 {
-	struct config *cfg = load(NULL);
+	struct config *cfg = tu_config(NULL);
 	pthread_t th[THREADS];
 	char line[160], *t;
 	int i;
@@ -270,6 +260,50 @@ START_TEST(free_null)
 }
 END_TEST
 
+/* The value of the top-level `key:` of a YAML file, unquoted, into buf. */
+static void
+yaml_top_value(const char *text, const char *key, char *buf, size_t buflen)
+{
+	size_t klen = strlen(key), n;
+	const char *p = text, *v;
+
+	for (; p != NULL && *p != '\0'; p = strchr(p, '\n'), p = p ? p + 1 :
+	    NULL) {
+		if (strncmp(p, key, klen) != 0 || p[klen] != ':')
+			continue;
+		v = p + klen + 1;
+		v += strspn(v, " \t\"'");
+		n = strcspn(v, "\"'\n \t#");
+		ck_assert_uint_lt(n, buflen);
+		memcpy(buf, v, n);
+		buf[n] = '\0';
+		return;
+	}
+	ck_abort_msg("no top-level %s: in the file", key);
+}
+
+/* One version everywhere a user sees one: version.h (build_info, --version),
+ * the chart's appVersion (the image tag it deploys), and the default
+ * config's init image (which runs `meshinject redirect`). */
+START_TEST(version_agrees)
+{
+	struct config *cfg = tu_config(NULL);
+	char app[64], *chart;
+	const char *tag;
+
+	chart = tu_read_file("charts/meshinject/Chart.yaml", NULL);
+	yaml_top_value(chart, "appVersion", app, sizeof(app));
+	ck_assert_msg(strcmp(app, MESHINJECT_VERSION) == 0, "Chart.yaml "
+	    "appVersion %s, version.h %s", app, MESHINJECT_VERSION);
+	tag = strrchr(cfg->init_image, ':');
+	ck_assert_msg(tag != NULL && strcmp(tag + 1, MESHINJECT_VERSION) == 0,
+	    "default config init.image %s, version.h %s", cfg->init_image,
+	    MESHINJECT_VERSION);
+	free(chart);
+	config_free(cfg);
+}
+END_TEST
+
 static Suite *
 metrics_suite(void)
 {
@@ -283,6 +317,7 @@ metrics_suite(void)
 	tcase_add_test(tc, codes_bounded);
 	tcase_add_test(tc, concurrent_totals);
 	tcase_add_test(tc, free_null);
+	tcase_add_test(tc, version_agrees);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,7 +1,9 @@
 // offline.test.mjs - `meshinject inject`, `check` and `explain` on files,
 // run as users run them (the real binary, from the repo root):
 //  - golden pairs tests/golden/NAME.yaml -> NAME.yaml.injected
-//    (`inject --stage traffic`), each re-injected to prove idempotence, read
+//    (`inject --stage traffic`), and per stage and feature NAME.yaml ->
+//    NAME.yaml.STAGE.injected (`--config tests/golden/config/features.yaml
+//    --stage STAGE`, listed in STAGE_GOLDENS), each re-injected to prove idempotence, read
 //    back with an independent YAML parser, every injected template validated
 //    as a Pod with the strict validator of lib/k8s.mjs, and everything the
 //    input held still there;
@@ -215,6 +217,122 @@ describe("inject golden files", () => {
 		assert.match(r.err, /^tests\/golden\/host-network\.yaml: document 1 \(Deployment\/hello-host-network\): warning: hostNetwork/m);
 		assert.deepEqual(parseAll(r.out), parseAll(readFileSync(join(REPO, GOLDEN_DIR, "host-network.yaml"), "utf8"), YAML11));
 	});
+});
+
+// ---- golden pairs per stage and feature --------------------------------------
+
+// NAME.yaml -> NAME.yaml.STAGE.injected: `inject --config FEATURE_CONFIG
+// --stage STAGE`, one stage per feature (the config defines them; mtls and
+// observe are the built-in stages). Listed here rather than found, so that
+// `make golden` creates a new pair; a STAGE.injected file that is not listed
+// fails the test. A changed output fails with `diff -u expected actual`.
+const FEATURE_CONFIG = `${GOLDEN_DIR}/config/features.yaml`;
+const STAGE_GOLDENS = [
+	// [input, stage, the features its status must list]
+	["features.yaml", "mtls", ["proxy", "redirect", "mtls", "probe-rewrite"]],
+	["deployment.yaml", "mtls", ["proxy", "redirect", "mtls", "probe-rewrite"]],
+	["features.yaml", "native-sidecar", ["proxy", "redirect", "native-sidecar"]],
+	["job.yaml", "native-sidecar", ["proxy", "redirect", "native-sidecar"]],
+	["features.yaml", "hold-app", ["proxy", "redirect", "hold-app"]],
+	["features.yaml", "native-hold", ["proxy", "redirect", "native-sidecar", "hold-app"]],
+	["features.yaml", "probe-rewrite", ["proxy", "redirect", "probe-rewrite"]],
+	["features.yaml", "cni", ["proxy", "cni"]],
+	["features.yaml", "metrics-merge", ["proxy", "redirect", "metrics-merge"]],
+	["features.yaml", "observe", ["observe"]],
+];
+
+// The output against its golden: equal, or an assertion carrying the diff.
+function assertGolden(actual, expectedPath, label) {
+	const expected = readFileSync(expectedPath, "utf8");
+	if (actual === expected)
+		return;
+	const dir = mkdtempSync(join(tmpdir(), "golden-"));
+	try {
+		const got = join(dir, "actual");
+		writeFileSync(got, actual);
+		const d = spawnSync("diff", ["-u", expectedPath, got], { encoding: "utf8", maxBuffer: 64 << 20 });
+		const text = d.error ? "(diff is not installed)" : d.stdout.split("\n").slice(0, 80).join("\n");
+		assert.fail(`${label}: output differs from ${expectedPath}; if the change is intended, ` +
+		    `regenerate with \`make golden\` and review the diff:\n${text}`);
+	} finally {
+		rmSync(dir, { recursive: true, force: true });
+	}
+}
+
+describe("inject golden files per stage and feature", () => {
+	test("every STAGE.injected golden is listed, every feature has one", () => {
+		const listed = new Set(STAGE_GOLDENS.map(([n, s]) => `${n}.${s}.injected`));
+		const found = readdirSync(join(REPO, GOLDEN_DIR)).filter((f) => /\.yaml\.[a-z0-9-]+\.injected$/.test(f));
+		for (const f of found)
+			assert.ok(listed.has(f), `${GOLDEN_DIR}/${f} is not in STAGE_GOLDENS (a stale golden?)`);
+		const features = new Set(STAGE_GOLDENS.flatMap(([, , f]) => f));
+		for (const f of ["mtls", "native-sidecar", "hold-app", "probe-rewrite", "cni", "metrics-merge"])
+			assert.ok(features.has(f), `no golden pair for the feature ${f}`);
+	});
+
+	for (const [name, stage, features] of STAGE_GOLDENS) {
+		test(`${name} --stage ${stage}`, T, () => {
+			const file = `${GOLDEN_DIR}/${name}`;
+			const expected = join(REPO, `${file}.${stage}.injected`);
+			const args = ["inject", "--config", FEATURE_CONFIG, "--stage", stage];
+			const r = run([...args, "-f", file]);
+			assert.equal(r.code, 0, r.what);
+			if (UPDATE) {
+				writeFileSync(expected, r.out);
+			} else {
+				assert.ok(existsSync(expected), `${file}.${stage}.injected is missing: regenerate with \`make golden\``);
+				assertGolden(r.out, expected, `${file} --stage ${stage}`);
+			}
+			// What the stage gives, as the status annotation records it.
+			const tpls = parseAll(r.out).flatMap((d, i) => templates(d, `document ${i + 1}`));
+			assert.ok(tpls.length > 0, `${file}: no pod template`);
+			for (const t of tpls) {
+				const status = JSON.parse(t.template.metadata.annotations["meshinject.io/status"]);
+				assert.equal(status.stage, stage, `${t.where}: status stage`);
+				assert.deepEqual(status.features, features, `${t.where}: status features`);
+			}
+			const again = run([...args, "-f", "-"], r.out);
+			assert.equal(again.code, 0, again.what);
+			assert.equal(again.out, r.out, `${file} --stage ${stage}: injecting the output again changed it`);
+			const json = run([...args, "-f", file, "-o", "json"]);
+			const input = readFileSync(join(REPO, file), "utf8");
+			const label = `${file} --stage ${stage}`;
+			if (!features.includes("probe-rewrite") && !features.includes("metrics-merge")) {
+				checkOutput(input, r.out, json.out, label);
+				return;
+			}
+			// These two replace what they take over (probes, the
+			// prometheus.io annotations): the rest is checked with
+			// those masked on both sides, the real templates as Pods.
+			for (const t of tpls) {
+				const errs = podErrors(podOf(t.template));
+				assert.deepEqual(errs, [], `${label}: ${t.where}: the injected template is not a valid Pod:\n  ${errs.join("\n  ")}`);
+				const ann = t.template.metadata.annotations;
+				if (features.includes("metrics-merge"))
+					assert.equal(ann["prometheus.io/port"], "15090", `${t.where}: metrics-merge`);
+				for (const c of features.includes("probe-rewrite") ? t.template.spec.containers : [])
+					for (const p of ["livenessProbe", "readinessProbe", "startupProbe"])
+						if (c.name !== "mesh-proxy" && (c[p]?.httpGet || c[p]?.tcpSocket))
+							assert.equal(c[p].httpGet?.port, 15021, `${t.where}: ${c.name} ${p} not through the proxy`);
+			}
+			const mask = (docs) => docs.map((d) => {
+				for (const t of templates(d, "")) {
+					if (features.includes("metrics-merge"))
+						for (const k of Object.keys(t.template.metadata?.annotations ?? {}))
+							if (k.startsWith("prometheus.io/"))
+								delete t.template.metadata.annotations[k];
+					if (features.includes("probe-rewrite"))
+						for (const c of t.template.spec?.containers ?? [])
+							for (const p of ["livenessProbe", "readinessProbe", "startupProbe"])
+								delete c[p];
+				}
+				return d;
+			});
+			const yamlOf = (docs) => docs.map((d) => YAML.stringify(d)).join("---\n");
+			checkOutput(yamlOf(mask(parseAll(input, YAML11))), yamlOf(mask(parseAll(r.out))),
+			    mask(parseJsonStream(json.out)).map((d) => JSON.stringify(d)).join("\n"), `${label} (masked)`);
+		});
+	}
 });
 
 // ---- the corpus -------------------------------------------------------------
