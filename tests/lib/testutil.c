@@ -189,3 +189,19 @@ tu_named(const json_t *list, const char *name)
 	}
 	return NULL;
 }
+
+bool
+tu_ci(void)
+{
+	const char *ci = getenv("CI");
+
+	return ci != NULL && *ci != '\0' && strcmp(ci, "0") != 0 &&
+	    strcmp(ci, "false") != 0;
+}
+
+void
+tu_cannot_run(const char *test, const char *why)
+{
+	ck_assert_msg(!tu_ci(), "%s cannot run under CI: %s", test, why);
+	fprintf(stderr, "SKIPPED: %s: %s (fails under CI=true)\n", test, why);
+}

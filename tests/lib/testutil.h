@@ -7,6 +7,7 @@
 #ifndef MESHINJECT_TESTUTIL_H
 #define MESHINJECT_TESTUTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <jansson.h>
@@ -47,6 +48,13 @@ json_t *tu_patch(const json_t *resp);
  * applied by the core's patch_apply; fails the test when it does not apply
  * or holds an op other than add. */
 json_t *tu_patched(const char *pod_json, const json_t *patch);
+
+/* Is this a CI run (CI set to anything but "", "0" or "false")? */
+bool tu_ci(void);
+
+/* A test that cannot run where it is: under CI it fails with `why`; else it
+ * prints "SKIPPED: <test>: <why>" on stderr and the caller returns. */
+void tu_cannot_run(const char *test, const char *why);
 
 /* The item called `name` in the JSON array `list` (borrowed), or NULL. */
 json_t *tu_named(const json_t *list, const char *name);
