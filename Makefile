@@ -24,12 +24,23 @@ OBJS     := $(SRCS:webhook/%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/default_config.o \
             $(BUILD)/obj/policy_validations.o $(BUILD)/obj/install_manifests.o
 LIB_OBJS := $(filter-out $(BUILD)/obj/main.o,$(OBJS))
 HDRS     := $(wildcard include/*.h)
+# The core: what decides and builds a review's answer, no I/O (README, "core
+# and shells"). One static library, linked with jansson, libyaml and
+# libcrypto only; `make check-core` holds the fence.
+CORE_MODS := policy inject patch review config netparse envoyvalues \
+             jsonalloc jsonpack jsonread jsonwrite
+CORE_OBJS := $(CORE_MODS:%=$(BUILD)/obj/%.o) $(BUILD)/obj/default_config.o
+CORE_LIB  := $(BUILD)/libmeshcore.a
+CORE_LIBS  = $(shell pkg-config --libs jansson yaml-0.1 libcrypto 2>/dev/null)
+CORE_SUITES := jsonalloc jsonpack jsonread netparse patch review inject \
+               envoyvalues policy rollout
 SUITES   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/check_*.c))
 # The fuzz targets' committed inputs, replayed once each by the ordinary
 # compiler's build (tests/fuzz/replay.c stands in for libFuzzer's main).
 REPLAY_TARGETS := review config jsonread jsonwrite
 REPLAYS  := $(REPLAY_TARGETS:%=$(BUILD)/tests/replay_%)
 
+.PHONY: check-core
 .PHONY: all deps tools run test unit netns e2e cluster image test-image clean manifests golden
 all: $(BUILD)/meshinject
 
@@ -86,8 +97,45 @@ $(BUILD)/tests/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(LIB_OBJS) $(H
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< tests/fuzz/replay.c \
 	    $(LIB_OBJS) $(LDFLAGS) $(PKG_LIBS)
 
-$(BUILD)/obj $(BUILD)/gen $(BUILD)/tests:
+$(BUILD)/obj $(BUILD)/gen $(BUILD)/tests $(BUILD)/core:
 	@mkdir -p $@
+
+$(CORE_LIB): $(CORE_OBJS)
+	rm -f $@ && ar rcs $@ $(CORE_OBJS)
+
+# The fence around the core: it fails when a core source includes a shell
+# header (or libmicrohttpd/GnuTLS), when a core object calls anything outside
+# tests/core-allowed-symbols (no I/O, no environment, no sockets), or when the
+# core's own suites do not link and pass with libmeshcore.a, jansson, libyaml
+# and libcrypto alone.
+CORE_SHELL_HDRS := server.h serve.h log.h watch.h metrics.h certs.h \
+                   commands.h install.h offline.h redirect.h report.h vap.h \
+                   yamljson.h microhttpd.h gnutls/
+check-core: $(CORE_LIB) $(CORE_SUITES:%=$(BUILD)/core/check_%)
+	@set -e; bad=0; \
+	for m in $(CORE_MODS); do \
+	    for h in $(CORE_SHELL_HDRS); do \
+	        if grep -n "^[[:space:]]*#[[:space:]]*include[[:space:]]*[<\"]$$h" webhook/$$m.c; then \
+	            echo "check-core: webhook/$$m.c includes shell header $$h"; bad=1; fi; \
+	    done; \
+	done; \
+	nm -g --defined-only $(CORE_LIB) | awk 'NF == 3 {print $$3}' \
+	    > $(BUILD)/core/own-symbols; \
+	grep -v -e '^#' -e '^$$' tests/core-allowed-symbols > $(BUILD)/core/allowed; \
+	for o in $(CORE_OBJS); do \
+	    for s in $$(nm -u $$o | awk '{print $$NF}' | sed 's/@.*//'); do \
+	        echo "$$s" | grep -Fqx -f $(BUILD)/core/own-symbols || \
+	        echo "$$s" | grep -Eqx -f $(BUILD)/core/allowed || \
+	            { echo "check-core: $$o calls $$s (not in tests/core-allowed-symbols)"; bad=1; }; \
+	    done; \
+	done; \
+	[ $$bad = 0 ] || exit 1; \
+	for t in $(CORE_SUITES); do echo "== core: check_$$t"; $(BUILD)/core/check_$$t; done
+
+$(BUILD)/core/check_%: tests/check_%.c tests/lib/testutil.c tests/lib/testutil.h $(CORE_LIB) $(HDRS) | $(BUILD)/core
+	$(CC) $(CFLAGS) $(shell pkg-config --cflags jansson yaml-0.1 check) -o $@ $< \
+	    tests/lib/testutil.c $(CORE_LIB) $(LDFLAGS) $(CORE_LIBS) -lpthread -lm \
+	    $(shell pkg-config --libs check)
 
 # Run the webhook on the embedded default config with a throwaway CA and
 # serving certificate (written to certs/dev/, which git ignores).
@@ -99,7 +147,7 @@ test: deps
 	@$(MAKE) --no-print-directory all tools
 	@$(MAKE) --no-print-directory unit netns e2e cluster
 
-unit: $(SUITES) $(REPLAYS)
+unit: $(SUITES) $(REPLAYS) check-core
 	@set -e; for t in $(SUITES); do echo "== $$t"; $$t; done; \
 	for t in $(REPLAY_TARGETS); do \
 	    echo "== replay fuzz_$$t: tests/fuzz/corpus/$$t"; \

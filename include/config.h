@@ -90,7 +90,16 @@ struct config *config_load_default(struct config_errors *errs);
  * with every problem in errs (unknown keys, bad values, unreadable file). */
 struct config *config_load_file(const char *path, struct config_errors *errs);
 
-/* As config_load_file, from a buffer; `name` is used in messages. */
+/* The most bytes a config file may have (config_load_file refuses more). */
+#define CONFIG_MAX_BYTES	(1024 * 1024)
+
+/* Add "path: reason" to errs, as the loader reports a whole-file problem
+ * (config_load_file's shell: it cannot open or read the file). */
+void config_error_file(const char *path, const char *reason,
+    struct config_errors *errs);
+
+/* As config_load_file, from a buffer; `name` is used in messages. The core:
+ * config_load_file itself is the shell's (config_file.c). */
 struct config *config_load_buffer(const char *name, const char *text,
     size_t len, struct config_errors *errs);
 

@@ -18,13 +18,19 @@
  * place, once per process; later json_set_alloc_funcs calls remove it. */
 unsigned long jsonalloc_failures(void);
 
+/* Whether the arena may be used at all (default true). The shell's switch
+ * (main.c reads MESHINJECT_JSON_ARENA=0, for valgrind); the library reads
+ * no environment. Takes effect only before the allocator is installed,
+ * i.e. before the first call of any other jsonalloc function. */
+void jsonalloc_set_arena(bool on);
+
 /* Start an arena for this thread: until jsonalloc_arena_end, jansson's
  * allocations are cut from a few large blocks and its frees of them do
  * nothing, so that a review's thousands of small values cost a pointer
  * bump each and its trees need no walk to be freed. Returns true when the
  * arena is on; false when it cannot be (another allocator was installed
- * over ours, as the allocation-failure tests do; or a sanitizer build,
- * whose checks need each value its own allocation), in which case jansson
+ * over ours, as the allocation-failure tests do; jsonalloc_set_arena(false);
+ * or a MemorySanitizer build), in which case jansson
  * allocates as before and the caller frees its trees as usual.
  *
  * While it is on, nothing jansson allocates may outlive the arena, and no

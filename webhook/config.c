@@ -4,15 +4,12 @@
  * collected and reported as "file:line: key: reason". */
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <jansson.h>
 #include <openssl/evp.h>
@@ -21,7 +18,6 @@
 #include "config.h"
 #include "jsonalloc.h"
 
-#define CONFIG_MAX_BYTES	(1024 * 1024)	/* larger files are refused */
 #define CONFIG_MAX_DEPTH	32		/* nesting of maps and lists */
 #define CONFIG_MAX_NODES	100000
 #define CONFIG_MAX_ERRORS	100		/* then "too many errors" */
@@ -1997,60 +1993,13 @@ config_load_buffer(const char *name, const char *text, size_t len,
 	return config_load(name != NULL ? name : "<config>", text, len, errs);
 }
 
-struct config *
-config_load_file(const char *path, struct config_errors *errs)
+void
+config_error_file(const char *path, const char *reason,
+    struct config_errors *errs)
 {
 	struct loader ld = { 0 };
-	struct config *cfg;
-	struct stat sb;
-	char *buf = NULL;
-	size_t len = 0;
-	ssize_t r;
-	int fd;
 
 	ld.name = path;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		report_at(&ld, path, 0, NULL, "cannot open: %s",
-		    strerror(errno));
-		goto fail;
-	}
-	if (fstat(fd, &sb) == 0 && S_ISDIR(sb.st_mode)) {
-		report_at(&ld, path, 0, NULL, "cannot read: %s",
-		    strerror(EISDIR));
-		goto fail;
-	}
-	buf = malloc(CONFIG_MAX_BYTES + 1);
-	if (buf == NULL) {
-		loader_oom(&ld);
-		goto fail;
-	}
-	while (len <= CONFIG_MAX_BYTES) {
-		r = read(fd, buf + len, CONFIG_MAX_BYTES + 1 - len);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			report_at(&ld, path, 0, NULL, "cannot read: %s",
-			    strerror(errno));
-			goto fail;
-		}
-		if (r == 0)
-			break;
-		len += (size_t)r;
-	}
-	if (len > CONFIG_MAX_BYTES) {
-		report_at(&ld, path, 0, NULL, "larger than %d bytes",
-		    CONFIG_MAX_BYTES);
-		goto fail;
-	}
-	close(fd);
-	cfg = config_load(path, buf, len, errs);
-	free(buf);
-	return cfg;
-fail:
-	if (fd >= 0)
-		close(fd);
-	free(buf);
+	add_error(&ld, path, 0, NULL, reason);
 	loader_finish(&ld, errs);
-	return NULL;
 }
