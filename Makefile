@@ -27,7 +27,7 @@ HDRS     := $(wildcard include/*.h)
 # The core: what decides and builds a review's answer, no I/O (README, "core
 # and shells"). One static library, linked with jansson, libyaml and
 # libcrypto only; `make check-core` holds the fence.
-CORE_MODS := policy inject patch review config netparse envoyvalues \
+CORE_MODS := policy coreutil inject patch review config netparse envoyvalues \
              jsonalloc jsonpack jsonread jsonwrite
 CORE_OBJS := $(CORE_MODS:%=$(BUILD)/obj/%.o) $(BUILD)/obj/default_config.o
 CORE_LIB  := $(BUILD)/libmeshcore.a
@@ -221,8 +221,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_ARGS    ?= -max_len=65536 -timeout=20 -rss_limit_mb=4096
 FUZZ_BUILD   := build/fuzz
 FUZZ_TARGETS := review config jsonread jsonwrite
-FUZZ_OBJS    := $(patsubst %,$(FUZZ_BUILD)/obj/%.o,review policy inject patch \
-                config netparse envoyvalues jsonalloc jsonpack jsonread jsonwrite default_config)
+FUZZ_OBJS    := $(patsubst %,$(FUZZ_BUILD)/obj/%.o,$(CORE_MODS) default_config)
 FUZZ_BINS    := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
 
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJS) $(HDRS)

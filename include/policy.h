@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include "config.h"
+#include "coreutil.h"
 #include "netparse.h"
 
 #define ANN_PREFIX	"meshinject.io/"
@@ -37,13 +38,6 @@ enum verdict {
 /* "injected", "observed", "unchanged", "skipped", "denied". */
 const char *verdict_name(enum verdict v);
 
-#define POLICY_MSG_MAX	32
-#define POLICY_MSG_LEN	256
-
-struct msg_list {
-	size_t n;
-	char items[POLICY_MSG_MAX][POLICY_MSG_LEN];
-};
 
 /* What the pod's traffic annotations and proxy annotations ask for. The
  * strings are borrowed from the pod JSON. */
@@ -120,19 +114,5 @@ void policy_workload(const json_t *pod, char *buf, size_t buflen);
 /* An empty decision (no verdict, no messages, settings unset). */
 void decision_init(struct decision *d);
 
-/* Append a formatted message (cut at POLICY_MSG_LEN, dropped past
- * POLICY_MSG_MAX). */
-void msg_add(struct msg_list *l, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-/* Replace every byte of s that is not part of valid UTF-8 with '?', so
- * that messages quoting user input (cut at any byte) stay valid JSON. */
-void utf8_clean(char *s);
-
-/* Small JSON helpers shared by the core; all return borrowed values. */
-const char *json_path_string(const json_t *root, const char *a,
-    const char *b, const char *c);
-const char *pod_annotation(const json_t *pod, const char *key);
-const char *pod_label(const json_t *pod, const char *key);
 
 #endif

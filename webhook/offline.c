@@ -375,16 +375,16 @@ find_template(json_t *obj, const char *ns_default, struct target *t)
 	t->kind = json_string_value(json_object_get(obj, "kind"));
 	if (t->kind == NULL)
 		return false;
-	name = json_path_string(obj, "metadata", "name", NULL);
+	name = jpath_string(obj, "metadata", "name", NULL);
 	if (name == NULL || *name == '\0')
-		name = json_path_string(obj, "metadata", "generateName", NULL);
+		name = jpath_string(obj, "metadata", "generateName", NULL);
 	snprintf(t->name, sizeof(t->name), "%s", name != NULL && *name != '\0'
 	    ? name : "unnamed");
 	/* generateName "web-" names the workload "web". */
 	if (name != NULL && strlen(t->name) > 1 &&
 	    t->name[strlen(t->name) - 1] == '-')
 		t->name[strlen(t->name) - 1] = '\0';
-	ns = json_path_string(obj, "metadata", "namespace", NULL);
+	ns = jpath_string(obj, "metadata", "namespace", NULL);
 	t->namespace = ns != NULL && *ns != '\0' ? ns : ns_default;
 	if (strcmp(t->kind, "Pod") == 0) {
 		t->tmpl = obj;
@@ -596,10 +596,10 @@ ask_webhook(const struct offline_run *run, const struct target *t,
 		return -1;
 	}
 	a->allowed = json_is_true(json_object_get(resp, "allowed"));
-	a->message = json_path_string(resp, "status", "message", NULL);
+	a->message = jpath_string(resp, "status", "message", NULL);
 	a->warnings = json_object_get(resp, "warnings");
 	a->patch = json_string_value(json_object_get(resp, "patch"));
-	a->decision = json_path_string(resp, "auditAnnotations", "decision",
+	a->decision = jpath_string(resp, "auditAnnotations", "decision",
 	    NULL);
 	return 0;
 }

@@ -26,84 +26,6 @@ verdict_name(enum verdict v)
 	return "unknown";
 }
 
-void
-utf8_clean(char *s)
-{
-	unsigned char *p = (unsigned char *)s;
-
-	while (*p != '\0') {
-		size_t len, i;
-
-		if (*p < 0x80) {
-			p++;
-			continue;
-		}
-		if (*p >= 0xc2 && *p <= 0xdf)
-			len = 2;
-		else if (*p >= 0xe0 && *p <= 0xef)
-			len = 3;
-		else if (*p >= 0xf0 && *p <= 0xf4)
-			len = 4;
-		else
-			len = 0;
-		for (i = 1; len > 0 && i < len; i++)
-			if ((p[i] & 0xc0) != 0x80)
-				len = 0;
-		/* Overlong, surrogate and out-of-range forms. */
-		if ((len == 3 && p[0] == 0xe0 && p[1] < 0xa0) ||
-		    (len == 3 && p[0] == 0xed && p[1] >= 0xa0) ||
-		    (len == 4 && p[0] == 0xf0 && p[1] < 0x90) ||
-		    (len == 4 && p[0] == 0xf4 && p[1] >= 0x90))
-			len = 0;
-		if (len == 0) {
-			*p++ = '?';
-			continue;
-		}
-		p += len;
-	}
-}
-
-void
-msg_add(struct msg_list *l, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (l->n >= POLICY_MSG_MAX)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(l->items[l->n], POLICY_MSG_LEN, fmt, ap);
-	va_end(ap);
-	utf8_clean(l->items[l->n]);
-	l->n++;
-}
-
-const char *
-json_path_string(const json_t *root, const char *a, const char *b,
-    const char *c)
-{
-	const json_t *v = root;
-
-	if (a != NULL)
-		v = json_object_get(v, a);
-	if (b != NULL)
-		v = json_object_get(v, b);
-	if (c != NULL)
-		v = json_object_get(v, c);
-	return json_string_value(v);
-}
-
-const char *
-pod_annotation(const json_t *pod, const char *key)
-{
-	return json_path_string(pod, "metadata", "annotations", key);
-}
-
-const char *
-pod_label(const json_t *pod, const char *key)
-{
-	return json_path_string(pod, "metadata", "labels", key);
-}
-
 static void
 set_why(struct decision *d, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -225,9 +147,9 @@ policy_workload(const json_t *pod, char *buf, size_t buflen)
 	kind = json_string_value(json_object_get(ctl, "kind"));
 	name = json_string_value(json_object_get(ctl, "name"));
 	if (kind == NULL || name == NULL || *kind == '\0' || *name == '\0') {
-		name = json_path_string(pod, "metadata", "name", NULL);
+		name = jpath_string(pod, "metadata", "name", NULL);
 		if (name == NULL || *name == '\0')
-			name = json_path_string(pod, "metadata",
+			name = jpath_string(pod, "metadata",
 			    "generateName", NULL);
 		if (name == NULL)
 			name = "";

@@ -380,8 +380,8 @@ report_pod(const struct config *cfg, json_t *row, json_t *restarts,
 	enum report_action act;
 	bool behind, stale;
 
-	name = json_path_string(pod, "metadata", "name", NULL);
-	phase = json_path_string(pod, "status", "phase", NULL);
+	name = jpath_string(pod, "metadata", "name", NULL);
+	phase = jpath_string(pod, "status", "phase", NULL);
 	if (phase != NULL && (strcmp(phase, "Succeeded") == 0 ||
 	    strcmp(phase, "Failed") == 0)) {
 		counter_add(row, "finished", 1);
@@ -520,7 +520,7 @@ report_build(const struct config *cfg, const json_t *pods,
 
 	/* Every listed namespace gets a row, pods or not. */
 	json_array_foreach(json_object_get(namespaces, "items"), i, it) {
-		const char *name = json_path_string(it, "metadata", "name",
+		const char *name = jpath_string(it, "metadata", "name",
 		    NULL);
 		const char *label = pod_label(it, LABEL_STAGE);
 
@@ -532,7 +532,7 @@ report_build(const struct config *cfg, const json_t *pods,
 			json_object_set_new(labels, name, json_string(label));
 	}
 	json_array_foreach(json_object_get(pods, "items"), i, it) {
-		const char *ns = json_path_string(it, "metadata", "namespace",
+		const char *ns = jpath_string(it, "metadata", "namespace",
 		    NULL);
 		json_t *row;
 

@@ -437,10 +437,10 @@ review_handle(const struct config *cfg, const struct review_opts *opts,
 		copy(outcome->namespace, sizeof(outcome->namespace),
 		    r.namespace);
 		copy(outcome->pod, sizeof(outcome->pod),
-		    json_path_string(r.object, "metadata", "name", NULL));
+		    jpath_string(r.object, "metadata", "name", NULL));
 		if (outcome->pod[0] == '\0')
 			copy(outcome->pod, sizeof(outcome->pod),
-			    json_path_string(r.object, "metadata",
+			    jpath_string(r.object, "metadata",
 			    "generateName", NULL));
 		copy(outcome->stage, sizeof(outcome->stage),
 		    d->stage != NULL ? d->stage->name : NULL);

@@ -1,0 +1,58 @@
+/* coreutil.h - small helpers the core modules share (policy, review,
+ * inject, envoyvalues; the shells' report and offline too): messages that
+ * quote user input, and borrowed reads of a pod's string fields. */
+#ifndef MESHINJECT_COREUTIL_H
+#define MESHINJECT_COREUTIL_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#define POLICY_MSG_MAX	32
+#define POLICY_MSG_LEN	256
+
+struct msg_list {
+	size_t n;
+	char items[POLICY_MSG_MAX][POLICY_MSG_LEN];
+};
+
+/* Append a formatted message (cut at POLICY_MSG_LEN, dropped past
+ * POLICY_MSG_MAX). */
+void msg_add(struct msg_list *l, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Replace every byte of s that is not part of valid UTF-8 with '?', so
+ * that messages quoting user input (cut at any byte) stay valid JSON. */
+void utf8_clean(char *s);
+
+/* The string at root.a.b.c (a NULL step is skipped), or NULL
+ * when a step is missing or the value is not a string. All three return
+ * values borrowed from the tree. Inline: the review path calls them
+ * dozens of times per pod (callgrind counts them). */
+static inline const char *
+jpath_string(const json_t *root, const char *a, const char *b, const char *c)
+{
+	const json_t *v = root;
+
+	if (a != NULL)
+		v = json_object_get(v, a);
+	if (b != NULL)
+		v = json_object_get(v, b);
+	if (c != NULL)
+		v = json_object_get(v, c);
+	return json_string_value(v);
+}
+
+static inline const char *
+pod_annotation(const json_t *pod, const char *key)
+{
+	return jpath_string(pod, "metadata", "annotations", key);
+}
+
+static inline const char *
+pod_label(const json_t *pod, const char *key)
+{
+	return jpath_string(pod, "metadata", "labels", key);
+}
+
+#endif
