@@ -103,6 +103,12 @@ struct decision {
 int policy_decide(const struct config *cfg, const struct policy_input *in,
     struct decision *d);
 
+/* The builder (inject_patch) found nothing to add for an INJECT or OBSERVE
+ * decision: the pod already carries everything its stage adds, so its fate
+ * is "unchanged: already injected" (d->already: a reinvocation, answered
+ * without auditAnnotations). Decided here, like every other verdict. */
+void policy_nothing_to_add(struct decision *d);
+
 /* The workload a pod belongs to, as "Kind/name", into buf: a ReplicaSet's
  * pod counts as its Deployment (pod-template-hash suffix stripped), a
  * CronJob's Job ("<cronjob>-<8+ digits>") as its CronJob, a DeploymentConfig's

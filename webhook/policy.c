@@ -1026,3 +1026,13 @@ policy_decide(const struct config *cfg, const struct policy_input *in,
 	set_why(d, "injected stage=%s", st->name);
 	return 0;
 }
+
+void
+policy_nothing_to_add(struct decision *d)
+{
+	if (d->verdict != VERDICT_INJECT && d->verdict != VERDICT_OBSERVE)
+		return;
+	d->verdict = VERDICT_UNCHANGED;
+	d->already = true;
+	set_why(d, "unchanged: already injected");
+}

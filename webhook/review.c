@@ -385,12 +385,8 @@ review_decide(const struct config *cfg, const struct review_opts *opts,
 		    r->namespace != NULL ? r->namespace : "");
 		if (*patch == NULL)
 			return -1;
-		if (json_array_size(*patch) == 0) {
-			d->verdict = VERDICT_UNCHANGED;
-			d->already = true;
-			snprintf(d->why, sizeof(d->why), "unchanged: already "
-			    "injected");
-		}
+		if (json_array_size(*patch) == 0)
+			policy_nothing_to_add(d);
 	}
 	return 0;
 }
