@@ -755,9 +755,17 @@ check_target(const struct redirect_opts *o, int family, uint8_t *addr,
 	return -1;
 }
 
+/* How check_client's child exits: its exit status, read by check_family. */
+enum client_exit {
+	CLIENT_CONNECTED = 0,	/* connected, held until the parent closes */
+	CLIENT_FAILED = 1,	/* could not drop privileges, socket, connect */
+	CLIENT_NO_ROUTE = 3,	/* no route: nothing to check through */
+	CLIENT_IS_PROXY = 4,	/* still the proxy's UID or GID: never
+				 * redirected, so the check cannot run */
+};
+
 /* In a child: become an ordinary app (not the proxy), connect, and hold the
- * connection until the parent closes it. Exit 0 when connected, 3 when there
- * is no route (nothing to check through), 1 otherwise. */
+ * connection until the parent closes it. Exits with an enum client_exit. */
 static void __attribute__((noreturn))
 check_client(const struct redirect_opts *o, const struct sockaddr *sa,
     socklen_t salen)
@@ -770,34 +778,40 @@ check_client(const struct redirect_opts *o, const struct sockaddr *sa,
 
 	if (geteuid() == 0 && (setgroups(0, NULL) < 0 || setgid(gid) < 0 ||
 	    setuid(uid) < 0))
-		_exit(1);
+		_exit(CLIENT_FAILED);
 	if ((unsigned long)geteuid() == o->proxy_uid ||
 	    (unsigned long)getegid() == o->proxy_gid)
-		_exit(4);	/* the proxy's traffic is never redirected */
+		_exit(CLIENT_IS_PROXY);
 	if ((fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK, 0)) < 0)
-		_exit(1);
+		_exit(CLIENT_FAILED);
 	if (connect(fd, sa, salen) < 0) {
 		if (errno == ENETUNREACH || errno == EHOSTUNREACH ||
 		    errno == EADDRNOTAVAIL)
-			_exit(3);
+			_exit(CLIENT_NO_ROUTE);
 		if (errno != EINPROGRESS)
-			_exit(1);
+			_exit(CLIENT_FAILED);
 		pfd.fd = fd;
 		pfd.events = POLLOUT;
 		if (poll(&pfd, 1, 3000) <= 0)
-			_exit(1);
+			_exit(CLIENT_FAILED);
 		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0 ||
 		    soerr != 0)
 			_exit(soerr == ENETUNREACH || soerr == EHOSTUNREACH ?
-			    3 : 1);
+			    CLIENT_NO_ROUTE : CLIENT_FAILED);
 	}
 	pfd.fd = fd;
 	pfd.events = POLLIN;
 	poll(&pfd, 1, 5000);
-	_exit(0);
+	_exit(CLIENT_CONNECTED);
 }
 
-enum check_result { CHECK_OK, CHECK_FAILED, CHECK_NOTHING, CHECK_NO_ROUTE };
+/* What checking one family found (redirect_check combines the two). */
+enum check_result {
+	CHECK_OK,		/* a connection arrived redirected */
+	CHECK_FAILED,		/* it did not, or the check could not run */
+	CHECK_NOTHING,		/* the settings capture nothing to check */
+	CHECK_NO_ROUTE,		/* no route to a captured destination */
+};
 
 /* Connect from a non-proxy UID to a captured destination and see that the
  * connection arrives on the outbound port of a listener of our own, with
@@ -892,10 +906,10 @@ check_family(const struct redirect_opts *o, int family)
 			exited = true;
 		}
 		st = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-		if (st == 3) {
+		if (st == CLIENT_NO_ROUTE) {
 			printf("%s: no route to %s: not checked\n", fam, astr);
 			res = CHECK_NO_ROUTE;
-		} else if (st == 4)
+		} else if (st == CLIENT_IS_PROXY)
 			fprintf(stderr, "meshinject redirect: --check must run "
 			    "as root or as a UID and GID other than the "
 			    "proxy's\n");
