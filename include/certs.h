@@ -56,9 +56,11 @@ int certs_pair_write(const struct certs_pair *pair, const char *cert_path,
 int certs_service_names(const char *service, const char *ns,
     char names[CERTS_SERVICE_NAMES][CERTS_NAME_MAX], char *err, size_t errlen);
 
-/* Make `dir` (and missing parents) and write a new CA and a serving
- * certificate for `sans` into it: ca.crt, ca.key, tls.crt, tls.key. What
- * `serve --dev` and `meshinject certs` both do. */
+/* mkdir -p: make `dir` and its missing parents, each new one with `mode`
+ * (0700 for a directory that will hold a private key); existing directories
+ * are left as they are. Returns 0, or -1 with err filled. */
+int certs_mkdir_p(const char *dir, mode_t mode, char *err, size_t errlen);
+
 /* Write `len` bytes to `path` with `mode` through a temporary file in the
  * same directory (created 0600, so a key is never readable by others), then
  * put it in place: replacing an existing file only with `replace` (else
@@ -66,6 +68,9 @@ int certs_service_names(const char *service, const char *ns,
 int certs_write_file(const char *path, const char *data, size_t len,
     mode_t mode, bool replace, char *err, size_t errlen);
 
+/* Make `dir` (and missing parents, mode 0700: it holds keys) and write a
+ * new CA and a serving certificate for `sans` into it: ca.crt, ca.key,
+ * tls.crt, tls.key. What `serve --dev` and `meshinject certs` both do. */
 int certs_write_set(const char *dir, const char *common_name,
     const char *const *sans, size_t n_sans, int days, char *err,
     size_t errlen);

@@ -469,9 +469,8 @@ certs_service_names(const char *service, const char *ns,
 	return 0;
 }
 
-/* mkdir -p, new directories mode 0755. */
-static int
-certs_mkdirs(const char *dir, char *err, size_t errlen)
+int
+certs_mkdir_p(const char *dir, mode_t mode, char *err, size_t errlen)
 {
 	char path[PATH_MAX];
 	size_t len = strlen(dir), i;
@@ -486,7 +485,7 @@ certs_mkdirs(const char *dir, char *err, size_t errlen)
 		if (path[i] != '/' && path[i] != '\0')
 			continue;
 		path[i] = '\0';
-		if (mkdir(path, 0755) != 0 && errno != EEXIST) {
+		if (mkdir(path, mode) != 0 && errno != EEXIST) {
 			certs_err(err, errlen, "cannot create %s: %s", path,
 			    strerror(errno));
 			return -1;
@@ -510,7 +509,7 @@ certs_write_set(const char *dir, const char *common_name,
 	char cn[80], p1[PATH_MAX], p2[PATH_MAX];
 	int rc = -1;
 
-	if (certs_mkdirs(dir, err, errlen) != 0)
+	if (certs_mkdir_p(dir, 0700, err, errlen) != 0)
 		return -1;
 	snprintf(cn, sizeof(cn), "%.60s CA", common_name);
 	if ((ca = certs_ca_new(cn, days, err, errlen)) == NULL ||

@@ -204,35 +204,20 @@ missing:
 	return 0;
 }
 
-/* mkdir -p: the directories created here get mode 0700, as they will hold
- * a private key; an existing directory is left as it is. */
+/* mkdir -p with certs_mkdir_p(): the directories created here get mode
+ * 0700, as they will hold a private key; an existing directory is left as
+ * it is. */
 static int
 certs_make_dir(const char *dir)
 {
-	char path[PATH_MAX];
-	size_t len = strlen(dir), i;
-	struct stat st;
+	char err[PATH_MAX + 128];
 
-	if (len >= sizeof(path)) {
+	if (strlen(dir) >= PATH_MAX) {
 		fprintf(stderr, "meshinject certs: --out: path too long\n");
 		return -1;
 	}
-	memcpy(path, dir, len + 1);
-	for (i = 1; i <= len; i++) {
-		if (path[i] != '/' && path[i] != '\0')
-			continue;
-		path[i] = '\0';
-		if (mkdir(path, 0700) != 0 && errno != EEXIST) {
-			fprintf(stderr, "meshinject certs: cannot create %s: "
-			    "%s\n", path, strerror(errno));
-			return -1;
-		}
-		if (i < len)
-			path[i] = '/';
-	}
-	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-		fprintf(stderr, "meshinject certs: %s is not a directory\n",
-		    dir);
+	if (certs_mkdir_p(dir, 0700, err, sizeof(err)) != 0) {
+		fprintf(stderr, "meshinject certs: %s\n", err);
 		return -1;
 	}
 	return 0;
