@@ -18,6 +18,8 @@ COPY include/ include/
 COPY webhook/ webhook/
 # `meshinject install` prints these objects: compiled in.
 COPY manifests/meshinject.yaml manifests/
+# The admission policies' CEL, compiled in (the chart reads the same file).
+COPY charts/meshinject/files/policy-validations.yaml charts/meshinject/files/
 # CI=1: warnings are errors, as in CI.
 RUN make CI=1 BUILD=/out all \
  && strip /out/meshinject \
