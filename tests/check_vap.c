@@ -50,7 +50,12 @@ START_TEST(test_literals)
 	    "alpha", 1, "mid", "empty"),
 	    "{\"alpha\":true,\"empty\":[],\"mid\":{},\"zeta\":[1,-2]}");
 	/* What CEL cannot hold from a config. */
-	ck_assert_ptr_null(vap_cel_literal(json_real(1.5)));
+	{
+		json_t *real = json_real(1.5);
+
+		ck_assert_ptr_null(vap_cel_literal(real));
+		json_decref(real);
+	}
 	ck_assert_ptr_null(vap_cel_literal(json_null()));
 	{
 		json_t *nul = json_stringn("a\0b", 3);

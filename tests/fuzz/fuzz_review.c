@@ -380,8 +380,14 @@ check_answer(const json_t *req_root, int status, const char *text,
 					    "character", where, i);
 		}
 	}
+	/* A reinvocation (the pod already carries its stage) answers allowed,
+	 * without a patch and without auditAnnotations: kube-apiserver refuses
+	 * to overwrite the first call's. Every other answer has a decision. */
 	if (!json_is_string(json_object_get(json_object_get(resp,
-	    "auditAnnotations"), "decision")))
+	    "auditAnnotations"), "decision")) &&
+	    !(json_is_true(json_object_get(resp, "allowed")) &&
+	    json_object_get(resp, "patch") == NULL &&
+	    json_object_get(resp, "auditAnnotations") == NULL))
 		FAIL("%s: no auditAnnotations.decision", where);
 	json_incref(resp);
 	json_decref(root);
