@@ -221,7 +221,9 @@ FUZZ_SECONDS ?= 60
 FUZZ_ARGS    ?= -max_len=65536 -timeout=20 -rss_limit_mb=4096
 FUZZ_BUILD   := build/fuzz
 FUZZ_TARGETS := review config jsonread jsonwrite
-FUZZ_OBJS    := $(patsubst %,$(FUZZ_BUILD)/obj/%.o,$(CORE_MODS) default_config)
+# The core, plus the one shell file the harnesses need to read their config
+# (config_file.c: config_load_file around the core's config_load_buffer).
+FUZZ_OBJS    := $(patsubst %,$(FUZZ_BUILD)/obj/%.o,$(CORE_MODS) config_file default_config)
 FUZZ_BINS    := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
 
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJS) $(HDRS)
