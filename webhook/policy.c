@@ -787,60 +787,81 @@ decision_init(struct decision *d)
 	    offsetof(struct pod_settings, include_inbound_text));
 }
 
-int
-policy_decide(const struct config *cfg, const struct policy_input *in,
-    struct decision *d)
+/*
+ * policy_decide, one function per step of DESIGN's "How the stage of a pod
+ * is chosen", in the order they run. A step that settles the pod's fate
+ * returns true (the verdict is in d); the others return false and leave
+ * what they found in d for the next.
+ */
+
+/* Step 5, first part: what is skipped before anything is read. */
+static bool
+step_skip_always(const struct config *cfg, const struct policy_input *in,
+    const char *ns, struct decision *d)
 {
-	const json_t *pod;
-	const char *ns, *name, *inject, *want, *ftext;
-	const struct stage *st, *ns_stage;
-	unsigned features, lost;
-	char list[POLICY_MSG_LEN];
-
-	if (cfg == NULL || in == NULL || d == NULL)
-		return -1;
-	pod = in->pod;
-	ns = in->namespace != NULL ? in->namespace : "";
-	decision_init(d);
-
 	if (in->operation == NULL || strcmp(in->operation, "CREATE") != 0) {
 		skip(d, "operation is not CREATE");
-		return 0;
+		return true;
 	}
 	if (config_namespace_ignored(cfg, ns)) {
 		set_why(d, "skipped: namespace %s is ignored", ns);
 		d->verdict = VERDICT_SKIP;
-		return 0;
+		return true;
 	}
 	if (in->self_namespace != NULL && strcmp(in->self_namespace, ns) == 0) {
 		skip(d, "the webhook's own namespace");
-		return 0;
+		return true;
 	}
-	if (pod_annotation(pod, ANN_MIRROR) != NULL) {
+	if (pod_annotation(in->pod, ANN_MIRROR) != NULL) {
 		skip(d, "mirror pod");
-		return 0;
+		return true;
 	}
+	return false;
+}
 
-	name = namespace_stage_name(cfg, in, d);
-	ns_stage = d->ns_stage = config_stage(cfg, name);
-	if (ns_stage == NULL) {
-		msg_add(&d->problems, "label %s: \"%.60s\" is not a configured "
-		    "stage", LABEL_STAGE, name);
-		d->code = 422;
-		d->reason = "Invalid";
-		d->verdict = VERDICT_DENY;
-		set_why(d, "denied: unknown stage %.60s", name);
-		return 0;
-	}
+/* Step 1: the namespace's stage (d->ns_stage); an unknown one is refused. */
+static bool
+step_namespace_stage(const struct config *cfg, const struct policy_input *in,
+    struct decision *d)
+{
+	const char *name = namespace_stage_name(cfg, in, d);
 
-	if (json_is_true(json_object_get(json_object_get(pod, "spec"),
-	    "hostNetwork"))) {
-		msg_add(&d->warnings, "meshinject: hostNetwork pod left "
-		    "without mesh: its traffic cannot be redirected");
-		skip(d, "hostNetwork");
-		return 0;
-	}
+	d->ns_stage = config_stage(cfg, name);
+	if (d->ns_stage != NULL)
+		return false;
+	msg_add(&d->problems, "label %s: \"%.60s\" is not a configured "
+	    "stage", LABEL_STAGE, name);
+	d->code = 422;
+	d->reason = "Invalid";
+	d->verdict = VERDICT_DENY;
+	set_why(d, "denied: unknown stage %.60s", name);
+	return true;
+}
 
+/* Step 5, second part: a hostNetwork pod is skipped with a warning (after
+ * step 1, so that an unknown stage is refused even there). */
+static bool
+step_skip_host_network(const json_t *pod, struct decision *d)
+{
+	if (!json_is_true(json_object_get(json_object_get(pod, "spec"),
+	    "hostNetwork")))
+		return false;
+	msg_add(&d->warnings, "meshinject: hostNetwork pod left without "
+	    "mesh: its traffic cannot be redirected");
+	skip(d, "hostNetwork");
+	return true;
+}
+
+/* Step 2: the pod's opt-out and stage annotations, refused under enforce
+ * when the result would be weaker. Returns the stage the pod asks for. */
+static const struct stage *
+step_pod_annotations(const struct config *cfg, const json_t *pod,
+    struct decision *d, bool *opted_out)
+{
+	const struct stage *ns_stage = d->ns_stage, *asked;
+	const char *inject, *want;
+
+	*opted_out = false;
 	inject = pod_annotation(pod, ANN_INJECT);
 	if (inject != NULL && strcmp(inject, "false") != 0 &&
 	    strcmp(inject, "true") != 0)
@@ -850,55 +871,69 @@ policy_decide(const struct config *cfg, const struct policy_input *in,
 			msg_add(&d->trail, "opted out with %s: \"false\"",
 			    ANN_INJECT);
 			skip(d, "opted out (meshinject.io/inject: \"false\")");
-			return 0;
+			*opted_out = true;
+			return ns_stage;
 		}
 		forbidden(d, "annotation %s: \"false\" is not allowed: stage "
 		    "%s is enforced", ANN_INJECT, ns_stage->name);
 	}
 
 	/* A pod may pick another stage; under enforce, not a weaker one. */
-	st = ns_stage;
 	want = pod_annotation(pod, ANN_STAGE);
-	if (want != NULL && strcmp(want, ns_stage->name) != 0) {
-		const struct stage *asked = config_stage(cfg, want);
-
-		if (asked == NULL) {
-			invalid(d, ANN_STAGE, want, "is not a configured stage");
-		} else if (ns_stage->enforce &&
-		    (ns_stage->features & ~asked->features) != 0) {
-			forbidden(d, "annotation %s: \"%.60s\" is not allowed: "
-			    "stage %s is enforced and %s lacks its features",
-			    ANN_STAGE, want, ns_stage->name, want);
-		} else {
-			msg_add(&d->trail, "stage %s from the pod annotation "
-			    "%s", asked->name, ANN_STAGE);
-			st = asked;
-		}
+	if (want == NULL || strcmp(want, ns_stage->name) == 0)
+		return ns_stage;
+	asked = config_stage(cfg, want);
+	if (asked == NULL) {
+		invalid(d, ANN_STAGE, want, "is not a configured stage");
+		return ns_stage;
 	}
+	if (ns_stage->enforce && (ns_stage->features & ~asked->features) != 0) {
+		forbidden(d, "annotation %s: \"%.60s\" is not allowed: stage "
+		    "%s is enforced and %s lacks its features", ANN_STAGE,
+		    want, ns_stage->name, want);
+		return ns_stage;
+	}
+	msg_add(&d->trail, "stage %s from the pod annotation %s", asked->name,
+	    ANN_STAGE);
+	return asked;
+}
 
-	/* Partial rollout: the workload's bucket decides, the same for every
-	 * replica and every new ReplicaSet of it. */
+/* Step 3: under a partial rollout, the workload's bucket decides, the same
+ * for every replica and every new ReplicaSet of it. */
+static const struct stage *
+step_rollout(const struct config *cfg, const json_t *pod, const char *ns,
+    const struct stage *st, struct decision *d)
+{
+	const struct stage *got;
+
 	policy_workload(pod, d->workload, sizeof(d->workload));
 	utf8_clean(d->workload);
-	if (st->rollout_percent < 100) {
-		const struct stage *got;
-
-		d->bucket = (int)rollout_bucket(ns, d->workload);
-		got = apply_rollout(cfg, st, (unsigned)d->bucket);
-		msg_add(&d->trail, "rollout: %s is in bucket %d, stage %s "
-		    "reaches buckets below %d: %s", d->workload, d->bucket,
-		    st->name, st->rollout_percent, got == st ? "in" :
-		    "falls back");
-		if (got != st && got != NULL) {
-			d->rollout_from = st;
-			msg_add(&d->trail, "stage %s by rollout fallback",
-			    got->name);
-		}
-		if (got != NULL)
-			st = got;
+	if (st->rollout_percent >= 100)
+		return st;
+	d->bucket = (int)rollout_bucket(ns, d->workload);
+	got = apply_rollout(cfg, st, (unsigned)d->bucket);
+	msg_add(&d->trail, "rollout: %s is in bucket %d, stage %s reaches "
+	    "buckets below %d: %s", d->workload, d->bucket, st->name,
+	    st->rollout_percent, got == st ? "in" : "falls back");
+	if (got != st && got != NULL) {
+		d->rollout_from = st;
+		msg_add(&d->trail, "stage %s by rollout fallback", got->name);
 	}
-	d->stage = st;
-	features = st->features;
+	return got != NULL ? got : st;
+}
+
+/* Step 4: the stage's features, changed by meshinject.io/features within
+ * what the namespace's enforcement allows; under observe, what the next
+ * working stage would do. Sets d->features, d->proxy, d->would_*. */
+static void
+step_features(const struct config *cfg, const json_t *pod,
+    const struct stage *st, struct decision *d)
+{
+	const struct stage *ns_stage = d->ns_stage;
+	unsigned features = st->features, lost;
+	char list[POLICY_MSG_LEN];
+	const char *ftext;
+
 	feature_list(features, list, sizeof(list));
 	msg_add(&d->trail, "features of stage %s: [%s]", st->name, list);
 
@@ -934,64 +969,81 @@ policy_decide(const struct config *cfg, const struct policy_input *in,
 	d->proxy = &st->proxy;
 
 	/* Observe reports on what the next working stage would do. */
-	if (features & FEATURE_BIT(FEATURE_OBSERVE)) {
-		d->would_features = features & ~FEATURE_BIT(FEATURE_OBSERVE);
-		d->would_stage = st;
-		if (!(d->would_features & FEATURE_BIT(FEATURE_PROXY))) {
-			d->would_stage = next_working_stage(cfg, st);
-			d->would_features = d->would_stage != NULL ?
-			    d->would_stage->features : 0;
-		}
-		if (d->would_stage != NULL) {
-			d->proxy = &d->would_stage->proxy;
-			feature_list(d->would_features, list, sizeof(list));
-			msg_add(&d->trail, "observe: reporting what stage %s "
-			    "would do: [%s]", d->would_stage->name, list);
-		}
+	if (!(features & FEATURE_BIT(FEATURE_OBSERVE)))
+		return;
+	d->would_features = features & ~FEATURE_BIT(FEATURE_OBSERVE);
+	d->would_stage = st;
+	if (!(d->would_features & FEATURE_BIT(FEATURE_PROXY))) {
+		d->would_stage = next_working_stage(cfg, st);
+		d->would_features = d->would_stage != NULL ?
+		    d->would_stage->features : 0;
 	}
-
-	if (features != 0) {
-		parse_settings(cfg, d, pod);
-		check_containers(d, pod, d->proxy, ns_stage->enforce);
-		check_injected_names(cfg, d, pod);
-		/* Under observe, what the stage reported on would inject;
-		 * /validate builds nothing. */
-		if (!in->validate)
-			check_envoy_values(d, pod, (features &
-			    FEATURE_BIT(FEATURE_OBSERVE)) ? d->would_features :
-			    features);
+	if (d->would_stage != NULL) {
+		d->proxy = &d->would_stage->proxy;
+		feature_list(d->would_features, list, sizeof(list));
+		msg_add(&d->trail, "observe: reporting what stage %s would "
+		    "do: [%s]", d->would_stage->name, list);
 	}
+}
 
-	if (in->validate) {
-		if (ns_stage->enforce &&
-		    (ns_stage->features & FEATURE_BIT(FEATURE_PROXY)) &&
-		    !has_proxy(pod))
-			forbidden(d, "pod has no mesh-proxy: stage %s is "
-			    "enforced and the pod would escape the mesh",
-			    ns_stage->name);
-		/* Without the redirect (or the CNI check) the proxy is
-		 * there but nothing sends it the pod's traffic. */
-		if (ns_stage->enforce &&
-		    (ns_stage->features & FEATURE_BIT(FEATURE_PROXY)) &&
-		    (ns_stage->features & (FEATURE_BIT(FEATURE_REDIRECT) |
-		    FEATURE_BIT(FEATURE_CNI))) && !has_init(pod))
-			forbidden(d, "pod has no mesh-init: stage %s is "
-			    "enforced and the pod's traffic would not be "
-			    "redirected to the proxy", ns_stage->name);
-		if (d->problems.n > 0) {
-			d->verdict = VERDICT_DENY;
-			set_why(d, "denied: %s", d->problems.items[0]);
-			return 0;
-		}
-		d->verdict = VERDICT_UNCHANGED;
-		set_why(d, "validated stage=%s", ns_stage->name);
-		return 0;
+/* The checks of DESIGN's "Checks (validation)" on the pod as it is. */
+static void
+check_pod(const struct config *cfg, const struct policy_input *in,
+    struct decision *d)
+{
+	unsigned features = d->features;
+
+	if (features == 0)
+		return;
+	parse_settings(cfg, d, in->pod);
+	check_containers(d, in->pod, d->proxy, d->ns_stage->enforce);
+	check_injected_names(cfg, d, in->pod);
+	/* Under observe, what the stage reported on would inject; /validate
+	 * builds nothing. */
+	if (!in->validate)
+		check_envoy_values(d, in->pod, (features &
+		    FEATURE_BIT(FEATURE_OBSERVE)) ? d->would_features :
+		    features);
+}
+
+/* /validate, after every mutating webhook: the final pod of an enforced
+ * stage must carry the proxy and, where the stage redirects, mesh-init. */
+static void
+verdict_validate(const json_t *pod, struct decision *d)
+{
+	const struct stage *ns_stage = d->ns_stage;
+	bool needs_proxy = ns_stage->enforce &&
+	    (ns_stage->features & FEATURE_BIT(FEATURE_PROXY));
+
+	if (needs_proxy && !has_proxy(pod))
+		forbidden(d, "pod has no mesh-proxy: stage %s is enforced and "
+		    "the pod would escape the mesh", ns_stage->name);
+	/* Without the redirect (or the CNI check) the proxy is there but
+	 * nothing sends it the pod's traffic. */
+	if (needs_proxy && (ns_stage->features &
+	    (FEATURE_BIT(FEATURE_REDIRECT) | FEATURE_BIT(FEATURE_CNI))) &&
+	    !has_init(pod))
+		forbidden(d, "pod has no mesh-init: stage %s is enforced and "
+		    "the pod's traffic would not be redirected to the proxy",
+		    ns_stage->name);
+	if (d->problems.n > 0) {
+		d->verdict = VERDICT_DENY;
+		set_why(d, "denied: %s", d->problems.items[0]);
+		return;
 	}
+	d->verdict = VERDICT_UNCHANGED;
+	set_why(d, "validated stage=%s", ns_stage->name);
+}
 
+/* /mutate: observe, refuse, leave alone (already injected, or nothing to
+ * inject) or inject. The one place that says "already injected". */
+static void
+verdict_mutate(const json_t *pod, const struct stage *st, struct decision *d)
+{
 	/* Observe reports instead of refusing, but an enforced namespace
 	 * cannot be escaped into observe. */
-	if ((features & FEATURE_BIT(FEATURE_OBSERVE)) &&
-	    !(ns_stage->enforce && d->problems.n > 0)) {
+	if ((d->features & FEATURE_BIT(FEATURE_OBSERVE)) &&
+	    !(d->ns_stage->enforce && d->problems.n > 0)) {
 		problems_to_warnings(d);
 		d->verdict = VERDICT_OBSERVE;
 		set_why(d, "observed stage=%s", st->name);
@@ -1004,26 +1056,56 @@ policy_decide(const struct config *cfg, const struct policy_input *in,
 			d->already = true;
 			set_why(d, "unchanged: already observed");
 		}
-		return 0;
+		return;
 	}
 	if (d->problems.n > 0) {
 		d->verdict = VERDICT_DENY;
 		set_why(d, "denied: %s", d->problems.items[0]);
-		return 0;
+		return;
 	}
 	if (already_injected(pod, st->name)) {
 		d->verdict = VERDICT_UNCHANGED;
 		d->already = true;
 		set_why(d, "unchanged: already injected");
-		return 0;
+		return;
 	}
-	if (features == 0) {
+	if (d->features == 0) {
 		d->verdict = VERDICT_UNCHANGED;
 		set_why(d, "unchanged: stage %s injects nothing", st->name);
-		return 0;
+		return;
 	}
 	d->verdict = VERDICT_INJECT;
 	set_why(d, "injected stage=%s", st->name);
+}
+
+int
+policy_decide(const struct config *cfg, const struct policy_input *in,
+    struct decision *d)
+{
+	const struct stage *st;
+	const char *ns;
+	bool opted_out;
+
+	if (cfg == NULL || in == NULL || d == NULL)
+		return -1;
+	ns = in->namespace != NULL ? in->namespace : "";
+	decision_init(d);
+
+	if (step_skip_always(cfg, in, ns, d) ||
+	    step_namespace_stage(cfg, in, d) ||
+	    step_skip_host_network(in->pod, d))
+		return 0;
+	st = step_pod_annotations(cfg, in->pod, d, &opted_out);
+	if (opted_out)
+		return 0;
+	st = step_rollout(cfg, in->pod, ns, st, d);
+	d->stage = st;
+	step_features(cfg, in->pod, st, d);
+	check_pod(cfg, in, d);
+	if (in->validate)
+		verdict_validate(in->pod, d);
+	else
+		verdict_mutate(in->pod, st, d);
 	return 0;
 }
 
