@@ -631,6 +631,23 @@ START_TEST(test_row_bootstrap)
 	ck_assert_str_eq(json_string_value(json_array_get(args, 1)), text);
 	boot = json_loads(text, 0, NULL);
 	ck_assert_msg(boot != NULL, "%s: the bootstrap is not JSON", c->name);
+	/* The bootstrap is hand-written text whose keys inject.c must place
+	 * in byte order: a field added out of place fails here, where the
+	 * text differs from jansson's own sorted, compact dump of it. */
+	{
+		char *sorted = json_dumps(boot, JSON_COMPACT | JSON_SORT_KEYS);
+
+		size_t at_ = 0;
+
+		ck_assert_ptr_nonnull(sorted);
+		while (sorted[at_] != '\0' && sorted[at_] == text[at_])
+			at_++;
+		ck_assert_msg(sorted[at_] == text[at_], "%s: the bootstrap's "
+		    "keys are not in byte order (or it is not compact) at "
+		    "byte %zu: \"%.60s\", sorted: \"%.60s\"", c->name, at_,
+		    text + at_, sorted + at_);
+		free(sorted);
+	}
 	node = json_object_get(boot, "node");
 	ck_assert_str_eq(str_at(node, "id", NULL), "$(POD_NAME).$(POD_NAMESPACE)");
 	ck_assert_str_eq(str_at(node, "cluster", NULL), "web.shop");
