@@ -108,7 +108,7 @@ $(CORE_LIB): $(CORE_OBJS)
 # tests/core-allowed-symbols (no I/O, no environment, no sockets), or when the
 # core's own suites do not link and pass with libmeshcore.a, jansson, libyaml
 # and libcrypto alone.
-CORE_SHELL_HDRS := server.h serve.h log.h watch.h metrics.h certs.h \
+CORE_SHELL_HDRS := server.h serve.h log.h watch.h metrics.h certs.h cli.h \
                    commands.h install.h offline.h redirect.h report.h vap.h \
                    yamljson.h microhttpd.h gnutls/
 check-core: $(CORE_LIB) $(CORE_SUITES:%=$(BUILD)/core/check_%)
