@@ -17,6 +17,7 @@
 #include <openssl/evp.h>
 
 #include "certs.h"
+#include "cli.h"
 #include "commands.h"
 #include "yamljson.h"
 
@@ -34,36 +35,46 @@ struct certs_opts {
 	bool kubernetes;
 };
 
-static void
-certs_usage(FILE *f)
-{
-	fprintf(f,
-"usage: meshinject certs --service NAME --namespace NS --out DIR\n"
-"                        [--days N] [--force]\n"
-"       meshinject certs --service NAME --namespace NS --kubernetes\n"
-"                        [--secret-name NAME] [--days N]\n"
-"\n"
+enum { O_SERVICE = CLI_LONG, O_OUT, O_FORCE, O_KUBERNETES, O_SECRET_NAME,
+    O_DAYS, O_NAMESPACE = 'n' };
+
+static const struct cli_opt certs_opts[] = {
+	{ O_SERVICE, "service", "NAME", "the webhook's Service (a DNS label)",
+	    false },
+	{ O_NAMESPACE, "namespace", "NS", "its namespace (a DNS label)", false },
+	{ O_OUT, "out", "DIR", "write DIR/ca.crt, DIR/tls.crt and DIR/tls.key "
+	    "(mode\n0600); DIR is created (mode 0700) when missing.\n"
+	    "Existing files are never replaced without --force", false },
+	{ O_FORCE, "force", NULL, "replace existing files (each atomically)",
+	    false },
+	{ O_KUBERNETES, "kubernetes", NULL, "write no files: print a Secret of "
+	    "type\nkubernetes.io/tls in NS with data tls.crt, tls.key\n"
+	    "and ca.crt, then a YAML document of comments only\n"
+	    "(kubectl ignores it) holding the caBundle", false },
+	{ O_SECRET_NAME, "secret-name", "NAME", "the Secret's name (default: "
+	    "NAME-tls)", false },
+	{ O_DAYS, "days", "N", "validity of both certificates, 1.."
+	    CLI_STR(CERTS_MAX_CMD_DAYS) " (default " CLI_STR(CERTS_DEFAULT_DAYS)
+	    ")", false },
+	{ 0, NULL, NULL, NULL, false }
+};
+
+const struct cli_cmd cmd_certs_cli = {
+	.name = "certs",
+	.synopsis = "--service NAME --namespace NS --out DIR\n"
+	    "[--days N] [--force]\n"
+	    "meshinject certs --service NAME --namespace NS --kubernetes\n"
+	    "[--secret-name NAME] [--days N]",
+	.summary = "make a CA and a serving certificate for the webhook's Service",
+	.about =
 "Make a new CA and a serving certificate signed by it for the webhook's\n"
 "Service (ECDSA P-256, serverAuth), with the DNS names NAME.NS.svc (what\n"
 "kube-apiserver calls), NAME.NS.svc.cluster.local, NAME.NS and NAME.\n"
 "The CA's private key is not kept: the CA signs this one certificate and\n"
 "nothing else can be signed with it. Renew by running the command again\n"
-"and updating the Secret and the caBundle together.\n"
-"\n"
-"  --service NAME       the webhook's Service (a DNS label)\n"
-"  --namespace NS       its namespace (a DNS label)\n"
-"  --out DIR            write DIR/ca.crt, DIR/tls.crt and DIR/tls.key (mode\n"
-"                       0600); DIR is created (mode 0700) when missing.\n"
-"                       Existing files are never replaced without --force\n"
-"  --force              replace existing files (each atomically)\n"
-"  --kubernetes         write no files: print a Secret of type\n"
-"                       kubernetes.io/tls in NS with data tls.crt, tls.key\n"
-"                       and ca.crt, then a YAML document of comments only\n"
-"                       (kubectl ignores it) holding the caBundle\n"
-"  --secret-name NAME   the Secret's name (default: NAME-tls)\n"
-"  --days N             validity of both certificates, 1..%d (default %d)\n"
-"  -h, --help           this text\n"
-"\n"
+"and updating the Secret and the caBundle together.\n",
+	.opts = certs_opts,
+	.footer =
 "The caBundle of the webhook configurations is the base64 of ca.crt, which\n"
 "is also the Secret's data \"ca.crt\". With --kubernetes it is printed on\n"
 "standard error too, so that\n"
@@ -73,8 +84,8 @@ certs_usage(FILE *f)
 "  kubectl -n NS get secret NAME-tls -o jsonpath='{.data.ca\\.crt}'\n"
 "\n"
 "Exit status: 0 done; 1 a file exists (without --force) or cannot be\n"
-"written; 2 bad arguments.\n", CERTS_MAX_CMD_DAYS, CERTS_DEFAULT_DAYS);
-}
+"written; 2 bad arguments.\n",
+};
 
 /* A Secret name: a DNS subdomain (RFC 1123), at most 253 characters. */
 static bool
@@ -99,108 +110,80 @@ certs_subdomain_ok(const char *s)
 	return true;
 }
 
-/* Parse the arguments into *o. Returns 0, 1 for --help, or -1 after a
- * message on stderr. */
+/* Parse the arguments into *o. Returns 0, 1 after --help (printed), or 2
+ * after a message on stderr. */
 static int
 certs_parse(int argc, char **argv, struct certs_opts *o)
 {
-	int i;
+	const struct cli_cmd *cmd = &cmd_certs_cli;
+	struct cli_parser p;
+	const char *v;
+	char *end;
+	long d;
+	int c;
 
 	memset(o, 0, sizeof(*o));
 	o->days = CERTS_DEFAULT_DAYS;
-	for (i = 1; i < argc; i++) {
-		const char *a = argv[i], *v = NULL, *eq;
-		char flag[32];
-		size_t n;
-
-		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)
-			return 1;
-		if (strcmp(a, "--force") == 0) {
+	cli_begin(&p, cmd, argc, argv);
+	while ((c = cli_next(&p)) != CLI_END) {
+		v = p.value;
+		switch (c) {
+		case O_FORCE:
 			o->force = true;
 			continue;
-		}
-		if (strcmp(a, "--kubernetes") == 0) {
+		case O_KUBERNETES:
 			o->kubernetes = true;
 			continue;
-		}
-		/* --flag VALUE or --flag=VALUE */
-		eq = strchr(a, '=');
-		n = eq != NULL ? (size_t)(eq - a) : strlen(a);
-		if (n >= sizeof(flag)) {
-			fprintf(stderr, "meshinject certs: unknown argument "
-			    "\"%s\"\n", a);
-			return -1;
-		}
-		memcpy(flag, a, n);
-		flag[n] = '\0';
-		if (eq != NULL)
-			v = eq + 1;
-		else if (i + 1 < argc)
-			v = argv[++i];
-		if (strcmp(flag, "--service") == 0)
-			o->service = v;
-		else if (strcmp(flag, "--namespace") == 0 ||
-		    strcmp(flag, "-n") == 0)
-			o->ns = v;
-		else if (strcmp(flag, "--out") == 0)
-			o->out = v;
-		else if (strcmp(flag, "--secret-name") == 0)
-			o->secret_name = v;
-		else if (strcmp(flag, "--days") == 0) {
-			char *end;
-			long d;
-
-			if (v == NULL)
-				goto missing;
+		case O_DAYS:
 			errno = 0;
 			d = strtol(v, &end, 10);
 			if (errno != 0 || end == v || *end != '\0' || d < 1 ||
-			    d > CERTS_MAX_CMD_DAYS) {
-				fprintf(stderr, "meshinject certs: --days must "
-				    "be a whole number of days from 1 to %d, "
-				    "not \"%s\"\n", CERTS_MAX_CMD_DAYS, v);
-				return -1;
-			}
+			    d > CERTS_MAX_CMD_DAYS)
+				return cli_fail(cmd, "--days must be a whole "
+				    "number of days from 1 to %d, not \"%s\"",
+				    CERTS_MAX_CMD_DAYS, v);
 			o->days = (int)d;
 			continue;
-		} else {
-			fprintf(stderr, "meshinject certs: unknown argument "
-			    "\"%s\"\n", a);
-			return -1;
+		case O_SERVICE:
+			o->service = v;
+			break;
+		case O_NAMESPACE:
+			o->ns = v;
+			break;
+		case O_OUT:
+			o->out = v;
+			break;
+		case O_SECRET_NAME:
+			o->secret_name = v;
+			break;
+		case CLI_HELP:
+			cli_usage(cmd, stdout);
+			return 1;
+		default:
+			return cli_fail_parse(&p);
 		}
-		if (v == NULL || *v == '\0')
-			goto missing;
-		continue;
-missing:
-		fprintf(stderr, "meshinject certs: %s needs a value\n", flag);
-		return -1;
+		/* The names and the directory: an empty one is none. */
+		if (*v == '\0')
+			return cli_fail(cmd, "%s needs a value", p.flag);
 	}
-	if (o->service == NULL || o->ns == NULL) {
-		fprintf(stderr, "meshinject certs: --service and --namespace "
-		    "are needed\n");
-		return -1;
-	}
-	if ((o->out == NULL) == !o->kubernetes) {
-		fprintf(stderr, "meshinject certs: give either --out DIR (write "
-		    "files) or --kubernetes (print a Secret)\n");
-		return -1;
-	}
-	if (o->force && o->kubernetes) {
-		fprintf(stderr, "meshinject certs: --force applies to --out "
-		    "only: --kubernetes writes no files\n");
-		return -1;
-	}
-	if (o->secret_name != NULL && !o->kubernetes) {
-		fprintf(stderr, "meshinject certs: --secret-name applies to "
-		    "--kubernetes only\n");
-		return -1;
-	}
-	if (o->secret_name != NULL && !certs_subdomain_ok(o->secret_name)) {
-		fprintf(stderr, "meshinject certs: --secret-name \"%s\" is not "
+	if (p.optind < argc)
+		return cli_fail_parse(&p);
+	if (o->service == NULL || o->ns == NULL)
+		return cli_fail(cmd, "--service and --namespace "
+		    "are needed");
+	if ((o->out == NULL) == !o->kubernetes)
+		return cli_fail(cmd, "give either --out DIR (write "
+		    "files) or --kubernetes (print a Secret)");
+	if (o->force && o->kubernetes)
+		return cli_fail(cmd, "--force applies to --out "
+		    "only: --kubernetes writes no files");
+	if (o->secret_name != NULL && !o->kubernetes)
+		return cli_fail(cmd, "--secret-name applies to "
+		    "--kubernetes only");
+	if (o->secret_name != NULL && !certs_subdomain_ok(o->secret_name))
+		return cli_fail(cmd, "--secret-name \"%s\" is not "
 		    "a valid Secret name (lower-case letters, digits, '-' and "
-		    "'.', at most 253)\n", o->secret_name);
-		return -1;
-	}
+		    "'.', at most 253)", o->secret_name);
 	return 0;
 }
 
@@ -390,14 +373,8 @@ cmd_certs(int argc, char **argv)
 	char until[32];
 	int rc;
 
-	if ((rc = certs_parse(argc, argv, &o)) != 0) {
-		if (rc == 1) {
-			certs_usage(stdout);
-			return 0;
-		}
-		certs_usage(stderr);
-		return 2;
-	}
+	if ((rc = certs_parse(argc, argv, &o)) != 0)
+		return rc == 1 ? 0 : 2;
 	if (certs_service_names(o.service, o.ns, names, err,
 	    sizeof(err)) != 0) {
 		fprintf(stderr, "meshinject certs: %s\n", err);

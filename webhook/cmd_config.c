@@ -3,22 +3,35 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli.h"
 #include "commands.h"
 #include "config.h"
 #include "vap.h"
 
-static void
-config_usage(FILE *f)
-{
-	fprintf(f,
-	    "usage: meshinject config             print the embedded default config\n"
-	    "       meshinject config --check FILE  check FILE (merged over the default)\n"
-	    "\n"
-	    "--check prints \"configuration OK\" and exits 0, or prints every\n"
-	    "problem as FILE:LINE: KEY: REASON on stderr and exits 1. A config\n"
-	    "whose stages cannot be compiled into ValidatingAdmissionPolicies\n"
-	    "(`meshinject policy`) is refused as FILE: KEY: REASON.\n");
-}
+enum { O_CHECK = CLI_LONG };
+
+static const struct cli_opt config_opts[] = {
+	{ O_CHECK, "check", "FILE", "check FILE (merged over the default) "
+	    "instead of printing\nthe default", false },
+	{ 0, NULL, NULL, NULL, false }
+};
+
+const struct cli_cmd cmd_config_cli = {
+	.name = "config",
+	.synopsis = "[--check FILE]",
+	.summary = "print the embedded default config, or check one "
+	    "(--check FILE)",
+	.about =
+	    "Without options, print the embedded default config. --check prints\n"
+	    "\"configuration OK\" and exits 0, or prints every problem as\n"
+	    "FILE:LINE: KEY: REASON on stderr and exits 1. A config whose stages\n"
+	    "cannot be compiled into ValidatingAdmissionPolicies (`meshinject\n"
+	    "policy`) is refused as FILE: KEY: REASON.\n",
+	.opts = config_opts,
+	.footer =
+	    "Exit status: 0 printed or OK; 1 the config has errors; 2 bad "
+	    "arguments.\n",
+};
 
 static int
 config_check(const char *path)
@@ -56,24 +69,32 @@ config_check(const char *path)
 int
 cmd_config(int argc, char **argv)
 {
-	if (argc <= 1) {
-		fputs(config_default_yaml, stdout);
-		return fflush(stdout) == 0 ? 0 : 1;
+	const struct cli_cmd *cmd = &cmd_config_cli;
+	struct cli_parser p;
+	const char *check = NULL;
+	int c;
+
+	cli_begin(&p, cmd, argc, argv);
+	while ((c = cli_next(&p)) != CLI_END) {
+		switch (c) {
+		case O_CHECK:
+			if (*p.value == '\0')
+				return cli_fail(cmd, "--check needs one FILE");
+			check = p.value;
+			break;
+		case CLI_HELP:
+			cli_usage(cmd, stdout);
+			return 0;
+		default:
+			if (p.error == CLI_ERR_MISSING)
+				return cli_fail(cmd, "--check needs one FILE");
+			return cli_fail_parse(&p);
+		}
 	}
-	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-		config_usage(stdout);
-		return 0;
-	}
-	if (strcmp(argv[1], "--check") == 0 && argc == 3)
-		return config_check(argv[2]);
-	if (strncmp(argv[1], "--check=", 8) == 0 && argv[1][8] != '\0' &&
-	    argc == 2)
-		return config_check(argv[1] + 8);
-	if (strcmp(argv[1], "--check") == 0)
-		fprintf(stderr, "meshinject config: --check needs one FILE\n");
-	else
-		fprintf(stderr, "meshinject config: unknown argument \"%s\"\n",
-		    argv[1]);
-	config_usage(stderr);
-	return 2;
+	if (p.optind < argc)
+		return cli_fail_parse(&p);
+	if (check != NULL)
+		return config_check(check);
+	fputs(config_default_yaml, stdout);
+	return fflush(stdout) == 0 ? 0 : 1;
 }

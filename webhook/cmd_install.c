@@ -20,7 +20,6 @@
  * business: use helm for that. */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -38,6 +37,7 @@
 #include <openssl/x509.h>
 
 #include "certs.h"
+#include "commands.h"
 #include "config.h"
 #include "install.h"
 #include "vap.h"
@@ -72,13 +72,45 @@ struct install_target {
 				 * reference: json_decref) */
 };
 
-static void
-install_usage(FILE *f)
-{
-	fprintf(f,
-"usage: meshinject install [--config FILE] [--cert-days N] [--trust-ca FILE]\n"
-"                          [--enforcement policy|webhook|both]\n"
-"\n"
+enum { O_CONFIG = CLI_LONG, O_DAYS, O_TRUST_CA, O_ENFORCEMENT };
+
+static const struct cli_opt install_opts_table[] = {
+	{ O_CONFIG, "config", "FILE", "the server's config (default: the "
+	    "embedded one;\n"
+	    "the keys of `meshinject config`, only those it changes\n"
+	    "are needed), checked first: on any error nothing is\n"
+	    "printed and every error is listed. It becomes the\n"
+	    "ConfigMap's config.yaml, and its stages and\n"
+	    "ignoredNamespaces decide the webhook entries and\n"
+	    "policies as the chart's config: values do (a mutating\n"
+	    "entry per stage except \"off\"; see --enforcement)", false },
+	{ O_ENFORCEMENT, "enforcement", "policy|webhook|both",
+	    "what checks the final pod of a stage that enforces or\n"
+	    "observes, as the chart's webhooks.enforcement: policy (the\n"
+	    "default) a ValidatingAdmissionPolicy and binding per\n"
+	    "such stage ([Deny] for enforce: true, [Warn, Audit] for\n"
+	    "observe), evaluated in the apiserver; webhook a\n"
+	    "validating entry /validate/<stage> per enforced stage\n"
+	    "(failurePolicy Fail); both", false },
+	{ O_DAYS, "cert-days", "N", "validity of the CA and the certificate, 1.."
+	    CLI_STR(INSTALL_MAX_DAYS) " days\n(default "
+	    CLI_STR(INSTALL_DEFAULT_DAYS) ")", false },
+	{ O_TRUST_CA, "trust-ca", "FILE", "the caBundles trust the PEM CA "
+	    "certificates in FILE too,\n"
+	    "after the new CA: renew without a moment in which the\n"
+	    "apiserver cannot verify the pods still serving the old\n"
+	    "certificate (FILE = the old Secret's ca.crt; its key was\n"
+	    "never kept, so nothing new can be signed with it)", false },
+	{ 0, NULL, NULL, NULL, false }
+};
+
+const struct cli_cmd cmd_install_cli = {
+	.name = "install",
+	.synopsis = "[--config FILE] [--cert-days N] [--trust-ca FILE]\n"
+	    "[--enforcement policy|webhook|both]",
+	.summary = "print every object of a plain install, with fresh "
+	    "certificates (| kubectl apply -f -)",
+	.about =
 "Print every object of a plain (Helm-less) install as one YAML stream:\n"
 "  meshinject install | kubectl apply -f -\n"
 "\n"
@@ -91,49 +123,20 @@ install_usage(FILE *f)
 "webhook entry's caBundle. Each run makes new certificates: applying the\n"
 "output again replaces the Secret and the caBundles together (the server\n"
 "picks the new certificate up without a restart; see manifests/README.md).\n"
-"The output holds a private key: pipe it, do not keep it.\n"
-"\n"
-"  --config FILE     the server's config (the keys of `meshinject config`;\n"
-"                    only those it changes are needed), checked first: on\n"
-"                    any error nothing is printed and every error is listed.\n"
-"                    It becomes the ConfigMap's config.yaml, and its stages\n"
-"                    and ignoredNamespaces decide the webhook entries and\n"
-"                    policies as the chart's config: values do (a mutating\n"
-"                    entry per stage except \"off\"; see --enforcement)\n"
-"  --enforcement policy|webhook|both\n"
-"                    what checks the final pod of a stage that enforces or\n"
-"                    observes, as the chart's webhooks.enforcement: policy (the\n"
-"                    default) a ValidatingAdmissionPolicy and binding per\n"
-"                    such stage ([Deny] for enforce: true, [Warn, Audit] for\n"
-"                    observe), evaluated in the apiserver; webhook a\n"
-"                    validating entry /validate/<stage> per enforced stage\n"
-"                    (failurePolicy Fail); both\n"
-"  --cert-days N     validity of the CA and the certificate, 1..%d days\n"
-"                    (default %d)\n"
-"  --trust-ca FILE   the caBundles trust the PEM CA certificates in FILE too,\n"
-"                    after the new CA: renew without a moment in which the\n"
-"                    apiserver cannot verify the pods still serving the old\n"
-"                    certificate (FILE = the old Secret's ca.crt; its key was\n"
-"                    never kept, so nothing new can be signed with it)\n"
-"  -h, --help        this text\n"
-"\n"
+"The output holds a private key: pipe it, do not keep it.\n",
+	.opts = install_opts_table,
+	.footer =
 "Exit status: 0 printed; 1 the config has errors or nothing could be made;\n"
-"2 bad arguments.\n", INSTALL_MAX_DAYS, INSTALL_DEFAULT_DAYS);
-}
+"2 bad arguments.\n",
+};
 
-/* Returns 0, 1 for --help, or -1 after a message on stderr. */
+/* Returns 0, 1 after --help (printed), or 2 after a message on stderr. */
 static int
 install_parse(int argc, char **argv, struct install_opts *o)
 {
-	enum { O_CONFIG = 256, O_DAYS, O_TRUST_CA, O_ENFORCEMENT };
-	static const struct option options[] = {
-		{ "enforcement", required_argument, NULL, O_ENFORCEMENT },
-		{ "config", required_argument, NULL, O_CONFIG },
-		{ "trust-ca", required_argument, NULL, O_TRUST_CA },
-		{ "cert-days", required_argument, NULL, O_DAYS },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
+	const struct cli_cmd *cmd = &cmd_install_cli;
+	struct cli_parser p;
+	const char *v;
 	char *end;
 	long d;
 	int c;
@@ -141,68 +144,48 @@ install_parse(int argc, char **argv, struct install_opts *o)
 	memset(o, 0, sizeof(*o));
 	o->days = INSTALL_DEFAULT_DAYS;
 	o->policies = true;	/* the chart's default: policy */
-	opterr = 0;
-	optind = 0;	/* glibc: start over, whatever ran getopt before */
-	while ((c = getopt_long(argc, argv, "+:h", options, NULL)) != -1) {
+	cli_begin(&p, cmd, argc, argv);
+	while ((c = cli_next(&p)) != CLI_END) {
+		v = p.value;
 		switch (c) {
 		case O_CONFIG:
-			if (optarg[0] == '\0') {
-				fprintf(stderr, "meshinject install: --config "
-				    "needs a FILE\n");
-				return -1;
-			}
-			o->config = optarg;
+			if (v[0] == '\0')
+				return cli_fail(cmd, "--config needs a FILE");
+			o->config = v;
 			break;
 		case O_ENFORCEMENT:
-			o->policies = strcmp(optarg, "policy") == 0 ||
-			    strcmp(optarg, "both") == 0;
-			o->validating = strcmp(optarg, "webhook") == 0 ||
-			    strcmp(optarg, "both") == 0;
-			if (!o->policies && !o->validating) {
-				fprintf(stderr, "meshinject install: "
-				    "--enforcement must be policy, webhook or "
-				    "both, not \"%s\"\n", optarg);
-				return -1;
-			}
+			o->policies = strcmp(v, "policy") == 0 ||
+			    strcmp(v, "both") == 0;
+			o->validating = strcmp(v, "webhook") == 0 ||
+			    strcmp(v, "both") == 0;
+			if (!o->policies && !o->validating)
+				return cli_fail(cmd, "--enforcement must be "
+				    "policy, webhook or both, not \"%s\"", v);
 			break;
 		case O_TRUST_CA:
-			if (optarg[0] == '\0') {
-				fprintf(stderr, "meshinject install: --trust-ca "
-				    "needs a FILE\n");
-				return -1;
-			}
-			o->trust_ca = optarg;
+			if (v[0] == '\0')
+				return cli_fail(cmd, "--trust-ca needs a FILE");
+			o->trust_ca = v;
 			break;
 		case O_DAYS:
 			errno = 0;
-			d = strtol(optarg, &end, 10);
-			if (errno != 0 || end == optarg || *end != '\0' ||
-			    d < 1 || d > INSTALL_MAX_DAYS) {
-				fprintf(stderr, "meshinject install: "
-				    "--cert-days must be a whole number of days "
-				    "from 1 to %d, not \"%s\"\n",
-				    INSTALL_MAX_DAYS, optarg);
-				return -1;
-			}
+			d = strtol(v, &end, 10);
+			if (errno != 0 || end == v || *end != '\0' ||
+			    d < 1 || d > INSTALL_MAX_DAYS)
+				return cli_fail(cmd, "--cert-days must be a "
+				    "whole number of days from 1 to %d, not "
+				    "\"%s\"", INSTALL_MAX_DAYS, v);
 			o->days = (int)d;
 			break;
-		case 'h':
+		case CLI_HELP:
+			cli_usage(cmd, stdout);
 			return 1;
-		case ':':
-			fprintf(stderr, "meshinject install: %s needs a "
-			    "value\n", argv[optind - 1]);
-			return -1;
 		default:
-			fprintf(stderr, "meshinject install: unknown argument "
-			    "\"%s\"\n", argv[optind - 1]);
-			return -1;
+			return cli_fail_parse(&p);
 		}
 	}
-	if (optind < argc) {
-		fprintf(stderr, "meshinject install: unexpected argument "
-		    "\"%s\"\n", argv[optind]);
-		return -1;
-	}
+	if (p.optind < argc)
+		return cli_fail_parse(&p);
 	return 0;
 }
 
@@ -877,15 +860,8 @@ cmd_install(int argc, char **argv)
 	size_t i;
 	int rc;
 
-	if ((rc = install_parse(argc, argv, &o)) != 0) {
-		if (rc == 1) {
-			install_usage(stdout);
-			return 0;
-		}
-		fprintf(stderr, "usage: meshinject install [--config FILE] "
-		    "[--cert-days N] [--trust-ca FILE]   (--help for more)\n");
-		return 2;
-	}
+	if ((rc = install_parse(argc, argv, &o)) != 0)
+		return rc == 1 ? 0 : 2;
 	rc = 1;
 	if ((cfg = install_config(&o, &text)) == NULL)
 		goto done;

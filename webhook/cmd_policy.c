@@ -7,51 +7,43 @@
 
 #include <jansson.h>
 
+#include "cli.h"
 #include "commands.h"
 #include "config.h"
 #include "vap.h"
 #include "yamljson.h"
 
-static void
-policy_usage(FILE *f)
-{
-	fprintf(f,
-"usage: meshinject policy [--config FILE] [--name NAME] [--namespace NS]\n"
-"                         [--exclude-namespace NS]...\n"
-"\n"
+enum { O_CONFIG = CLI_LONG, O_NAME, O_NAMESPACE, O_EXCLUDE };
+
+static const struct cli_opt policy_opts[] = {
+	{ O_CONFIG, "config", "FILE", "the config (merged over the embedded "
+	    "default;\ndefault: the embedded one)", false },
+	{ O_NAME, "name", "NAME", "object names are NAME-<stage> (default "
+	    "meshinject)", false },
+	{ O_NAMESPACE, "namespace", "NS", "the webhook's namespace, which no "
+	    "binding selects\n(default meshinject-system)", false },
+	{ O_EXCLUDE, "exclude-namespace", "NS", "another namespace no binding "
+	    "selects (repeatable;\nkube-system, kube-public, kube-node-lease "
+	    "and the\nconfig's ignoredNamespaces always are)", false },
+	{ 0, NULL, NULL, NULL, false }
+};
+
+const struct cli_cmd cmd_policy_cli = {
+	.name = "policy",
+	.synopsis = "[--config FILE] [--name NAME] [--namespace NS]\n"
+	    "[--exclude-namespace NS]...",
+	.summary = "print the ValidatingAdmissionPolicies and bindings of the "
+	    "config's stages",
+	.about =
 "Print, as YAML, one ValidatingAdmissionPolicy and one binding per stage\n"
 "that enforces (validationActions [Deny]) or observes ([Warn, Audit]):\n"
 "the checks of /validate/<stage>, evaluated inside kube-apiserver. The\n"
-"chart renders the same objects (webhooks.enforcement=policy).\n"
-"\n"
-"  --config FILE          the config (merged over the embedded default)\n"
-"  --name NAME            object names are NAME-<stage> (default meshinject)\n"
-"  --namespace NS         the webhook's namespace, which no binding selects\n"
-"                         (default meshinject-system)\n"
-"  --exclude-namespace NS another namespace no binding selects (repeatable;\n"
-"                         kube-system, kube-public, kube-node-lease and the\n"
-"                         config's ignoredNamespaces always are)\n");
-}
-
-/* The value of --opt VALUE or --opt=VALUE at argv[*i], or NULL. */
-static const char *
-opt_value(int argc, char **argv, int *i, const char *opt, int *bad)
-{
-	size_t n = strlen(opt);
-
-	if (strcmp(argv[*i], opt) == 0) {
-		if (*i + 1 >= argc) {
-			fprintf(stderr, "meshinject policy: %s needs a value\n",
-			    opt);
-			*bad = 1;
-			return NULL;
-		}
-		return argv[++*i];
-	}
-	if (strncmp(argv[*i], opt, n) == 0 && argv[*i][n] == '=')
-		return argv[*i] + n + 1;
-	return NULL;
-}
+"chart renders the same objects (webhooks.enforcement=policy).\n",
+	.opts = policy_opts,
+	.footer =
+"Exit status: 0 printed; 1 the config has errors or cannot be compiled;\n"
+"2 bad arguments.\n",
+};
 
 int
 cmd_policy(int argc, char **argv)
@@ -60,47 +52,44 @@ cmd_policy(int argc, char **argv)
 	    .release_namespace = "meshinject-system" };
 	struct config_errors errs = { 0 };
 	struct config *cfg = NULL;
-	const char *path = NULL, *v;
+	const struct cli_cmd *cmd = &cmd_policy_cli;
+	struct cli_parser p;
+	const char *path = NULL;
 	json_t *objs = NULL;
 	char err[512], *yaml = NULL;
-	int i, bad = 0, rc = 1;
+	int c, rc = 1;
 	size_t k;
 
-	for (i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-			policy_usage(stdout);
+	cli_begin(&p, cmd, argc, argv);
+	while ((c = cli_next(&p)) != CLI_END) {
+		switch (c) {
+		case O_CONFIG:
+			path = p.value;
+			break;
+		case O_NAME:
+			opts.name = p.value;
+			break;
+		case O_NAMESPACE:
+			opts.release_namespace = p.value;
+			break;
+		case O_EXCLUDE:
+			if (opts.n_excluded >= VAP_MAX_EXCLUDED)
+				return cli_fail(cmd, "more than %d "
+				    "--exclude-namespace", VAP_MAX_EXCLUDED);
+			opts.excluded[opts.n_excluded++] = p.value;
+			break;
+		case CLI_HELP:
+			cli_usage(cmd, stdout);
 			return 0;
-		}
-		if ((v = opt_value(argc, argv, &i, "--config", &bad)) != NULL)
-			path = v;
-		else if ((v = opt_value(argc, argv, &i, "--name", &bad)) != NULL)
-			opts.name = v;
-		else if ((v = opt_value(argc, argv, &i, "--namespace",
-		    &bad)) != NULL)
-			opts.release_namespace = v;
-		else if ((v = opt_value(argc, argv, &i, "--exclude-namespace",
-		    &bad)) != NULL) {
-			if (opts.n_excluded >= VAP_MAX_EXCLUDED) {
-				fprintf(stderr, "meshinject policy: more than "
-				    "%d --exclude-namespace\n", VAP_MAX_EXCLUDED);
-				return 2;
-			}
-			opts.excluded[opts.n_excluded++] = v;
-		} else if (!bad) {
-			fprintf(stderr, "meshinject policy: unknown argument "
-			    "\"%s\"\n", argv[i]);
-			bad = 1;
-		}
-		if (bad) {
-			policy_usage(stderr);
-			return 2;
+		default:
+			return cli_fail_parse(&p);
 		}
 	}
-	if (*opts.name == '\0' || *opts.release_namespace == '\0') {
-		fprintf(stderr, "meshinject policy: --name and --namespace "
-		    "must not be empty\n");
-		return 2;
-	}
+	if (p.optind < argc)
+		return cli_fail_parse(&p);
+	if (*opts.name == '\0' || *opts.release_namespace == '\0')
+		return cli_fail(cmd, "--name and --namespace must not be "
+		    "empty");
 	cfg = path != NULL ? config_load_file(path, &errs) :
 	    config_load_default(&errs);
 	if (cfg == NULL) {

@@ -9,23 +9,22 @@
 #include "version.h"
 
 struct command {
-	const char *name;
 	int (*run)(int argc, char **argv);
-	const char *help;
+	const struct cli_cmd *cli;	/* its name, summary and flags */
 };
 
 static const struct command commands[] = {
-	{ "serve", cmd_serve, "serve admission reviews over HTTPS" },
-	{ "inject", cmd_inject, "print manifests with their pod templates injected, as the webhook would" },
-	{ "check", cmd_check, "report which pod templates of manifests would be refused, and why" },
-	{ "explain", cmd_explain, "say which stage and features each pod template gets, and why" },
-	{ "report", cmd_report, "show how far a rollout has come per namespace, and what to restart" },
-	{ "certs", cmd_certs, "make a CA and a serving certificate for the webhook's Service" },
-	{ "install", cmd_install, "print every object of a plain install, with fresh certificates (| kubectl apply -f -)" },
-	{ "policy", cmd_policy, "print the ValidatingAdmissionPolicies and bindings of the config's stages" },
-	{ "config", cmd_config, "print the embedded default config, or check one (--check FILE)" },
-	{ "redirect", cmd_redirect, "write the pod's iptables redirect to the proxy (what mesh-init runs)" },
-	{ "version", cmd_version, "print the version" },
+	{ cmd_serve, &cmd_serve_cli },
+	{ cmd_inject, &cmd_inject_cli },
+	{ cmd_check, &cmd_check_cli },
+	{ cmd_explain, &cmd_explain_cli },
+	{ cmd_report, &cmd_report_cli },
+	{ cmd_certs, &cmd_certs_cli },
+	{ cmd_install, &cmd_install_cli },
+	{ cmd_policy, &cmd_policy_cli },
+	{ cmd_config, &cmd_config_cli },
+	{ cmd_redirect, &cmd_redirect_cli },
+	{ cmd_version, &cmd_version_cli },
 };
 
 static void
@@ -33,17 +32,42 @@ usage(FILE *f)
 {
 	size_t i;
 
-	fprintf(f, "usage: meshinject <command> [options]\n\ncommands:\n");
+	fprintf(f, "usage: meshinject <command> [options] [args]\n\ncommands:\n");
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
-	fprintf(f, "\nRun 'meshinject <command> --help' for a command's options.\n");
+		fprintf(f, "  %-10s %s\n", commands[i].cli->name,
+		    commands[i].cli->summary);
+	fprintf(f, "\nRun 'meshinject <command> --help' for a command's "
+	    "options.\nExit status: 0 done; 1 failed (a check found problems, "
+	    "a file\ncannot be read); 2 bad arguments.\n");
 }
+
+static const struct cli_opt version_opts[] = {
+	{ 0, NULL, NULL, NULL, false }
+};
+
+const struct cli_cmd cmd_version_cli = {
+	.name = "version",
+	.synopsis = "",
+	.summary = "print the version",
+	.opts = version_opts,
+};
 
 int
 cmd_version(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
+	struct cli_parser p;
+	int c;
+
+	cli_begin(&p, &cmd_version_cli, argc, argv);
+	while ((c = cli_next(&p)) != CLI_END) {
+		if (c == CLI_HELP) {
+			cli_usage(&cmd_version_cli, stdout);
+			return 0;
+		}
+		return cli_fail_parse(&p);
+	}
+	if (p.optind < argc)
+		return cli_fail_parse(&p);
 	printf("meshinject %s\n", MESHINJECT_VERSION);
 	return 0;
 }
@@ -70,7 +94,7 @@ main(int argc, char **argv)
 	if (strcmp(argv[1], "--version") == 0)
 		return cmd_version(argc - 1, argv + 1);
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		if (strcmp(argv[1], commands[i].name) == 0)
+		if (strcmp(argv[1], commands[i].cli->name) == 0)
 			return commands[i].run(argc - 1, argv + 1);
 	fprintf(stderr, "meshinject: unknown command \"%s\"\n", argv[1]);
 	usage(stderr);

@@ -20,6 +20,7 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 
+#include "cli.h"
 #include "commands.h"
 #include "config.h"
 #include "patch.h"
@@ -114,170 +115,166 @@ struct offline_run {
 
 /* ---- command line ------------------------------------------------------- */
 
-static void
-offline_usage(FILE *f, enum offline_cmd cmd)
+enum { O_FILE = 'f', O_NAMESPACE = 'n', O_OUTPUT = 'o', O_STAGE = CLI_LONG,
+    O_NO_STAGE, O_CONFIG };
+
+/* The options all three share; inject has -o too. */
+#define OFFLINE_OPTS							\
+	{ O_FILE, "filename", "FILE", "the manifests; - reads standard input", \
+	    false },							\
+	{ O_FILE, "file", "FILE", NULL, true },				\
+	{ O_STAGE, "stage", "S", "the namespace's stage, as if the namespace "	\
+	    "were labelled\nmeshinject.io/stage=S (the webhook's /mutate/S);\n" \
+	    "default: " OFFLINE_DEFAULT_STAGE " (not the config's defaultStage, " \
+	    "which is\n\"off\" unless a config changes it, and would change " \
+	    "nothing)", false },					\
+	{ O_NO_STAGE, "no-stage", NULL, "as the webhook's bare /mutate: the pod's " \
+	    "meshinject.io/stage\nlabel, else the config's defaultStage",	\
+	    false },							\
+	{ O_CONFIG, "config", "F", "config file merged over the embedded default" \
+	    "\n(default: the embedded one)", false },			\
+	{ O_NAMESPACE, "namespace", "NS", "namespace of documents that name " \
+	    "none (default: default)", false }
+
+static const struct cli_opt offline_inject_opts[] = {
+	OFFLINE_OPTS,
+	{ O_OUTPUT, "output", "FMT", "yaml (default: documents separated by "
+	    "---) or json\n(one JSON object per document, one after another)",
+	    false },
+	{ 0, NULL, NULL, NULL, false }
+};
+
+static const struct cli_opt offline_opts_table[] = {
+	OFFLINE_OPTS,
+	{ 0, NULL, NULL, NULL, false }
+};
+
+const struct cli_cmd cmd_inject_cli = {
+	.name = "inject",
+	.synopsis = "-f FILE|- [--stage S | --no-stage] [--config F]\n"
+	    "[-n NAMESPACE] [-o yaml|json]",
+	.summary = "print manifests with their pod templates injected, as the "
+	    "webhook would",
+	.about =
+	    "Print the manifests of FILE (YAML, several documents or a `kind: List`)\n"
+	    "with the pod templates of Pods, Deployments, StatefulSets, DaemonSets,\n"
+	    "ReplicaSets, ReplicationControllers, Jobs, CronJobs and DeploymentConfigs\n"
+	    "injected exactly as the webhook would inject their pods. Other documents,\n"
+	    "and templates that are skipped or opted out, are printed unchanged.\n"
+	    "Injecting an injected file changes nothing. Comments are not kept.\n",
+	.opts = offline_inject_opts,
+	.footer =
+	    "Exit status: 0 OK; 1 a pod would be refused (its template is printed\n"
+	    "unchanged and the refusal reported on standard error), or the input\n"
+	    "or config cannot be read (YAML errors as FILE:LINE:COLUMN); 2 bad\n"
+	    "arguments.\n",
+};
+
+const struct cli_cmd cmd_check_cli = {
+	.name = "check",
+	.synopsis = "-f FILE|- [--stage S | --no-stage] [--config F]\n"
+	    "[-n NAMESPACE]",
+	.summary = "report which pod templates of manifests would be refused, "
+	    "and why",
+	.about =
+	    "Run the webhook's decision for every pod template of FILE and print each\n"
+	    "problem as `FILE: document N (Kind/name): SEVERITY: MESSAGE`, then a\n"
+	    "summary line. SEVERITY is refused (the webhook would refuse the pod),\n"
+	    "invalid (the apiserver would refuse the manifest before any webhook, e.g.\n"
+	    "an unquoted `false` as an annotation value) or warning. Exits 1 when any\n"
+	    "pod would be refused or is invalid, else 0.\n",
+	.opts = offline_opts_table,
+	.footer =
+	    "Exit status: 0 OK; 1 a pod would be refused, or the input or config\n"
+	    "cannot be read (YAML errors as FILE:LINE:COLUMN); 2 bad arguments.\n",
+};
+
+const struct cli_cmd cmd_explain_cli = {
+	.name = "explain",
+	.synopsis = "-f FILE|- [--stage S | --no-stage] [--config F]\n"
+	    "[-n NAMESPACE]",
+	.summary = "say which stage and features each pod template gets, and why",
+	.about =
+	    "Say, for every pod template of FILE, which stage and features its pods\n"
+	    "get and why: the namespace's stage, the pod's annotations, the rollout\n"
+	    "bucket of its workload, enforcement, skips, and each problem.\n",
+	.opts = offline_opts_table,
+	.footer =
+	    "Exit status: 0 OK; 1 the input or config cannot be read (YAML errors\n"
+	    "as FILE:LINE:COLUMN); 2 bad arguments.\n",
+};
+
+static const struct cli_cmd *
+offline_cli(enum offline_cmd cmd)
 {
 	switch (cmd) {
 	case CMD_INJECT:
-		fprintf(f,
-		    "usage: meshinject inject -f FILE|- [--stage S | --no-stage] [--config F]\n"
-		    "                         [-n NAMESPACE] [-o yaml|json]\n"
-		    "\n"
-		    "Print the manifests of FILE (YAML, several documents or a `kind: List`)\n"
-		    "with the pod templates of Pods, Deployments, StatefulSets, DaemonSets,\n"
-		    "ReplicaSets, ReplicationControllers, Jobs, CronJobs and DeploymentConfigs\n"
-		    "injected exactly as the webhook would inject their pods. Other documents,\n"
-		    "and templates that are skipped or opted out, are printed unchanged.\n"
-		    "Injecting an injected file changes nothing. Comments are not kept.\n");
-		break;
+		return &cmd_inject_cli;
 	case CMD_CHECK:
-		fprintf(f,
-		    "usage: meshinject check -f FILE|- [--stage S | --no-stage] [--config F]\n"
-		    "                        [-n NAMESPACE]\n"
-		    "\n"
-		    "Run the webhook's decision for every pod template of FILE and print each\n"
-		    "problem as `FILE: document N (Kind/name): SEVERITY: MESSAGE`, then a\n"
-		    "summary line. SEVERITY is refused (the webhook would refuse the pod),\n"
-		    "invalid (the apiserver would refuse the manifest before any webhook, e.g.\n"
-		    "an unquoted `false` as an annotation value) or warning. Exits 1 when any\n"
-		    "pod would be refused or is invalid, else 0.\n");
-		break;
+		return &cmd_check_cli;
 	case CMD_EXPLAIN:
-		fprintf(f,
-		    "usage: meshinject explain -f FILE|- [--stage S | --no-stage] [--config F]\n"
-		    "                          [-n NAMESPACE]\n"
-		    "\n"
-		    "Say, for every pod template of FILE, which stage and features its pods\n"
-		    "get and why: the namespace's stage, the pod's annotations, the rollout\n"
-		    "bucket of its workload, enforcement, skips, and each problem.\n");
 		break;
 	}
-	fprintf(f,
-	    "\n"
-	    "  -f, --filename FILE  the manifests; - reads standard input\n"
-	    "  --stage S            the namespace's stage, as if the namespace were labelled\n"
-	    "                       meshinject.io/stage=S (the webhook's /mutate/S);\n"
-	    "                       default: " OFFLINE_DEFAULT_STAGE " (not the config's defaultStage, which is\n"
-	    "                       \"off\" unless a config changes it, and would change nothing)\n"
-	    "  --no-stage           as the webhook's bare /mutate: the pod's meshinject.io/stage\n"
-	    "                       label, else the config's defaultStage\n"
-	    "  --config F           config file merged over the embedded default\n"
-	    "  -n, --namespace NS   namespace of documents that name none (default: default)\n");
-	if (cmd == CMD_INJECT)
-		fprintf(f,
-		    "  -o, --output FMT     yaml (default: documents separated by ---) or json\n"
-		    "                       (one JSON object per document, one after another)\n");
-	fprintf(f,
-	    "  -h, --help           this text\n"
-	    "\n"
-	    "Exit status: 0 OK; 1 a pod would be refused%s, or the input or config\n"
-	    "cannot be read (YAML errors as FILE:LINE:COLUMN); 2 bad arguments.\n",
-	    cmd == CMD_EXPLAIN ? " (inject and check only)" :
-	    cmd == CMD_INJECT ? " (its template is printed unchanged\n"
-	    "and the refusal reported on standard error)" : "");
-}
-
-/* The value of option `name` at argv[*i]: "--name=value" or "--name value"
- * (short "-x value" or "-xvalue"). Returns NULL when argv[*i] is not this
- * option; sets *missing when it is but has no value. */
-static const char *
-opt_value(int argc, char **argv, int *i, const char *lng, const char *shrt,
-    bool *missing)
-{
-	const char *a = argv[*i];
-	size_t n = strlen(lng);
-
-	if (strcmp(a, lng) == 0 || (shrt != NULL && strcmp(a, shrt) == 0)) {
-		if (*i + 1 >= argc) {
-			*missing = true;
-			return NULL;
-		}
-		return argv[++*i];
-	}
-	if (strncmp(a, lng, n) == 0 && a[n] == '=')
-		return a + n + 1;
-	if (shrt != NULL && strncmp(a, shrt, 2) == 0 && a[2] != '\0' &&
-	    a[1] != '-')
-		return a + 2;
-	return NULL;
+	return &cmd_explain_cli;
 }
 
 /* Returns 0, 1 for --help (printed), or 2 after printing the problem. */
 static int
 offline_parse(int argc, char **argv, struct offline_opts *o)
 {
+	const struct cli_cmd *cmd = offline_cli(o->cmd);
+	struct cli_parser p;
+	bool no_stage = false, stage_set = false;
 	const char *v;
-	bool missing = false, no_stage = false, stage_set = false;
-	int i;
+	int c;
 
-	for (i = 1; i < argc; i++) {
-		const char *a = argv[i];
-
-		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-			offline_usage(stdout, o->cmd);
-			return 1;
-		}
-		if (strcmp(a, "--no-stage") == 0) {
+	cli_begin(&p, cmd, argc, argv);
+	while ((c = cli_next(&p)) != CLI_END) {
+		v = p.value;
+		switch (c) {
+		case O_NO_STAGE:
 			no_stage = true;
-			continue;
-		}
-		if ((v = opt_value(argc, argv, &i, "--filename", "-f",
-		    &missing)) != NULL || (!missing && (v = opt_value(argc,
-		    argv, &i, "--file", NULL, &missing)) != NULL)) {
-			if (o->file != NULL) {
-				fprintf(stderr, "meshinject %s: -f given twice\n",
-				    o->name);
-				return 2;
-			}
+			break;
+		case O_FILE:
+			if (o->file != NULL)
+				return cli_fail(cmd, "-f given twice");
 			o->file = v;
-		} else if (!missing && (v = opt_value(argc, argv, &i,
-		    "--stage", NULL, &missing)) != NULL) {
+			break;
+		case O_STAGE:
 			o->stage = v;
 			stage_set = true;
-		} else if (!missing && (v = opt_value(argc, argv, &i,
-		    "--config", NULL, &missing)) != NULL) {
+			break;
+		case O_CONFIG:
 			o->config = v;
-		} else if (!missing && (v = opt_value(argc, argv, &i,
-		    "--namespace", "-n", &missing)) != NULL) {
+			break;
+		case O_NAMESPACE:
 			o->namespace = v;
-		} else if (!missing && o->cmd == CMD_INJECT && (v = opt_value(
-		    argc, argv, &i, "--output", "-o", &missing)) != NULL) {
-			if (strcmp(v, "yaml") == 0) {
+			break;
+		case O_OUTPUT:
+			if (strcmp(v, "yaml") == 0)
 				o->json = false;
-			} else if (strcmp(v, "json") == 0) {
+			else if (strcmp(v, "json") == 0)
 				o->json = true;
-			} else {
-				fprintf(stderr, "meshinject %s: -o takes yaml or "
-				    "json, not \"%s\"\n", o->name, v);
-				return 2;
-			}
-		} else if (missing) {
-			fprintf(stderr, "meshinject %s: %s needs a value\n",
-			    o->name, a);
-			return 2;
-		} else {
-			fprintf(stderr, "meshinject %s: unknown argument "
-			    "\"%s\" (see meshinject %s --help)\n", o->name, a,
-			    o->name);
-			return 2;
+			else
+				return cli_fail(cmd, "-o takes yaml or json, "
+				    "not \"%s\"", v);
+			break;
+		case CLI_HELP:
+			cli_usage(cmd, stdout);
+			return 1;
+		default:
+			return cli_fail_parse(&p);
 		}
 	}
-	if (o->file == NULL || *o->file == '\0') {
-		fprintf(stderr, "meshinject %s: -f FILE is required (- for "
-		    "standard input; see meshinject %s --help)\n", o->name,
-		    o->name);
-		return 2;
-	}
-	if (no_stage && stage_set) {
-		fprintf(stderr, "meshinject %s: --stage and --no-stage "
-		    "exclude each other\n", o->name);
-		return 2;
-	}
-	if (stage_set && *o->stage == '\0') {
-		fprintf(stderr, "meshinject %s: --stage needs a stage name\n",
-		    o->name);
-		return 2;
-	}
+	if (p.optind < argc)
+		return cli_fail_parse(&p);
+	if (o->file == NULL || *o->file == '\0')
+		return cli_fail(cmd, "-f FILE is required (- for standard "
+		    "input)");
+	if (no_stage && stage_set)
+		return cli_fail(cmd, "--stage and --no-stage exclude each other");
+	if (stage_set && *o->stage == '\0')
+		return cli_fail(cmd, "--stage needs a stage name");
 	if (no_stage)
 		o->stage = NULL;
 	else if (!stage_set)

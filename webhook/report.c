@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 
+#include "cli.h"
 #include "commands.h"
 #include "config.h"
 #include "policy.h"
@@ -712,13 +713,32 @@ report_print_text(FILE *f, const json_t *rep)
 
 /* ---- the command ---- */
 
-static void
-report_usage(FILE *f)
-{
-	fprintf(f,
-"usage: meshinject report --pods FILE|- --namespaces FILE|-\n"
-"                         [--config F] [-o|--output text|json]\n"
-"\n"
+enum { O_PODS = CLI_LONG, O_NAMESPACES, O_CONFIG, O_OUTPUT = 'o' };
+
+static const struct cli_opt report_opts[] = {
+	{ O_PODS, "pods", "FILE", "kubectl get pods -A -o json", false },
+	{ O_NAMESPACES, "namespaces", "FILE", "kubectl get namespaces -o json",
+	    false },
+	{ O_CONFIG, "config", "F", "the config the webhook runs (merged over "
+	    "the\nembedded default); default: the embedded default", false },
+	{ O_OUTPUT, "output", "FMT", "text (default: table and restart list) "
+	    "or json:\n"
+	    "one document, kind RolloutReport, version 1, with\n"
+	    "per namespace name, stage, pods, byStage, behind,\n"
+	    "staleConfig, refused, finished, restarts[] (workload,\n"
+	    "pods, action, command or note) and outOfDate[] (pod,\n"
+	    "workload, stage, want, configHash, behind,\n"
+	    "staleConfig, refused, reason), and totals", false },
+	{ 0, NULL, NULL, NULL, false }
+};
+
+const struct cli_cmd cmd_report_cli = {
+	.name = "report",
+	.synopsis = "--pods FILE|- --namespaces FILE|-\n"
+	    "[--config F] [-o|--output text|json]",
+	.summary = "show how far a rollout has come per namespace, and what to "
+	    "restart",
+	.about =
 "How far a gradual rollout has come, per namespace, from\n"
 "  kubectl get pods -A -o json      > pods.json\n"
 "  kubectl get namespaces -o json   > namespaces.json\n"
@@ -734,24 +754,12 @@ report_usage(FILE *f)
 "REFUSE if they were created again, and how many have FINISHED (Succeeded or\n"
 "Failed; not counted otherwise). Then the workloads to restart, as kubectl\n"
 "commands, with what cannot be restarted by a command (bare pods, Jobs) as\n"
-"'#' lines, so that the list can be reviewed and run as a shell script.\n"
-"\n"
-"  --pods FILE          kubectl get pods -A -o json\n"
-"  --namespaces FILE    kubectl get namespaces -o json\n"
-"  --config F           the config the webhook runs (merged over the\n"
-"                       embedded default); default: the embedded default\n"
-"  -o, --output FMT     text (default: table and restart list) or json:\n"
-"                       one document, kind RolloutReport, version 1, with\n"
-"                       per namespace name, stage, pods, byStage, behind,\n"
-"                       staleConfig, refused, finished, restarts[] (workload,\n"
-"                       pods, action, command or note) and outOfDate[] (pod,\n"
-"                       workload, stage, want, configHash, behind,\n"
-"                       staleConfig, refused, reason), and totals\n"
-"  -h, --help           this text\n"
-"\n"
+"'#' lines, so that the list can be reviewed and run as a shell script.\n",
+	.opts = report_opts,
+	.footer =
 "Exit status: 0 report printed; 1 an input or the config cannot be read or\n"
-"is not what kubectl prints; 2 bad arguments.\n");
-}
+"is not what kubectl prints; 2 bad arguments.\n",
+};
 
 /* Read a kubectl List from `path` ("-": standard input) and check it. */
 static json_t *
@@ -785,88 +793,55 @@ report_load(const char *path, const char *item_kind, const char *flag)
 	return doc;
 }
 
-/* "--flag VALUE" or "--flag=VALUE" at argv[*i]; NULL when it is not `flag`
- * (or `alias`). A missing value sets *missing. */
-static const char *
-flag_value(int argc, char **argv, int *i, const char *flag,
-    const char *alias, bool *missing)
-{
-	const char *a = argv[*i];
-	size_t n = strlen(flag);
-
-	if (strcmp(a, flag) == 0 || (alias != NULL && strcmp(a, alias) == 0)) {
-		if (*i + 1 >= argc) {
-			*missing = true;
-			return NULL;
-		}
-		return argv[++*i];
-	}
-	if (strncmp(a, flag, n) == 0 && a[n] == '=')
-		return a + n + 1;
-	return NULL;
-}
-
 int
 cmd_report(int argc, char **argv)
 {
 	const char *pods_path = NULL, *ns_path = NULL, *cfg_path = NULL;
-	const char *output = "text", *v;
+	const char *output = "text";
+	const struct cli_cmd *cmd = &cmd_report_cli;
+	struct cli_parser p;
 	struct config_errors errs = { 0 };
 	struct config *cfg = NULL;
 	json_t *pods = NULL, *nss = NULL, *rep = NULL;
-	bool missing = false;
-	int i, rc = 1;
+	int c, rc = 1;
 	size_t k;
 
-	for (i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "-h") == 0 ||
-		    strcmp(argv[i], "--help") == 0) {
-			report_usage(stdout);
+	cli_begin(&p, cmd, argc, argv);
+	while ((c = cli_next(&p)) != CLI_END) {
+		switch (c) {
+		case O_PODS:
+			pods_path = p.value;
+			break;
+		case O_NAMESPACES:
+			ns_path = p.value;
+			break;
+		case O_CONFIG:
+			cfg_path = p.value;
+			break;
+		case O_OUTPUT:
+			output = p.value;
+			break;
+		case CLI_HELP:
+			cli_usage(cmd, stdout);
 			return 0;
-		}
-		if ((v = flag_value(argc, argv, &i, "--pods", NULL,
-		    &missing)) != NULL)
-			pods_path = v;
-		else if ((v = flag_value(argc, argv, &i, "--namespaces", NULL,
-		    &missing)) != NULL)
-			ns_path = v;
-		else if ((v = flag_value(argc, argv, &i, "--config", NULL,
-		    &missing)) != NULL)
-			cfg_path = v;
-		else if ((v = flag_value(argc, argv, &i, "--output", "-o",
-		    &missing)) != NULL)
-			output = v;
-		else if (missing) {
-			fprintf(stderr, "meshinject report: %s needs a value\n",
-			    argv[i]);
-			goto usage;
-		} else {
-			fprintf(stderr, "meshinject report: unknown argument "
-			    "\"%s\"\n", argv[i]);
-			goto usage;
+		default:
+			return cli_fail_parse(&p);
 		}
 	}
+	if (p.optind < argc)
+		return cli_fail_parse(&p);
 	if ((pods_path != NULL && *pods_path == '\0') ||
 	    (ns_path != NULL && *ns_path == '\0') ||
-	    (cfg_path != NULL && *cfg_path == '\0')) {
-		fprintf(stderr, "meshinject report: a file name is empty\n");
-		goto usage;
-	}
-	if (pods_path == NULL || ns_path == NULL) {
-		fprintf(stderr, "meshinject report: both --pods and "
-		    "--namespaces are needed\n");
-		goto usage;
-	}
-	if (strcmp(pods_path, "-") == 0 && strcmp(ns_path, "-") == 0) {
-		fprintf(stderr, "meshinject report: only one of --pods and "
-		    "--namespaces can read standard input\n");
-		goto usage;
-	}
-	if (strcmp(output, "text") != 0 && strcmp(output, "json") != 0) {
-		fprintf(stderr, "meshinject report: --output must be text or "
-		    "json, not \"%s\"\n", output);
-		goto usage;
-	}
+	    (cfg_path != NULL && *cfg_path == '\0'))
+		return cli_fail(cmd, "a file name is empty");
+	if (pods_path == NULL || ns_path == NULL)
+		return cli_fail(cmd, "both --pods and --namespaces are needed");
+	if (strcmp(pods_path, "-") == 0 && strcmp(ns_path, "-") == 0)
+		return cli_fail(cmd, "only one of --pods and --namespaces can "
+		    "read standard input");
+	if (strcmp(output, "text") != 0 && strcmp(output, "json") != 0)
+		return cli_fail(cmd, "--output must be text or json, not "
+		    "\"%s\"", output);
 
 	cfg = cfg_path ? config_load_file(cfg_path, &errs) :
 	    config_load_default(&errs);
@@ -905,7 +880,4 @@ done:
 	json_decref(nss);
 	config_free(cfg);
 	return rc;
-usage:
-	report_usage(stderr);
-	return 2;
 }

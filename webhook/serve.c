@@ -3,7 +3,6 @@
  * watched and reloaded (and SIGHUP reloads them at once). */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -17,6 +16,7 @@
 #include <time.h>
 
 #include "certs.h"
+#include "cli.h"
 #include "commands.h"
 #include "config.h"
 #include "log.h"
@@ -65,46 +65,69 @@ struct serve_reload {
 	char config_hash[17];	/* configHash of the config in force */
 };
 
-static void
-serve_usage(FILE *f)
-{
-	fprintf(f,
-	    "usage: meshinject serve [options]\n"
-	    "\n"
+enum { O_CONFIG = CLI_LONG, O_CERT, O_KEY, O_LISTEN, O_METRICS, O_DEV,
+    O_MAX_BODY, O_TIMEOUT, O_MAX_CONNECTIONS, O_LOG_LEVEL,
+    O_SHUTDOWN_TIMEOUT, O_WATCH_INTERVAL, O_LOG_FORMAT, O_MAX_BODY_TOTAL };
+
+/* The help states these defaults in words; the build fails when they move
+ * without it. */
+_Static_assert(SERVER_DEFAULT_MAX_BODY == 6u * 1024 * 1024, "--max-body");
+_Static_assert(SERVER_DEFAULT_MAX_BODY_TOTAL == 256u * 1024 * 1024,
+    "--max-body-total");
+_Static_assert(SERVER_DEFAULT_TIMEOUT == 10u, "--timeout");
+_Static_assert(SERVE_MAX_TIMEOUT == 3600ul, "--timeout");
+_Static_assert(SERVER_DEFAULT_MAX_CONNECTIONS == 8192u, "--max-connections");
+_Static_assert(SERVE_MAX_CONNECTIONS == 65536ul, "--max-connections");
+_Static_assert(SERVE_SHUTDOWN_GRACE == 15u, "--shutdown-timeout");
+_Static_assert(SERVE_MAX_SHUTDOWN == 300ul, "--shutdown-timeout");
+_Static_assert(WATCH_DEFAULT_INTERVAL_MS == 2000u, "--watch-interval");
+_Static_assert(SERVE_MAX_WATCH == 10ul, "--watch-interval");
+
+static const struct cli_opt serve_opts[] = {
+	{ O_CONFIG, "config", "FILE", "config merged over the embedded default\n"
+	    "(default: the embedded one)", false },
+	{ O_CERT, "tls-cert", "FILE", "serving certificate, PEM (chain allowed)",
+	    false },
+	{ O_KEY, "tls-key", "FILE", "its private key, PEM, unencrypted", false },
+	{ O_DEV, "dev", NULL, "generate a throwaway CA and a certificate\n"
+	    "for localhost into " DEV_CERT_DIR "/", false },
+	{ O_LISTEN, "listen", "ADDR:PORT", "HTTPS address (default "
+	    SERVER_DEFAULT_LISTEN ";\nIPv6 as [::1]:8443)", false },
+	{ O_METRICS, "metrics-listen", "ADDR:PORT", "HTTP address for /metrics, "
+	    "/healthz and\n/readyz (default " SERVER_DEFAULT_METRICS_LISTEN ")",
+	    false },
+	{ O_MAX_BODY, "max-body", "BYTES", "largest request body (default "
+	    "6291456, 6 MiB;\nsuffixes Ki, Mi allowed)", false },
+	{ O_MAX_BODY_TOTAL, "max-body-total", "BYTES", "request bodies of all "
+	    "connections together\n(default 268435456, 256 MiB; beyond it 503)",
+	    false },
+	{ O_TIMEOUT, "timeout", "SECONDS", "idle connection timeout, 1..3600 "
+	    "(default 10)", false },
+	{ O_MAX_CONNECTIONS, "max-connections", "N", "open HTTPS connections at "
+	    "most, 16..65536 (default\n8192; the open-files limit is raised to "
+	    "fit)", false },
+	{ O_SHUTDOWN_TIMEOUT, "shutdown-timeout", "SECONDS", "on SIGTERM, how "
+	    "long to wait for reviews\nunder way, 0..300 (default 15)", false },
+	{ O_WATCH_INTERVAL, "watch-interval", "SECONDS", "how often --config, "
+	    "--tls-cert and\n--tls-key are checked for changes, 1..10\n"
+	    "(default 2; inotify is quicker)", false },
+	{ O_LOG_LEVEL, "log-level", "LEVEL", "debug, info, warn or error "
+	    "(default info)", false },
+	{ O_LOG_FORMAT, "log-format", "FORMAT", "json (default, one object per "
+	    "line) or\ntext (logfmt)", false },
+	{ 0, NULL, NULL, NULL, false }
+};
+
+const struct cli_cmd cmd_serve_cli = {
+	.name = "serve",
+	.synopsis = "[options]",
+	.summary = "serve admission reviews over HTTPS",
+	.about =
 	    "Serve admission reviews over HTTPS (POST /mutate, /mutate/<stage>,\n"
 	    "/validate, /validate/<stage>) and health and metrics over HTTP\n"
-	    "(/healthz, /readyz, /metrics). Stops gracefully on SIGTERM.\n"
-	    "\n"
-	    "options:\n"
-	    "  --config FILE            config merged over the embedded default\n"
-	    "                           (default: the embedded one)\n"
-	    "  --tls-cert FILE          serving certificate, PEM (chain allowed)\n"
-	    "  --tls-key FILE           its private key, PEM, unencrypted\n"
-	    "  --dev                    generate a throwaway CA and a certificate\n"
-	    "                           for localhost into " DEV_CERT_DIR "/\n"
-	    "  --listen ADDR:PORT       HTTPS address (default %s;\n"
-	    "                           IPv6 as [::1]:8443)\n"
-	    "  --metrics-listen ADDR:PORT\n"
-	    "                           HTTP address for /metrics, /healthz and\n"
-	    "                           /readyz (default %s)\n"
-	    "  --max-body BYTES         largest request body (default %u, 6 MiB;\n"
-	    "                           suffixes Ki, Mi allowed)\n"
-	    "  --max-body-total BYTES   request bodies of all connections together\n"
-	    "                           (default %u, 256 MiB; beyond it 503)\n"
-	    "  --timeout SECONDS        idle connection timeout (default %u)\n"
-	    "  --max-connections N      open HTTPS connections at most (default\n"
-	    "                           %u; the open-files limit is raised to fit)\n"
-	    "  --shutdown-timeout SECONDS\n"
-	    "                           on SIGTERM, how long to wait for reviews\n"
-	    "                           under way (default %u)\n"
-	    "  --watch-interval SECONDS how often --config, --tls-cert and\n"
-	    "                           --tls-key are checked for changes, 1..10\n"
-	    "                           (default %u; inotify is quicker)\n"
-	    "  --log-level LEVEL        debug, info, warn or error (default info)\n"
-	    "  --log-format FORMAT      json (default, one object per line) or\n"
-	    "                           text (logfmt)\n"
-	    "  --help                   this text\n"
-	    "\n"
+	    "(/healthz, /readyz, /metrics). Stops gracefully on SIGTERM.\n",
+	.opts = serve_opts,
+	.footer =
 	    "signals:\n"
 	    "  SIGTERM, SIGINT          stop: not ready, no new connections,\n"
 	    "                           answer the reviews under way, exit 0\n"
@@ -112,13 +135,11 @@ serve_usage(FILE *f)
 	    "\n"
 	    "environment:\n"
 	    "  POD_NAMESPACE            the webhook's own namespace, whose pods\n"
-	    "                           are never injected (downward API)\n",
-	    SERVER_DEFAULT_LISTEN, SERVER_DEFAULT_METRICS_LISTEN,
-	    SERVER_DEFAULT_MAX_BODY, SERVER_DEFAULT_MAX_BODY_TOTAL,
-	    SERVER_DEFAULT_TIMEOUT,
-	    SERVER_DEFAULT_MAX_CONNECTIONS, SERVE_SHUTDOWN_GRACE,
-	    WATCH_DEFAULT_INTERVAL_MS / 1000);
-}
+	    "                           are never injected (downward API)\n"
+	    "\n"
+	    "Exit status: 0 stopped on a signal; 1 the config, the certificate or\n"
+	    "a listener failed; 2 bad arguments.\n",
+};
 
 /* Digits, optionally followed by Ki or Mi; 1..1 GiB. */
 static int
@@ -199,33 +220,11 @@ serve_fit_connections(unsigned want)
 static int
 serve_parse_flags(int argc, char **argv, struct serve_flags *fl)
 {
-	enum { O_CONFIG = 256, O_CERT, O_KEY, O_LISTEN, O_METRICS, O_DEV,
-	    O_MAX_BODY, O_TIMEOUT, O_MAX_CONNECTIONS, O_LOG_LEVEL, O_HELP,
-	    O_SHUTDOWN_TIMEOUT, O_WATCH_INTERVAL, O_LOG_FORMAT,
-	    O_MAX_BODY_TOTAL };
-	static const struct option options[] = {
-		{ "config", required_argument, NULL, O_CONFIG },
-		{ "tls-cert", required_argument, NULL, O_CERT },
-		{ "tls-key", required_argument, NULL, O_KEY },
-		{ "listen", required_argument, NULL, O_LISTEN },
-		{ "metrics-listen", required_argument, NULL, O_METRICS },
-		{ "dev", no_argument, NULL, O_DEV },
-		{ "max-body", required_argument, NULL, O_MAX_BODY },
-		{ "max-body-total", required_argument, NULL, O_MAX_BODY_TOTAL },
-		{ "timeout", required_argument, NULL, O_TIMEOUT },
-		{ "max-connections", required_argument, NULL,
-		    O_MAX_CONNECTIONS },
-		{ "log-level", required_argument, NULL, O_LOG_LEVEL },
-		{ "log-format", required_argument, NULL, O_LOG_FORMAT },
-		{ "shutdown-timeout", required_argument, NULL,
-		    O_SHUTDOWN_TIMEOUT },
-		{ "watch-interval", required_argument, NULL,
-		    O_WATCH_INTERVAL },
-		{ "help", no_argument, NULL, O_HELP },
-		{ NULL, 0, NULL, 0 }
-	};
+	const struct cli_cmd *cmd = &cmd_serve_cli;
+	struct cli_parser p;
 	enum log_level level;
 	enum log_format format;
+	const char *v;
 	int c;
 
 	memset(fl, 0, sizeof(*fl));
@@ -237,129 +236,93 @@ serve_parse_flags(int argc, char **argv, struct serve_flags *fl)
 	fl->max_connections = SERVER_DEFAULT_MAX_CONNECTIONS;
 	fl->shutdown_timeout = SERVE_SHUTDOWN_GRACE;
 	fl->watch_interval = WATCH_DEFAULT_INTERVAL_MS / 1000;
-	opterr = 0;
-	optind = 0;	/* glibc: start over, whatever ran getopt before */
-	while ((c = getopt_long(argc, argv, "+:h", options, NULL)) != -1) {
+	cli_begin(&p, cmd, argc, argv);
+	while ((c = cli_next(&p)) != CLI_END) {
+		v = p.value;
 		switch (c) {
 		case O_CONFIG:
-			fl->config = optarg;
+			fl->config = v;
 			break;
 		case O_CERT:
-			fl->tls_cert = optarg;
+			fl->tls_cert = v;
 			break;
 		case O_KEY:
-			fl->tls_key = optarg;
+			fl->tls_key = v;
 			break;
 		case O_LISTEN:
-			fl->listen = optarg;
+			fl->listen = v;
 			break;
 		case O_METRICS:
-			fl->metrics_listen = optarg;
+			fl->metrics_listen = v;
 			break;
 		case O_DEV:
 			fl->dev = true;
 			break;
 		case O_MAX_BODY:
-			if (serve_parse_bytes(optarg, &fl->max_body) != 0) {
-				fprintf(stderr, "meshinject serve: --max-body "
-				    "\"%s\": want a number of bytes in 1..1Gi "
-				    "(e.g. 6291456 or 6Mi)\n", optarg);
-				return 2;
-			}
+			if (serve_parse_bytes(v, &fl->max_body) != 0)
+				return cli_fail(cmd, "--max-body \"%s\": want a "
+				    "number of bytes in 1..1Gi (e.g. 6291456 or "
+				    "6Mi)", v);
 			break;
 		case O_MAX_BODY_TOTAL:
-			if (serve_parse_bytes(optarg,
-			    &fl->max_body_total) != 0) {
-				fprintf(stderr, "meshinject serve: "
-				    "--max-body-total \"%s\": want a number of "
-				    "bytes in 1..1Gi (e.g. 256Mi)\n", optarg);
-				return 2;
-			}
+			if (serve_parse_bytes(v, &fl->max_body_total) != 0)
+				return cli_fail(cmd, "--max-body-total \"%s\": "
+				    "want a number of bytes in 1..1Gi (e.g. "
+				    "256Mi)", v);
 			break;
 		case O_TIMEOUT:
-			if (serve_parse_uint(optarg, 1, SERVE_MAX_TIMEOUT,
-			    &fl->timeout) != 0) {
-				fprintf(stderr, "meshinject serve: --timeout "
-				    "\"%s\": want whole seconds in 1..%lu\n",
-				    optarg, SERVE_MAX_TIMEOUT);
-				return 2;
-			}
+			if (serve_parse_uint(v, 1, SERVE_MAX_TIMEOUT,
+			    &fl->timeout) != 0)
+				return cli_fail(cmd, "--timeout \"%s\": want "
+				    "whole seconds in 1..%lu", v,
+				    SERVE_MAX_TIMEOUT);
 			break;
 		case O_MAX_CONNECTIONS:
-			if (serve_parse_uint(optarg, 16, SERVE_MAX_CONNECTIONS,
-			    &fl->max_connections) != 0) {
-				fprintf(stderr, "meshinject serve: "
-				    "--max-connections \"%s\": want a number in "
-				    "16..%lu\n", optarg,
+			if (serve_parse_uint(v, 16, SERVE_MAX_CONNECTIONS,
+			    &fl->max_connections) != 0)
+				return cli_fail(cmd, "--max-connections \"%s\": "
+				    "want a number in 16..%lu", v,
 				    SERVE_MAX_CONNECTIONS);
-				return 2;
-			}
 			break;
 		case O_LOG_LEVEL:
-			if (log_parse_level(optarg, &level) != 0) {
-				fprintf(stderr, "meshinject serve: --log-level "
-				    "\"%s\": want debug, info, warn or error\n",
-				    optarg);
-				return 2;
-			}
+			if (log_parse_level(v, &level) != 0)
+				return cli_fail(cmd, "--log-level \"%s\": want "
+				    "debug, info, warn or error", v);
 			log_set_level(level);
 			break;
 		case O_LOG_FORMAT:
-			if (log_parse_format(optarg, &format) != 0) {
-				fprintf(stderr, "meshinject serve: --log-format "
-				    "\"%s\": want json or text\n", optarg);
-				return 2;
-			}
+			if (log_parse_format(v, &format) != 0)
+				return cli_fail(cmd, "--log-format \"%s\": want "
+				    "json or text", v);
 			log_set_format(format);
 			break;
 		case O_SHUTDOWN_TIMEOUT:
-			if (serve_parse_uint(optarg, 0, SERVE_MAX_SHUTDOWN,
-			    &fl->shutdown_timeout) != 0) {
-				fprintf(stderr, "meshinject serve: "
-				    "--shutdown-timeout \"%s\": want whole "
-				    "seconds in 0..%lu\n", optarg,
+			if (serve_parse_uint(v, 0, SERVE_MAX_SHUTDOWN,
+			    &fl->shutdown_timeout) != 0)
+				return cli_fail(cmd, "--shutdown-timeout \"%s\": "
+				    "want whole seconds in 0..%lu", v,
 				    SERVE_MAX_SHUTDOWN);
-				return 2;
-			}
 			break;
 		case O_WATCH_INTERVAL:
-			if (serve_parse_uint(optarg, 1, SERVE_MAX_WATCH,
-			    &fl->watch_interval) != 0) {
-				fprintf(stderr, "meshinject serve: "
-				    "--watch-interval \"%s\": want whole "
-				    "seconds in 1..%lu\n", optarg,
+			if (serve_parse_uint(v, 1, SERVE_MAX_WATCH,
+			    &fl->watch_interval) != 0)
+				return cli_fail(cmd, "--watch-interval \"%s\": "
+				    "want whole seconds in 1..%lu", v,
 				    SERVE_MAX_WATCH);
-				return 2;
-			}
 			break;
-		case 'h':
-		case O_HELP:
-			serve_usage(stdout);
+		case CLI_HELP:
+			cli_usage(cmd, stdout);
 			return 1;
-		case ':':
-			fprintf(stderr, "meshinject serve: %s needs a value\n",
-			    argv[optind - 1]);
-			serve_usage(stderr);
-			return 2;
 		default:
-			fprintf(stderr, "meshinject serve: unknown option "
-			    "\"%s\"\n", argv[optind - 1]);
-			serve_usage(stderr);
-			return 2;
+			return cli_fail_parse(&p);
 		}
 	}
-	if (fl->max_body_total < fl->max_body) {
-		fprintf(stderr, "meshinject serve: --max-body-total (%zu) is "
-		    "less than --max-body (%zu): one request could never be "
-		    "taken whole\n", fl->max_body_total, fl->max_body);
-		return 2;
-	}
-	if (optind < argc) {
-		fprintf(stderr, "meshinject serve: unexpected argument \"%s\"\n",
-		    argv[optind]);
-		serve_usage(stderr);
-		return 2;
-	}
+	if (p.optind < argc)
+		return cli_fail_parse(&p);
+	if (fl->max_body_total < fl->max_body)
+		return cli_fail(cmd, "--max-body-total (%zu) is less than "
+		    "--max-body (%zu): one request could never be taken whole",
+		    fl->max_body_total, fl->max_body);
 	return 0;
 }
 
