@@ -27,7 +27,7 @@ HDRS     := $(wildcard include/*.h)
 # The core: what decides and builds a review's answer, no I/O (README, "core
 # and shells"). One static library, linked with jansson, libyaml and
 # libcrypto only; `make check-core` holds the fence.
-CORE_MODS := policy coreutil inject patch review config quantity netparse envoyvalues \
+CORE_MODS := policy coreutil inject patch review config config_tree quantity netparse envoyvalues \
              jsonalloc jsonpack jsonread jsonwrite
 CORE_OBJS := $(CORE_MODS:%=$(BUILD)/obj/%.o) $(BUILD)/obj/default_config.o
 CORE_LIB  := $(BUILD)/libmeshcore.a
@@ -275,5 +275,5 @@ valgrind: $(BUILD)/meshinject
 	[ -z "$$bad" ] && [ $$st -eq 0 ]
 
 # bench: not part of make test; needs wrk and nginx-light (Debian packages).
-bench: all
+bench: all $(CORE_LIB)
 	@./tests/bench/run.sh

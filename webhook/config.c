@@ -1,7 +1,7 @@
-/* config.c - load the meshinject config: YAML (libyaml events) into a small
- * tree that remembers where each node came from, the user's tree merged over
- * the embedded default, then validated into struct config. Every problem is
- * collected and reported as "file:line: key: reason". */
+/* config.c - load the meshinject config: the tree config_tree.c parsed and
+ * merged (the user's over the embedded default) validated into struct
+ * config, every problem reported as "file:line: key: reason", and the
+ * config's hash. */
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -13,16 +13,10 @@
 
 #include <jansson.h>
 #include <openssl/evp.h>
-#include <yaml.h>
 
 #include "config.h"
+#include "config_tree.h"
 #include "jsonalloc.h"
-
-#define CONFIG_MAX_DEPTH	32		/* nesting of maps and lists */
-#define CONFIG_MAX_NODES	100000
-#define CONFIG_MAX_ERRORS	100		/* then "too many errors" */
-#define QUOTE_MAX		80		/* bytes of a value quoted back */
-#define PATH_MAX_LEN		512
 
 #define DEFAULT_NAME		"<default>"
 
@@ -59,689 +53,6 @@ feature_parse(const char *name)
 	return -1;
 }
 
-/* ---- the tree ---- */
-
-enum node_type {
-	NODE_NULL,	/* plain "", "~", "null": the key is there, unset */
-	NODE_SCALAR,
-	NODE_SEQ,
-	NODE_MAP
-};
-
-struct node {
-	enum node_type type;
-	bool quoted;		/* quoted or !!str: never a number or bool */
-	int line;		/* 1-based, of the value */
-	const char *src;	/* file name for messages (owned by the loader) */
-	char *key;		/* key in the parent map, else NULL */
-	int key_line;
-	char *value;		/* scalar text (also kept for NODE_NULL) */
-	struct node **kids;	/* list items or map entries, in file order */
-	size_t n;
-	size_t cap;
-};
-
-static void
-node_free(struct node *n)
-{
-	size_t i;
-
-	if (n == NULL)
-		return;
-	for (i = 0; i < n->n; i++)
-		node_free(n->kids[i]);
-	free(n->kids);
-	free(n->key);
-	free(n->value);
-	free(n);
-}
-
-static int
-node_append(struct node *parent, struct node *kid)
-{
-	struct node **k;
-	size_t cap;
-
-	if (parent->n == parent->cap) {
-		cap = parent->cap ? parent->cap * 2 : 4;
-		k = realloc(parent->kids, cap * sizeof(*k));
-		if (k == NULL)
-			return -1;
-		parent->kids = k;
-		parent->cap = cap;
-	}
-	parent->kids[parent->n++] = kid;
-	return 0;
-}
-
-/* The entry `key` of a map (borrowed), or NULL. */
-static struct node *
-map_get(const struct node *map, const char *key)
-{
-	size_t i;
-
-	if (map == NULL || map->type != NODE_MAP)
-		return NULL;
-	for (i = 0; i < map->n; i++)
-		if (map->kids[i] != NULL && strcmp(map->kids[i]->key, key) == 0)
-			return map->kids[i];
-	return NULL;
-}
-
-/* ---- errors ---- */
-
-struct error {
-	char *msg;
-	int user;	/* 0 for the file being loaded, 1 for the default */
-	int line;	/* 0 for errors about the whole file */
-	size_t seq;
-};
-
-struct loader {
-	const char *name;	/* the file being loaded, for messages */
-	struct error *errs;
-	size_t n_errs;
-	size_t cap_errs;
-	bool too_many;
-	bool oom;
-	size_t n_nodes;
-};
-
-static void
-loader_oom(struct loader *ld)
-{
-	ld->oom = true;
-}
-
-static void
-add_error(struct loader *ld, const char *src, int line, const char *path,
-    const char *reason)
-{
-	struct error *e;
-	char *msg;
-	size_t cap;
-	int len;
-
-	if (ld->n_errs >= CONFIG_MAX_ERRORS) {
-		ld->too_many = true;
-		return;
-	}
-	if (ld->n_errs == ld->cap_errs) {
-		cap = ld->cap_errs ? ld->cap_errs * 2 : 8;
-		e = realloc(ld->errs, cap * sizeof(*e));
-		if (e == NULL) {
-			loader_oom(ld);
-			return;
-		}
-		ld->errs = e;
-		ld->cap_errs = cap;
-	}
-	if (src == NULL)
-		src = ld->name;
-	if (line > 0 && path != NULL && path[0] != '\0')
-		len = asprintf(&msg, "%s:%d: %s: %s", src, line, path, reason);
-	else if (line > 0)
-		len = asprintf(&msg, "%s:%d: %s", src, line, reason);
-	else
-		len = asprintf(&msg, "%s: %s", src, reason);
-	if (len < 0) {
-		loader_oom(ld);
-		return;
-	}
-	e = &ld->errs[ld->n_errs];
-	e->msg = msg;
-	e->user = strcmp(src, ld->name) == 0 ? 0 : 1;
-	e->line = line;
-	e->seq = ld->n_errs;
-	ld->n_errs++;
-}
-
-static void report_at(struct loader *, const char *, int, const char *,
-    const char *, ...) __attribute__((format(printf, 5, 6)));
-static void report(struct loader *, const struct node *, const char *,
-    const char *, ...) __attribute__((format(printf, 4, 5)));
-
-static void
-report_at(struct loader *ld, const char *src, int line, const char *path,
-    const char *fmt, ...)
-{
-	char reason[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(reason, sizeof(reason), fmt, ap);
-	va_end(ap);
-	add_error(ld, src, line, path, reason);
-}
-
-/* Report a problem with the value of node `n` at `path`. */
-static void
-report(struct loader *ld, const struct node *n, const char *path,
-    const char *fmt, ...)
-{
-	char reason[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(reason, sizeof(reason), fmt, ap);
-	va_end(ap);
-	add_error(ld, n->src, n->line, path, reason);
-}
-
-static int
-error_cmp(const void *a, const void *b)
-{
-	const struct error *x = a, *y = b;
-
-	if (x->user != y->user)
-		return x->user - y->user;
-	if (x->line != y->line)
-		return x->line < y->line ? -1 : 1;
-	return x->seq < y->seq ? -1 : x->seq > y->seq;
-}
-
-/* Hand the collected messages over to errs, in file order. */
-static void
-loader_finish(struct loader *ld, struct config_errors *errs)
-{
-	char **msgs;
-	size_t i, extra;
-
-	if (ld->oom)
-		add_error(ld, ld->name, 0, NULL, "out of memory");
-	qsort(ld->errs, ld->n_errs, sizeof(*ld->errs), error_cmp);
-	extra = ld->too_many ? 1 : 0;
-	if (errs != NULL && ld->n_errs + extra > 0) {
-		msgs = realloc(errs->msgs,
-		    (errs->count + ld->n_errs + extra) * sizeof(*msgs));
-		if (msgs != NULL) {
-			errs->msgs = msgs;
-			for (i = 0; i < ld->n_errs; i++) {
-				msgs[errs->count++] = ld->errs[i].msg;
-				ld->errs[i].msg = NULL;
-			}
-			if (ld->too_many && asprintf(&msgs[errs->count],
-			    "%s: too many errors, stopped after %d",
-			    ld->name, CONFIG_MAX_ERRORS) >= 0)
-				errs->count++;
-		}
-	}
-	for (i = 0; i < ld->n_errs; i++)
-		free(ld->errs[i].msg);
-	free(ld->errs);
-	ld->errs = NULL;
-	ld->n_errs = ld->cap_errs = 0;
-}
-
-void
-config_errors_clear(struct config_errors *errs)
-{
-	size_t i;
-
-	if (errs == NULL)
-		return;
-	for (i = 0; i < errs->count; i++)
-		free(errs->msgs[i]);
-	free(errs->msgs);
-	errs->msgs = NULL;
-	errs->count = 0;
-}
-
-/* `s` in double quotes for a message: escaped, cut after QUOTE_MAX bytes
- * (on a UTF-8 boundary). buf needs QUOTE_MAX * 4 + 8 bytes. */
-static const char *
-quote(const char *s, char *buf, size_t size)
-{
-	size_t i, o = 0;
-	unsigned char c;
-
-	if (size < QUOTE_MAX * 4 + 8)
-		return "\"?\"";
-	buf[o++] = '"';
-	for (i = 0; s[i] != '\0'; i++) {
-		c = (unsigned char)s[i];
-		if ((i >= QUOTE_MAX && (c & 0xc0) != 0x80) || o + 9 > size) {
-			memcpy(buf + o, "...", 3);
-			o += 3;
-			break;
-		}
-		if (c == '"' || c == '\\') {
-			buf[o++] = '\\';
-			buf[o++] = (char)c;
-		} else if (c < 0x20 || c == 0x7f) {
-			o += (size_t)snprintf(buf + o, size - o, "\\x%02x", c);
-		} else {
-			buf[o++] = (char)c;
-		}
-	}
-	buf[o++] = '"';
-	buf[o] = '\0';
-	return buf;
-}
-
-#define QBUF char qb[QUOTE_MAX * 4 + 8]
-#define Q(s) quote((s), qb, sizeof(qb))
-
-/* Append ".key" (or "key" at the top) to a dotted path. */
-static void
-path_join(char *out, size_t size, const char *prefix, const char *key)
-{
-	size_t o = 0, plen, klen;
-
-	if (size == 0)
-		return;
-	plen = prefix != NULL ? strlen(prefix) : 0;
-	klen = strlen(key);
-	/* out may be prefix: move it first, then append (cut at size) */
-	if (plen > size - 1)
-		plen = size - 1;
-	if (prefix != NULL && prefix != out)
-		memmove(out, prefix, plen);
-	o = plen;
-	if (plen > 0 && o < size - 1)
-		out[o++] = '.';
-	if (klen > size - 1 - o)
-		klen = size - 1 - o;
-	memcpy(out + o, key, klen);
-	out[o + klen] = '\0';
-}
-
-/* ---- YAML to tree ---- */
-
-static bool
-plain_null(const char *v)
-{
-	return v[0] == '\0' || strcmp(v, "~") == 0 || strcmp(v, "null") == 0 ||
-	    strcmp(v, "Null") == 0 || strcmp(v, "NULL") == 0;
-}
-
-struct parse_level {
-	struct node *node;
-	char *key;		/* a map's key waiting for its value */
-	int key_line;
-};
-
-/* The dotted path of the map at lv[depth - 1]; with `pending`, plus the key
- * waiting there for its value (the path of the node being read). */
-static void
-parse_path(const struct parse_level *lv, size_t depth, bool pending,
-    char *out, size_t size)
-{
-	size_t i;
-
-	out[0] = '\0';
-	for (i = 1; i < depth; i++)
-		if (lv[i].node->key != NULL)	/* else a list item */
-			path_join(out, size, out, lv[i].node->key);
-	if (pending && depth > 0 && lv[depth - 1].key != NULL)
-		path_join(out, size, out, lv[depth - 1].key);
-}
-
-static int
-key_cmp(const void *a, const void *b)
-{
-	const struct node *x = *(const struct node *const *)a;
-	const struct node *y = *(const struct node *const *)b;
-	int c = strcmp(x->key, y->key);
-
-	if (c != 0)
-		return c;
-	return x->key_line < y->key_line ? -1 : x->key_line > y->key_line;
-}
-
-/* Report keys that appear twice in one map (sorted copy: big maps stay
- * cheap). */
-static void
-check_duplicates(struct loader *ld, const struct node *map,
-    const struct parse_level *lv, size_t depth)
-{
-	struct node **sorted;
-	char path[PATH_MAX_LEN], full[PATH_MAX_LEN];
-	size_t i;
-
-	if (map->n < 2)
-		return;
-	sorted = malloc(map->n * sizeof(*sorted));
-	if (sorted == NULL) {
-		loader_oom(ld);
-		return;
-	}
-	memcpy(sorted, map->kids, map->n * sizeof(*sorted));
-	qsort(sorted, map->n, sizeof(*sorted), key_cmp);
-	parse_path(lv, depth, true, path, sizeof(path));
-	for (i = 1; i < map->n; i++) {
-		if (strcmp(sorted[i]->key, sorted[i - 1]->key) != 0)
-			continue;
-		path_join(full, sizeof(full), path, sorted[i]->key);
-		report_at(ld, map->src, sorted[i]->key_line, full,
-		    "duplicate key (first on line %d)",
-		    sorted[i - 1]->key_line);
-	}
-	free(sorted);
-}
-
-static const char *
-event_anchor(const yaml_event_t *ev)
-{
-	switch (ev->type) {
-	case YAML_SCALAR_EVENT:
-		return (const char *)ev->data.scalar.anchor;
-	case YAML_SEQUENCE_START_EVENT:
-		return (const char *)ev->data.sequence_start.anchor;
-	case YAML_MAPPING_START_EVENT:
-		return (const char *)ev->data.mapping_start.anchor;
-	default:
-		return NULL;
-	}
-}
-
-static const char *
-event_tag(const yaml_event_t *ev)
-{
-	switch (ev->type) {
-	case YAML_SCALAR_EVENT:
-		return (const char *)ev->data.scalar.tag;
-	case YAML_SEQUENCE_START_EVENT:
-		return (const char *)ev->data.sequence_start.tag;
-	case YAML_MAPPING_START_EVENT:
-		return (const char *)ev->data.mapping_start.tag;
-	default:
-		return NULL;
-	}
-}
-
-/* A node for a scalar, sequence-start or mapping-start event, or NULL with
- * the problem reported. */
-static struct node *
-node_from_event(struct loader *ld, const char *src, const yaml_event_t *ev,
-    const char *path)
-{
-	struct node *n;
-	const char *tag = event_tag(ev);
-	bool str_tag = false;
-
-	if (event_anchor(ev) != NULL) {
-		report_at(ld, src, (int)ev->start_mark.line + 1, path,
-		    "anchors and aliases are not supported");
-		return NULL;
-	}
-	if (tag != NULL) {
-		if (ev->type == YAML_SCALAR_EVENT &&
-		    (strcmp(tag, "tag:yaml.org,2002:str") == 0 ||
-		    strcmp(tag, "!") == 0))
-			str_tag = true;
-		else if (!(ev->type == YAML_MAPPING_START_EVENT &&
-		    strcmp(tag, "tag:yaml.org,2002:map") == 0) &&
-		    !(ev->type == YAML_SEQUENCE_START_EVENT &&
-		    strcmp(tag, "tag:yaml.org,2002:seq") == 0)) {
-			report_at(ld, src, (int)ev->start_mark.line + 1, path,
-			    "YAML tags are not supported");
-			return NULL;
-		}
-	}
-	if (++ld->n_nodes > CONFIG_MAX_NODES) {
-		report_at(ld, src, (int)ev->start_mark.line + 1, path,
-		    "more than %d values", CONFIG_MAX_NODES);
-		return NULL;
-	}
-	n = calloc(1, sizeof(*n));
-	if (n == NULL) {
-		loader_oom(ld);
-		return NULL;
-	}
-	n->src = src;
-	n->line = (int)ev->start_mark.line + 1;
-	switch (ev->type) {
-	case YAML_SCALAR_EVENT:
-		if (strlen((const char *)ev->data.scalar.value) !=
-		    ev->data.scalar.length) {
-			report_at(ld, src, n->line, path,
-			    "value contains a NUL character");
-			free(n);
-			return NULL;
-		}
-		n->value = strdup((const char *)ev->data.scalar.value);
-		if (n->value == NULL) {
-			loader_oom(ld);
-			free(n);
-			return NULL;
-		}
-		n->quoted = str_tag ||
-		    ev->data.scalar.style != YAML_PLAIN_SCALAR_STYLE;
-		n->type = !n->quoted && plain_null(n->value) ?
-		    NODE_NULL : NODE_SCALAR;
-		break;
-	case YAML_SEQUENCE_START_EVENT:
-		n->type = NODE_SEQ;
-		break;
-	default:
-		n->type = NODE_MAP;
-		break;
-	}
-	return n;
-}
-
-/* Parse one YAML document into a tree. Returns the root (an empty map for
- * an empty document), or NULL with the problem reported. */
-static struct node *
-tree_parse(struct loader *ld, const char *src, const char *text, size_t len)
-{
-	yaml_parser_t parser;
-	yaml_event_t ev;
-	struct parse_level lv[CONFIG_MAX_DEPTH + 1];
-	struct parse_level *top;
-	struct node *root = NULL, *n;
-	char path[PATH_MAX_LEN];
-	size_t depth = 0, i;
-	int docs = 0;
-	bool done = false, failed = false;
-
-	if (len > CONFIG_MAX_BYTES) {
-		report_at(ld, src, 0, NULL, "larger than %d bytes",
-		    CONFIG_MAX_BYTES);
-		return NULL;
-	}
-	ld->n_nodes = 0;
-	if (!yaml_parser_initialize(&parser)) {
-		loader_oom(ld);
-		return NULL;
-	}
-	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
-	while (!done && !failed) {
-		if (!yaml_parser_parse(&parser, &ev)) {
-			parse_path(lv, depth, true, path, sizeof(path));
-			if (parser.error == YAML_MEMORY_ERROR)
-				loader_oom(ld);
-			else if (parser.context != NULL)
-				report_at(ld, src,
-				    (int)parser.problem_mark.line + 1, path,
-				    "YAML syntax error: %s %s",
-				    parser.problem ? parser.problem : "error",
-				    parser.context);
-			else
-				report_at(ld, src,
-				    (int)parser.problem_mark.line + 1, path,
-				    "YAML syntax error: %s",
-				    parser.problem ? parser.problem : "error");
-			failed = true;
-			break;
-		}
-		top = depth > 0 ? &lv[depth - 1] : NULL;
-		parse_path(lv, depth, true, path, sizeof(path));
-		switch (ev.type) {
-		case YAML_STREAM_END_EVENT:
-			done = true;
-			break;
-		case YAML_DOCUMENT_START_EVENT:
-			if (++docs > 1) {
-				report_at(ld, src, (int)ev.start_mark.line + 1,
-				    NULL, "more than one YAML document");
-				failed = true;
-			}
-			break;
-		case YAML_ALIAS_EVENT:
-			report_at(ld, src, (int)ev.start_mark.line + 1, path,
-			    "anchors and aliases are not supported");
-			failed = true;
-			break;
-		case YAML_SCALAR_EVENT:
-		case YAML_SEQUENCE_START_EVENT:
-		case YAML_MAPPING_START_EVENT:
-			if (top != NULL && top->node->type == NODE_MAP &&
-			    top->key == NULL) {
-				/* a key */
-				if (ev.type != YAML_SCALAR_EVENT) {
-					report_at(ld, src,
-					    (int)ev.start_mark.line + 1, path,
-					    "a key must be a string, not a %s",
-					    ev.type == YAML_MAPPING_START_EVENT ?
-					    "map" : "list");
-					failed = true;
-					break;
-				}
-				if (event_anchor(&ev) != NULL) {
-					report_at(ld, src,
-					    (int)ev.start_mark.line + 1, path,
-					    "anchors and aliases are not supported");
-					failed = true;
-					break;
-				}
-				top->key = strdup(
-				    (const char *)ev.data.scalar.value);
-				if (top->key == NULL) {
-					loader_oom(ld);
-					failed = true;
-				}
-				top->key_line = (int)ev.start_mark.line + 1;
-				break;
-			}
-			n = node_from_event(ld, src, &ev, path);
-			if (n == NULL) {
-				failed = true;
-				break;
-			}
-			if (top == NULL) {
-				root = n;
-			} else {
-				if (top->node->type == NODE_MAP) {
-					n->key = top->key;
-					n->key_line = top->key_line;
-					top->key = NULL;
-				}
-				if (node_append(top->node, n) != 0) {
-					node_free(n);
-					loader_oom(ld);
-					failed = true;
-					break;
-				}
-			}
-			if (ev.type == YAML_SCALAR_EVENT)
-				break;
-			if (depth == CONFIG_MAX_DEPTH) {
-				report_at(ld, src, n->line, path,
-				    "nested deeper than %d levels",
-				    CONFIG_MAX_DEPTH);
-				failed = true;
-				break;
-			}
-			lv[depth].node = n;
-			lv[depth].key = NULL;
-			lv[depth].key_line = 0;
-			depth++;
-			break;
-		case YAML_MAPPING_END_EVENT:
-			if (depth > 0) {
-				check_duplicates(ld, lv[depth - 1].node, lv,
-				    depth);
-				depth--;
-			}
-			break;
-		case YAML_SEQUENCE_END_EVENT:
-			if (depth > 0)
-				depth--;
-			break;
-		default:
-			break;
-		}
-		yaml_event_delete(&ev);
-	}
-	if (failed)
-		yaml_event_delete(&ev);
-	for (i = 0; i < depth; i++)
-		free(lv[i].key);
-	yaml_parser_delete(&parser);
-	if (failed || ld->oom) {
-		node_free(root);
-		return NULL;
-	}
-	if (root == NULL || root->type == NODE_NULL) {
-		/* an empty file (or only comments): no changes */
-		node_free(root);
-		root = calloc(1, sizeof(*root));
-		if (root == NULL) {
-			loader_oom(ld);
-			return NULL;
-		}
-		root->type = NODE_MAP;
-		root->src = src;
-		root->line = 1;
-	}
-	if (root->type != NODE_MAP) {
-		report(ld, root, NULL, "the config must be a map of keys, "
-		    "not a %s", root->type == NODE_SEQ ? "list" : "single value");
-		node_free(root);
-		return NULL;
-	}
-	return root;
-}
-
-/* ---- merge ---- */
-
-/* Merge `user` into `def` in place, stealing the user's nodes: maps merge
- * key by key, anything else replaces. At the top, `stages` entries replace
- * the default's stage whole. A null where the default has a map changes
- * nothing (`proxy:` with every key commented out). */
-static int
-tree_merge(struct node *def, struct node *user, int level, bool stages)
-{
-	struct node *u, *d;
-	size_t i, j;
-
-	for (i = 0; i < user->n; i++) {
-		u = user->kids[i];
-		d = NULL;
-		for (j = 0; j < def->n; j++)
-			if (strcmp(def->kids[j]->key, u->key) == 0) {
-				d = def->kids[j];
-				break;
-			}
-		if (d == NULL) {
-			if (node_append(def, u) != 0)
-				return -1;
-			user->kids[i] = NULL;
-			continue;
-		}
-		if (d->type == NODE_MAP && u->type == NODE_NULL && !stages)
-			continue;
-		if (d->type == NODE_MAP && u->type == NODE_MAP && !stages) {
-			if (tree_merge(d, u, level + 1, level == 0 &&
-			    strcmp(u->key, "stages") == 0) != 0)
-				return -1;
-			continue;
-		}
-		node_free(d);
-		def->kids[j] = u;
-		user->kids[i] = NULL;
-	}
-	/* the user map's emptied slots must not be freed twice */
-	j = 0;
-	for (i = 0; i < user->n; i++)
-		if (user->kids[i] != NULL)
-			user->kids[j++] = user->kids[i];
-	user->n = j;
-	return 0;
-}
-
 /* ---- validation helpers ---- */
 
 static const char *
@@ -767,9 +78,9 @@ want_map(struct loader *ld, const struct node *n, const char *path)
 	if (n->type == NODE_MAP)
 		return true;
 	if (n->type == NODE_SCALAR)
-		report(ld, n, path, "expected a map, got %s", Q(n->value));
+		config_report(ld, n, path, "expected a map, got %s", Q(n->value));
 	else
-		report(ld, n, path, "expected a map, got %s", type_name(n));
+		config_report(ld, n, path, "expected a map, got %s", type_name(n));
 	return false;
 }
 
@@ -781,9 +92,9 @@ want_seq(struct loader *ld, const struct node *n, const char *path)
 	if (n->type == NODE_SEQ)
 		return true;
 	if (n->type == NODE_SCALAR)
-		report(ld, n, path, "expected a list, got %s", Q(n->value));
+		config_report(ld, n, path, "expected a list, got %s", Q(n->value));
 	else
-		report(ld, n, path, "expected a list, got %s", type_name(n));
+		config_report(ld, n, path, "expected a list, got %s", type_name(n));
 	return false;
 }
 
@@ -803,8 +114,8 @@ check_keys(struct loader *ld, const struct node *map, const char *path,
 				ok = true;
 		if (ok)
 			continue;
-		path_join(full, sizeof(full), path, map->kids[i]->key);
-		report_at(ld, map->kids[i]->src, map->kids[i]->key_line, full,
+		config_path_join(full, sizeof(full), path, map->kids[i]->key);
+		config_report_at(ld, map->kids[i]->src, map->kids[i]->key_line, full,
 		    "unknown key");
 	}
 }
@@ -825,16 +136,16 @@ get_string(struct loader *ld, const struct node *n, const char *path,
 	}
 	if (n->type == NODE_NULL ||
 	    (n->type == NODE_SCALAR && n->value[0] == '\0')) {
-		report(ld, n, path, "must not be empty");
+		config_report(ld, n, path, "must not be empty");
 		return -1;
 	}
 	if (n->type != NODE_SCALAR) {
-		report(ld, n, path, "expected a string, got %s", type_name(n));
+		config_report(ld, n, path, "expected a string, got %s", type_name(n));
 		return -1;
 	}
 	s = strdup(n->value);
 	if (s == NULL) {
-		loader_oom(ld);
+		config_loader_oom(ld);
 		return -1;
 	}
 	free(*out);
@@ -859,12 +170,12 @@ get_bool(struct loader *ld, const struct node *n, const char *path, bool *out)
 			*out = false;
 			return 0;
 		}
-		report(ld, n, path, "%s is not a boolean (true or false)", Q(v));
+		config_report(ld, n, path, "%s is not a boolean (true or false)", Q(v));
 	} else if (n->type == NODE_SCALAR) {
-		report(ld, n, path, "expected true or false, got the string %s",
+		config_report(ld, n, path, "expected true or false, got the string %s",
 		    Q(v));
 	} else {
-		report(ld, n, path, "expected true or false, got %s",
+		config_report(ld, n, path, "expected true or false, got %s",
 		    type_name(n));
 	}
 	return -1;
@@ -881,18 +192,18 @@ get_long(struct loader *ld, const struct node *n, const char *path,
 	long v;
 
 	if (n->type == NODE_SCALAR && n->quoted) {
-		report(ld, n, path, "expected a number, got the string %s",
+		config_report(ld, n, path, "expected a number, got the string %s",
 		    Q(n->value));
 		return -1;
 	}
 	if (n->type != NODE_SCALAR) {
-		report(ld, n, path, "expected a number, got %s", type_name(n));
+		config_report(ld, n, path, "expected a number, got %s", type_name(n));
 		return -1;
 	}
 	/* YAML 1.1 readers (go-yaml, so Helm and kubectl) take 0644 as octal */
 	digits = n->value + (n->value[0] == '+' || n->value[0] == '-');
 	if (digits[0] == '0' && isdigit((unsigned char)digits[1])) {
-		report(ld, n, path, "%s has a leading zero (octal in YAML 1.1); "
+		config_report(ld, n, path, "%s has a leading zero (octal in YAML 1.1); "
 		    "write it without", Q(n->value));
 		return -1;
 	}
@@ -900,7 +211,7 @@ get_long(struct loader *ld, const struct node *n, const char *path,
 	v = strtol(n->value, &end, 10);
 	if (n->value[0] == '\0' || isspace((unsigned char)n->value[0]) ||
 	    *end != '\0' || errno == ERANGE || v < min || v > max) {
-		report(ld, n, path, "%s is not %s (%ld-%ld)", Q(n->value), what,
+		config_report(ld, n, path, "%s is not %s (%ld-%ld)", Q(n->value), what,
 		    min, max);
 		return -1;
 	}
@@ -1047,7 +358,7 @@ dup_or_null(struct loader *ld, const char *s)
 		return NULL;
 	d = strdup(s);
 	if (d == NULL)
-		loader_oom(ld);
+		config_loader_oom(ld);
 	return d;
 }
 
@@ -1073,14 +384,14 @@ resource_apply(struct loader *ld, const struct node *n, const char *path,
 	char *v = NULL;
 
 	if (n->type == NODE_SCALAR && n->quoted && n->value[0] == '\0') {
-		report(ld, n, path, "must not be empty (leave it out or null "
+		config_report(ld, n, path, "must not be empty (leave it out or null "
 		    "for no %s)", strstr(path, "limits") ? "limit" : "request");
 		return;
 	}
 	if (get_string(ld, n, path, true, &v) != 0)
 		return;
 	if (v != NULL && !config_valid_quantity(v)) {
-		report(ld, n, path, "%s is not a quantity (like 100m, 0.5, "
+		config_report(ld, n, path, "%s is not a quantity (like 100m, 0.5, "
 		    "128Mi, 1Gi)", Q(v));
 		free(v);
 		return;
@@ -1105,20 +416,20 @@ resources_apply(struct loader *ld, const struct node *res, const char *path,
 		return;
 	check_keys(ld, res, path, top_keys);
 	for (i = 0; i < 2; i++) {
-		sub = map_get(res, top_keys[i]);
+		sub = config_map_get(res, top_keys[i]);
 		if (sub == NULL || sub->type == NODE_NULL)
 			continue;
-		path_join(p1, sizeof(p1), path, top_keys[i]);
+		config_path_join(p1, sizeof(p1), path, top_keys[i]);
 		if (!want_map(ld, sub, p1))
 			continue;
 		check_keys(ld, sub, p1, rkeys);
-		if ((v = map_get(sub, "cpu")) != NULL) {
-			path_join(p2, sizeof(p2), p1, "cpu");
+		if ((v = config_map_get(sub, "cpu")) != NULL) {
+			config_path_join(p2, sizeof(p2), p1, "cpu");
 			resource_apply(ld, v, p2,
 			    i == 0 ? &pc->cpu_request : &pc->cpu_limit);
 		}
-		if ((v = map_get(sub, "memory")) != NULL) {
-			path_join(p2, sizeof(p2), p1, "memory");
+		if ((v = config_map_get(sub, "memory")) != NULL) {
+			config_path_join(p2, sizeof(p2), p1, "memory");
 			resource_apply(ld, v, p2,
 			    i == 0 ? &pc->memory_request : &pc->memory_limit);
 		}
@@ -1148,22 +459,22 @@ resources_check(struct loader *ld, const struct node *res, const char *path,
 		if (req == NULL || lim == NULL ||
 		    config_quantity_value(req) <= config_quantity_value(lim))
 			continue;
-		rn = map_get(map_get(res, "requests"), kinds[i]);
-		ln = map_get(map_get(res, "limits"), kinds[i]);
+		rn = config_map_get(config_map_get(res, "requests"), kinds[i]);
+		ln = config_map_get(config_map_get(res, "limits"), kinds[i]);
 		at = rn != NULL ? rn : ln;
 		if (at == NULL)
 			continue;	/* neither side set here */
 		if (at == rn && ln != NULL && strcmp(rn->src, ld->name) != 0 &&
 		    strcmp(ln->src, ld->name) == 0)
 			at = ln;	/* the file's side, not the default's */
-		path_join(p, sizeof(p), path, at == rn ? "requests" : "limits");
-		path_join(p, sizeof(p), p, kinds[i]);
+		config_path_join(p, sizeof(p), path, at == rn ? "requests" : "limits");
+		config_path_join(p, sizeof(p), p, kinds[i]);
 		if (at == rn)
-			report(ld, at, p, "%s is more than the %s limit %s",
-			    Q(req), kinds[i], quote(lim, qb2, sizeof(qb2)));
+			config_report(ld, at, p, "%s is more than the %s limit %s",
+			    Q(req), kinds[i], config_quote(lim, qb2, sizeof(qb2)));
 		else
-			report(ld, at, p, "%s is less than the %s request %s",
-			    Q(lim), kinds[i], quote(req, qb2, sizeof(qb2)));
+			config_report(ld, at, p, "%s is less than the %s request %s",
+			    Q(lim), kinds[i], config_quote(req, qb2, sizeof(qb2)));
 	}
 }
 
@@ -1187,37 +498,37 @@ proxy_apply(struct loader *ld, const struct node *map, const char *path,
 	if (map->type == NODE_NULL || !want_map(ld, map, path))
 		return;
 	check_keys(ld, map, path, keys);
-	if ((n = map_get(map, "image")) != NULL) {
-		path_join(p, sizeof(p), path, "image");
+	if ((n = config_map_get(map, "image")) != NULL) {
+		config_path_join(p, sizeof(p), path, "image");
 		if (get_string(ld, n, p, false, &s) == 0) {
 			if (config_valid_image(s)) {
 				free(pc->image);
 				pc->image = s;
 			} else {
-				report(ld, n, p, "%s is not an image reference",
+				config_report(ld, n, p, "%s is not an image reference",
 				    Q(s));
 				free(s);
 			}
 			s = NULL;
 		}
 	}
-	if ((n = map_get(map, "uid")) != NULL) {
-		path_join(p, sizeof(p), path, "uid");
+	if ((n = config_map_get(map, "uid")) != NULL) {
+		config_path_join(p, sizeof(p), path, "uid");
 		/* Not 0: the proxy runs with runAsNonRoot, and root's traffic
 		 * would all be exempt from the redirect. Not the last UID: the
 		 * cni check container runs as uid + 1. */
 		if (get_long(ld, n, p, 1, 2147483646L, "a UID", &v) == 0)
 			pc->uid = v;
 	}
-	if ((ports = map_get(map, "ports")) != NULL) {
-		path_join(p, sizeof(p), path, "ports");
+	if ((ports = config_map_get(map, "ports")) != NULL) {
+		config_path_join(p, sizeof(p), path, "ports");
 		if (ports->type != NODE_NULL && want_map(ld, ports, p)) {
 			check_keys(ld, ports, p, port_keys);
 			for (i = 0; i < PORT_COUNT; i++) {
-				n = map_get(ports, port_keys[i]);
+				n = config_map_get(ports, port_keys[i]);
 				if (n == NULL)
 					continue;
-				path_join(pp, sizeof(pp), p, port_keys[i]);
+				config_path_join(pp, sizeof(pp), p, port_keys[i]);
 				if (get_long(ld, n, pp, 1, 65535, "a port",
 				    &v) == 0) {
 					*port_field(pc, (int)i) = (int)v;
@@ -1226,27 +537,27 @@ proxy_apply(struct loader *ld, const struct node *map, const char *path,
 			}
 		}
 	}
-	if ((n = map_get(map, "xdsAddress")) != NULL) {
-		path_join(p, sizeof(p), path, "xdsAddress");
+	if ((n = config_map_get(map, "xdsAddress")) != NULL) {
+		config_path_join(p, sizeof(p), path, "xdsAddress");
 		if (get_string(ld, n, p, false, &s) == 0) {
 			if (host_port(s)) {
 				free(pc->xds_address);
 				pc->xds_address = s;
 			} else {
-				report(ld, n, p, "%s is not host:port", Q(s));
+				config_report(ld, n, p, "%s is not host:port", Q(s));
 				free(s);
 			}
 			s = NULL;
 		}
 	}
-	if ((n = map_get(map, "logLevel")) != NULL) {
-		path_join(p, sizeof(p), path, "logLevel");
+	if ((n = config_map_get(map, "logLevel")) != NULL) {
+		config_path_join(p, sizeof(p), path, "logLevel");
 		if (get_string(ld, n, p, false, &s) == 0) {
 			if (config_valid_log_level(s)) {
 				free(pc->log_level);
 				pc->log_level = s;
 			} else {
-				report(ld, n, p, "%s is not a log level (trace, "
+				config_report(ld, n, p, "%s is not a log level (trace, "
 				    "debug, info, warning, error, critical, "
 				    "off)", Q(s));
 				free(s);
@@ -1254,8 +565,8 @@ proxy_apply(struct loader *ld, const struct node *map, const char *path,
 			s = NULL;
 		}
 	}
-	if ((n = map_get(map, "resources")) != NULL) {
-		path_join(p, sizeof(p), path, "resources");
+	if ((n = config_map_get(map, "resources")) != NULL) {
+		config_path_join(p, sizeof(p), path, "resources");
 		resources_apply(ld, n, p, pc);
 		resources_check(ld, n, p, pc);
 	}
@@ -1289,7 +600,7 @@ proxy_check_ports(struct loader *ld, struct proxy_config *pc,
 			}
 			snprintf(p, sizeof(p), "%s.ports.%s", path,
 			    port_keys[at]);
-			report(ld, port_nodes[at], p, "%d is also the %s port "
+			config_report(ld, port_nodes[at], p, "%d is also the %s port "
 			    "(the proxy's ports must all differ)", a,
 			    port_keys[other]);
 		}
@@ -1383,18 +694,18 @@ validate_namespaces(struct loader *ld, const struct node *n,
 		return;
 	cfg->ignored_namespaces = calloc(n->n ? n->n : 1, sizeof(char *));
 	if (cfg->ignored_namespaces == NULL) {
-		loader_oom(ld);
+		config_loader_oom(ld);
 		return;
 	}
 	for (i = 0; i < n->n; i++) {
 		it = n->kids[i];
 		if (it->type != NODE_SCALAR) {
-			report(ld, it, path, "expected a namespace name, got %s",
+			config_report(ld, it, path, "expected a namespace name, got %s",
 			    type_name(it));
 			continue;
 		}
 		if (!dns_label(it->value)) {
-			report(ld, it, path, "%s is not a namespace name",
+			config_report(ld, it, path, "%s is not a namespace name",
 			    Q(it->value));
 			continue;
 		}
@@ -1402,13 +713,13 @@ validate_namespaces(struct loader *ld, const struct node *n,
 			if (strcmp(cfg->ignored_namespaces[j], it->value) == 0)
 				break;
 		if (j < cfg->n_ignored_namespaces) {
-			report(ld, it, path, "%s is listed twice", Q(it->value));
+			config_report(ld, it, path, "%s is listed twice", Q(it->value));
 			continue;
 		}
 		cfg->ignored_namespaces[cfg->n_ignored_namespaces] =
 		    strdup(it->value);
 		if (cfg->ignored_namespaces[cfg->n_ignored_namespaces] == NULL)
-			loader_oom(ld);
+			config_loader_oom(ld);
 		else
 			cfg->n_ignored_namespaces++;
 	}
@@ -1428,20 +739,20 @@ validate_features(struct loader *ld, const struct node *n, const char *path,
 	for (i = 0; i < n->n; i++) {
 		it = n->kids[i];
 		if (it->type != NODE_SCALAR) {
-			report(ld, it, path, "expected a feature name, got %s",
+			config_report(ld, it, path, "expected a feature name, got %s",
 			    type_name(it));
 			continue;
 		}
 		f = feature_parse(it->value);
 		if (f < 0) {
-			report(ld, it, path, "%s is not a feature (proxy, "
+			config_report(ld, it, path, "%s is not a feature (proxy, "
 			    "redirect, cni, mtls, native-sidecar, hold-app, "
 			    "probe-rewrite, metrics-merge, observe)",
 			    Q(it->value));
 			continue;
 		}
 		if (*out & FEATURE_BIT(f)) {
-			report(ld, it, path, "%s is listed twice", Q(it->value));
+			config_report(ld, it, path, "%s is listed twice", Q(it->value));
 			continue;
 		}
 		*out |= FEATURE_BIT(f);
@@ -1469,45 +780,45 @@ validate_stage(struct loader *ld, const struct node *n, struct config *cfg,
 	const struct node *v, *r;
 	long pct;
 
-	path_join(path, sizeof(path), "stages", st->name);
+	config_path_join(path, sizeof(path), "stages", st->name);
 	st->rollout_percent = 100;
 	proxy_copy(ld, &st->proxy, &cfg->proxy);
 	ss->node = n;
 	if (!want_map(ld, n, path))
 		return;
 	check_keys(ld, n, path, keys);
-	path_join(p, sizeof(p), path, "features");
-	if ((v = map_get(n, "features")) != NULL)
+	config_path_join(p, sizeof(p), path, "features");
+	if ((v = config_map_get(n, "features")) != NULL)
 		validate_features(ld, v, p, &st->features);
 	else
-		report_at(ld, n->src, n->key_line, p, "missing (a stage that "
+		config_report_at(ld, n->src, n->key_line, p, "missing (a stage that "
 		    "the file defines "
 		    "replaces the default one whole and must list its "
 		    "features, [] for none)");
-	if ((v = map_get(n, "enforce")) != NULL) {
-		path_join(p, sizeof(p), path, "enforce");
+	if ((v = config_map_get(n, "enforce")) != NULL) {
+		config_path_join(p, sizeof(p), path, "enforce");
 		get_bool(ld, v, p, &st->enforce);
 	}
-	if ((r = map_get(n, "rollout")) != NULL) {
-		path_join(pr, sizeof(pr), path, "rollout");
+	if ((r = config_map_get(n, "rollout")) != NULL) {
+		config_path_join(pr, sizeof(pr), path, "rollout");
 		if (r->type != NODE_NULL && want_map(ld, r, pr)) {
 			check_keys(ld, r, pr, rkeys);
-			if ((v = map_get(r, "percent")) != NULL) {
-				path_join(p, sizeof(p), pr, "percent");
+			if ((v = config_map_get(r, "percent")) != NULL) {
+				config_path_join(p, sizeof(p), pr, "percent");
 				if (get_long(ld, v, p, 0, 100, "a percentage",
 				    &pct) == 0)
 					st->rollout_percent = (int)pct;
 			}
-			if ((v = map_get(r, "fallback")) != NULL) {
-				path_join(p, sizeof(p), pr, "fallback");
+			if ((v = config_map_get(r, "fallback")) != NULL) {
+				config_path_join(p, sizeof(p), pr, "fallback");
 				if (get_string(ld, v, p, false,
 				    &st->rollout_fallback) == 0)
 					ss->fallback = v;
 			}
 		}
 	}
-	if ((v = map_get(n, "proxy")) != NULL) {
-		path_join(p, sizeof(p), path, "proxy");
+	if ((v = config_map_get(n, "proxy")) != NULL) {
+		config_path_join(p, sizeof(p), path, "proxy");
 		proxy_apply(ld, v, p, &st->proxy, port_nodes);
 		proxy_check_ports(ld, &st->proxy, port_nodes, p);
 	}
@@ -1560,7 +871,7 @@ check_fallback_loops(struct loader *ld, const struct config *cfg,
 		snprintf(chain + o, sizeof(chain) - o, "%s", start->name);
 		snprintf(path, sizeof(path), "stages.%s.rollout.fallback",
 		    start->name);
-		report_at(ld, ss[i].node->src, ss[i].fallback != NULL ?
+		config_report_at(ld, ss[i].node->src, ss[i].fallback != NULL ?
 		    ss[i].fallback->line : ss[i].node->key_line, path,
 		    "partial rollouts fall back in a loop (%s)", chain);
 	}
@@ -1583,14 +894,14 @@ validate_stages(struct loader *ld, const struct node *stages,
 	ss = calloc(stages->n ? stages->n : 1, sizeof(*ss));
 	if (cfg->stages == NULL || ss == NULL) {
 		free(ss);
-		loader_oom(ld);
+		config_loader_oom(ld);
 		return;
 	}
 	for (i = 0; i < stages->n; i++) {
 		n = stages->kids[i];
-		path_join(path, sizeof(path), "stages", n->key);
+		config_path_join(path, sizeof(path), "stages", n->key);
 		if (!dns_label(n->key)) {
-			report_at(ld, n->src, n->key_line, path, "%s is not a "
+			config_report_at(ld, n->src, n->key_line, path, "%s is not a "
 			    "stage name (lowercase letters, digits and '-', "
 			    "starting and ending with a letter or digit, at "
 			    "most 63)", Q(n->key));
@@ -1599,7 +910,7 @@ validate_stages(struct loader *ld, const struct node *stages,
 		st = &cfg->stages[cfg->n_stages];
 		st->name = strdup(n->key);
 		if (st->name == NULL) {
-			loader_oom(ld);
+			config_loader_oom(ld);
 			break;
 		}
 		cfg->n_stages++;
@@ -1620,7 +931,7 @@ validate_stages(struct loader *ld, const struct node *stages,
 			    config_stage(cfg, "off") != NULL)
 				st->rollout_fallback = dup_or_null(ld, "off");
 			else if (st->rollout_percent < 100)
-				report_at(ld, ss[i].node->src,
+				config_report_at(ld, ss[i].node->src,
 				    ss[i].node->key_line, path, "missing: the "
 				    "first stage has no previous stage to fall "
 				    "back to");
@@ -1629,10 +940,10 @@ validate_stages(struct loader *ld, const struct node *stages,
 		if (ss[i].fallback == NULL)
 			continue;
 		if (strcmp(st->rollout_fallback, st->name) == 0)
-			report(ld, ss[i].fallback, path, "%s is the stage "
+			config_report(ld, ss[i].fallback, path, "%s is the stage "
 			    "itself", Q(st->rollout_fallback));
 		else if (config_stage(cfg, st->rollout_fallback) == NULL)
-			report(ld, ss[i].fallback, path, "%s is not a stage "
+			config_report(ld, ss[i].fallback, path, "%s is not a stage "
 			    "(%s)", Q(st->rollout_fallback), list);
 	}
 	check_fallback_loops(ld, cfg, ss);
@@ -1662,68 +973,68 @@ validate(struct loader *ld, const struct node *root, struct config *cfg)
 
 	check_keys(ld, root, "", top_keys);
 	for (i = 0; required[i] != NULL; i++)
-		if (map_get(root, required[i]) == NULL)
-			report(ld, root, required[i], "missing");
+		if (config_map_get(root, required[i]) == NULL)
+			config_report(ld, root, required[i], "missing");
 
-	if ((n = map_get(root, "ignoredNamespaces")) != NULL)
+	if ((n = config_map_get(root, "ignoredNamespaces")) != NULL)
 		validate_namespaces(ld, n, cfg);
-	if ((n = map_get(root, "allowImageOverride")) != NULL)
+	if ((n = config_map_get(root, "allowImageOverride")) != NULL)
 		get_bool(ld, n, "allowImageOverride", &cfg->allow_image_override);
-	if ((n = map_get(root, "proxy")) != NULL) {
+	if ((n = config_map_get(root, "proxy")) != NULL) {
 		proxy_apply(ld, n, "proxy", &cfg->proxy, port_nodes);
 		proxy_check_ports(ld, &cfg->proxy, port_nodes, "proxy");
 	}
-	if ((n = map_get(root, "init")) != NULL && want_map(ld, n, "init")) {
+	if ((n = config_map_get(root, "init")) != NULL && want_map(ld, n, "init")) {
 		check_keys(ld, n, "init", init_keys);
-		if ((sub = map_get(n, "image")) == NULL)
-			report(ld, n, "init.image", "missing");
+		if ((sub = config_map_get(n, "image")) == NULL)
+			config_report(ld, n, "init.image", "missing");
 		else if (get_string(ld, sub, "init.image", false,
 		    &cfg->init_image) == 0 && !config_valid_image(cfg->init_image))
-			report(ld, sub, "init.image", "%s is not an image "
+			config_report(ld, sub, "init.image", "%s is not an image "
 			    "reference", Q(cfg->init_image));
 	}
-	if ((n = map_get(root, "mtls")) != NULL && want_map(ld, n, "mtls")) {
+	if ((n = config_map_get(root, "mtls")) != NULL && want_map(ld, n, "mtls")) {
 		check_keys(ld, n, "mtls", mtls_keys);
-		if ((sub = map_get(n, "mode")) == NULL)
-			report(ld, n, "mtls.mode", "missing");
+		if ((sub = config_map_get(n, "mode")) == NULL)
+			config_report(ld, n, "mtls.mode", "missing");
 		else if (get_string(ld, sub, "mtls.mode", false,
 		    &cfg->mtls_mode) == 0 &&
 		    strcmp(cfg->mtls_mode, "STRICT") != 0 &&
 		    strcmp(cfg->mtls_mode, "PERMISSIVE") != 0)
-			report(ld, sub, "mtls.mode", "%s is not an mTLS mode "
+			config_report(ld, sub, "mtls.mode", "%s is not an mTLS mode "
 			    "(STRICT or PERMISSIVE)", Q(cfg->mtls_mode));
-		if ((sub = map_get(n, "tokenAudience")) == NULL)
-			report(ld, n, "mtls.tokenAudience", "missing");
+		if ((sub = config_map_get(n, "tokenAudience")) == NULL)
+			config_report(ld, n, "mtls.tokenAudience", "missing");
 		else if (get_string(ld, sub, "mtls.tokenAudience", false,
 		    &cfg->mtls_token_audience) == 0 &&
 		    !config_valid_image(cfg->mtls_token_audience))
-			report(ld, sub, "mtls.tokenAudience", "%s is not a "
+			config_report(ld, sub, "mtls.tokenAudience", "%s is not a "
 			    "token audience (no spaces)",
 			    Q(cfg->mtls_token_audience));
 	}
 	/* the proxy's required keys, after merging (a null clears them) */
 	if (cfg->proxy.image == NULL || cfg->proxy.xds_address == NULL ||
 	    cfg->proxy.log_level == NULL) {
-		n = map_get(root, "proxy");
+		n = config_map_get(root, "proxy");
 		if (n != NULL && n->type == NODE_MAP) {
-			if (map_get(n, "image") == NULL)
-				report(ld, n, "proxy.image", "missing");
-			if (map_get(n, "xdsAddress") == NULL)
-				report(ld, n, "proxy.xdsAddress", "missing");
-			if (map_get(n, "logLevel") == NULL)
-				report(ld, n, "proxy.logLevel", "missing");
+			if (config_map_get(n, "image") == NULL)
+				config_report(ld, n, "proxy.image", "missing");
+			if (config_map_get(n, "xdsAddress") == NULL)
+				config_report(ld, n, "proxy.xdsAddress", "missing");
+			if (config_map_get(n, "logLevel") == NULL)
+				config_report(ld, n, "proxy.logLevel", "missing");
 		}
 	}
-	if ((n = map_get(root, "stages")) != NULL)
+	if ((n = config_map_get(root, "stages")) != NULL)
 		validate_stages(ld, n, cfg);
 
 	/* with no usable stages map, "not a stage" would only repeat that */
-	if ((ds = map_get(root, "defaultStage")) != NULL &&
+	if ((ds = config_map_get(root, "defaultStage")) != NULL &&
 	    get_string(ld, ds, "defaultStage", false, &cfg->default_stage) == 0 &&
 	    n != NULL && n->type == NODE_MAP &&
 	    config_stage(cfg, cfg->default_stage) == NULL) {
 		stage_list(cfg, list, sizeof(list));
-		report(ld, ds, "defaultStage", "%s is not a stage (%s)",
+		config_report(ld, ds, "defaultStage", "%s is not a stage (%s)",
 		    Q(cfg->default_stage), list);
 	}
 }
@@ -1867,19 +1178,19 @@ config_load(const char *name, const char *text, size_t len,
 	unsigned long failures = jsonalloc_failures();
 
 	ld.name = name;
-	def = tree_parse(&ld, DEFAULT_NAME, config_default_yaml,
+	def = config_tree_parse(&ld, DEFAULT_NAME, config_default_yaml,
 	    strlen(config_default_yaml));
 	if (text != NULL)
-		user = tree_parse(&ld, name, text, len);
+		user = config_tree_parse(&ld, name, text, len);
 	if (def == NULL || (text != NULL && user == NULL))
 		goto fail;
-	if (user != NULL && tree_merge(def, user, 0, false) != 0) {
-		loader_oom(&ld);
+	if (user != NULL && config_tree_merge(def, user, 0, false) != 0) {
+		config_loader_oom(&ld);
 		goto fail;
 	}
 	cfg = calloc(1, sizeof(*cfg));
 	if (cfg == NULL) {
-		loader_oom(&ld);
+		config_loader_oom(&ld);
 		goto fail;
 	}
 	validate(&ld, def, cfg);
@@ -1887,17 +1198,17 @@ config_load(const char *name, const char *text, size_t len,
 		goto fail;
 	if (config_hash(cfg) != 0 ||
 	    jsonalloc_failures() != failures) {
-		loader_oom(&ld);
+		config_loader_oom(&ld);
 		goto fail;
 	}
-	node_free(def);
-	node_free(user);
+	config_node_free(def);
+	config_node_free(user);
 	return cfg;
 fail:
 	config_free(cfg);
-	node_free(def);
-	node_free(user);
-	loader_finish(&ld, errs);
+	config_node_free(def);
+	config_node_free(user);
+	config_loader_finish(&ld, errs);
 	return NULL;
 }
 
@@ -1925,6 +1236,6 @@ config_error_file(const char *path, const char *reason,
 	struct loader ld = { 0 };
 
 	ld.name = path;
-	add_error(&ld, path, 0, NULL, reason);
-	loader_finish(&ld, errs);
+	config_add_error(&ld, path, 0, NULL, reason);
+	config_loader_finish(&ld, errs);
 }
