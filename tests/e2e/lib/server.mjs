@@ -31,17 +31,29 @@ export function binaryIsSanitized() {
 	}
 }
 
-// A port that was free a moment ago on 127.0.0.1.
-export function freePort() {
-	return new Promise((resolve, reject) => {
-		const s = net.createServer();
-		s.unref();
-		s.on("error", reject);
-		s.listen(0, "127.0.0.1", () => {
-			const { port } = s.address();
-			s.close(() => resolve(port));
+// A port that was free a moment ago on 127.0.0.1, and never one this
+// process was given before: the kernel may hand the port it just released
+// out again (CI saw --listen and --metrics-listen get the same one). Another
+// test process can still take it in between; Server.start retries for that.
+const givenPorts = new Set();
+
+export async function freePort() {
+	for (let i = 0; i < 100; i++) {
+		const port = await new Promise((resolve, reject) => {
+			const s = net.createServer();
+			s.unref();
+			s.on("error", reject);
+			s.listen(0, "127.0.0.1", () => {
+				const { port } = s.address();
+				s.close(() => resolve(port));
+			});
 		});
-	});
+		if (!givenPorts.has(port)) {
+			givenPorts.add(port);
+			return port;
+		}
+	}
+	throw new Error("freePort: the kernel kept handing out ports this process already uses");
 }
 
 // Plain-HTTP GET on the metrics listener: { status, body }.
@@ -94,6 +106,18 @@ export class Server {
 	// opts: { config: FILE, pki, extraArgs: [], key: "pkcs8"|"sec1", env: {},
 	//         readyTimeoutMs }
 	static async start(opts = {}) {
+		for (let attempt = 1; ; attempt++) {
+			try {
+				return await Server.startOnce(opts);
+			} catch (e) {
+				// Only a lost race for a port is retried, and only twice.
+				if (attempt >= 3 || !/cannot serve HTTPS? on .* \(address in use/.test(e.message))
+					throw e;
+			}
+		}
+	}
+
+	static async startOnce(opts) {
 		const bin = requireBin();
 		const ownPki = !opts.pki;
 		const pki = opts.pki ?? makePki();
@@ -118,6 +142,8 @@ export class Server {
 		let last = "no answer";
 		while (Date.now() < deadline) {
 			if (srv.exit) {
+				if (ownPki)
+					pki.cleanup();
 				throw new Error(`meshinject ${args.join(" ")} exited before it was ready ` +
 				    `(code ${srv.exit.code}, signal ${srv.exit.signal}); stderr:\n${srv.stderr}`);
 			}

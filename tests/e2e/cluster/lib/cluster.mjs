@@ -215,16 +215,27 @@ export function timing(label, ms) {
 	console.log(`# timing: ${label}: ${(ms / 1000).toFixed(1)} s`);
 }
 
-export function freePort() {
-	return new Promise((res, rej) => {
-		const s = net.createServer();
-		s.unref();
-		s.on("error", rej);
-		s.listen(0, "127.0.0.1", () => {
-			const { port } = s.address();
-			s.close(() => res(port));
+// A port free a moment ago, never one this process was given before (the
+// kernel may hand a just-released port out again).
+const givenPorts = new Set();
+
+export async function freePort() {
+	for (let i = 0; i < 100; i++) {
+		const port = await new Promise((res, rej) => {
+			const s = net.createServer();
+			s.unref();
+			s.on("error", rej);
+			s.listen(0, "127.0.0.1", () => {
+				const { port } = s.address();
+				s.close(() => res(port));
+			});
 		});
-	});
+		if (!givenPorts.has(port)) {
+			givenPorts.add(port);
+			return port;
+		}
+	}
+	throw new Error("freePort: the kernel kept handing out ports this process already uses");
 }
 
 function openssl(args, cwd) {
