@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "buf.h"
 #include "envoyvalues.h"
 #include "inject.h"
 #include "jsonalloc.h"
@@ -99,44 +100,6 @@ split_hostport(const char *s, char *host, size_t hostlen, int *port)
  * review; its text is all the patch needs.
  */
 
-/* A growing text; a failed allocation sticks and makes text_end fail. */
-struct text {
-	char *s;
-	size_t len;
-	size_t cap;
-	bool failed;
-};
-
-static void
-text_put(struct text *t, const char *s, size_t n)
-{
-	char *p;
-	size_t cap;
-
-	if (t->failed)
-		return;
-	if (t->cap - t->len <= n) {
-		cap = t->cap > 0 ? t->cap : 2048;
-		while (cap - t->len <= n)
-			cap *= 2;
-		if ((p = realloc(t->s, cap)) == NULL) {
-			t->failed = true;
-			return;
-		}
-		t->s = p;
-		t->cap = cap;
-	}
-	memcpy(t->s + t->len, s, n);
-	t->len += n;
-	t->s[t->len] = '\0';
-}
-
-static void
-text_lit(struct text *t, const char *s)
-{
-	text_put(t, s, strlen(s));
-}
-
 /* s as a JSON string after `prefix` (a literal that needs no escaping),
  * escaped as jansson escapes: ", \ and the control characters; the rest as
  * is (s is valid UTF-8: from the config, or from the parsed pod). A $ is
@@ -146,27 +109,27 @@ text_lit(struct text *t, const char *s)
  * JSON spliced into the bootstrap. NULL fails the text, as json_pack fails
  * on it. */
 static void
-text_str_after(struct text *t, const char *prefix, const char *s)
+text_str_after(struct buf *t, const char *prefix, const char *s)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	const char *run;
 	char esc[6];
 
 	if (s == NULL) {
-		t->failed = true;
+		buf_fail(t);
 		return;
 	}
-	text_put(t, "\"", 1);
-	text_lit(t, prefix);
+	buf_add(t, "\"", 1);
+	buf_lit(t, prefix);
 	for (run = s; *s != '\0'; s++) {
 		unsigned char c = (unsigned char)*s;
 
 		if (c >= 0x20 && c != '"' && c != '\\' && c != '$')
 			continue;
-		text_put(t, run, (size_t)(s - run));
+		buf_add(t, run, (size_t)(s - run));
 		run = s + 1;
 		if (c == '$') {
-			text_put(t, "$$", 2);
+			buf_add(t, "$$", 2);
 			continue;
 		}
 		esc[0] = '\\';
@@ -181,18 +144,18 @@ text_str_after(struct text *t, const char *prefix, const char *s)
 			memcpy(esc + 1, "u00", 3);
 			esc[4] = hex[c >> 4];
 			esc[5] = hex[c & 15];
-			text_put(t, esc, 6);
+			buf_add(t, esc, 6);
 			continue;
 		}
-		text_put(t, esc, 2);
+		buf_add(t, esc, 2);
 	}
-	text_put(t, run, (size_t)(s - run));
-	text_put(t, "\"", 1);
+	buf_add(t, run, (size_t)(s - run));
+	buf_add(t, "\"", 1);
 }
 
 /* s as a JSON string (text_str_after() with no prefix). */
 static void
-text_str(struct text *t, const char *s)
+text_str(struct buf *t, const char *s)
 {
 	text_str_after(t, "", s);
 }
@@ -201,48 +164,34 @@ text_str(struct text *t, const char *s)
  * without its leading / gets it (Go's URL adds it to a path after a host);
  * Envoy would write it into the request line as it is. */
 static void
-text_path(struct text *t, const char *key, const char *path)
+text_path(struct buf *t, const char *key, const char *path)
 {
-	text_lit(t, key);
+	buf_lit(t, key);
 	text_str_after(t, path != NULL && *path != '/' ? "/" : "", path);
 }
 
 static void
-text_int(struct text *t, long v)
+text_int(struct buf *t, long v)
 {
 	char buf[24];
 	int n = snprintf(buf, sizeof(buf), "%ld", v);
 
-	text_put(t, buf, (size_t)n);
+	buf_add(t, buf, (size_t)n);
 }
 
 /* key, then a string value: "key":"value" */
 static void
-text_kv(struct text *t, const char *key, const char *value)
+text_kv(struct buf *t, const char *key, const char *value)
 {
-	text_lit(t, key);
+	buf_lit(t, key);
 	text_str(t, value);
-}
-
-/* The text (its length in *lenp unless NULL), or NULL (freed) when
- * something failed. */
-static char *
-text_end(struct text *t, size_t *lenp)
-{
-	if (t->failed || t->s == NULL) {
-		free(t->s);
-		return NULL;
-	}
-	if (lenp != NULL)
-		*lenp = t->len;
-	return t->s;
 }
 
 /* ,"http_health_check":{...}: Envoy's HTTP check for a probe, its path
  * and headers (Host as the check's host; the last one, as the kubelet
  * would), 200-399 healthy as for the kubelet. */
 static void
-bs_http_check(struct text *t, const struct app_probe *pr)
+bs_http_check(struct buf *t, const struct app_probe *pr)
 {
 	const char *host = NULL, *name, *value;
 	const json_t *h;
@@ -253,7 +202,7 @@ bs_http_check(struct text *t, const struct app_probe *pr)
 		    strcasecmp(name, "host") == 0)
 			host = value;
 	}
-	text_lit(t, ",\"http_health_check\":{\"expected_statuses\":"
+	buf_lit(t, ",\"http_health_check\":{\"expected_statuses\":"
 	    "[{\"end\":400,\"start\":200}]");
 	if (host != NULL)
 		text_kv(t, ",\"host\":", host);
@@ -262,35 +211,35 @@ bs_http_check(struct text *t, const struct app_probe *pr)
 		if (!envoyvalues_header(h, &name, &value) ||
 		    strcasecmp(name, "host") == 0)
 			continue;
-		text_lit(t, added++ == 0 ? ",\"request_headers_to_add\":[" :
+		buf_lit(t, added++ == 0 ? ",\"request_headers_to_add\":[" :
 		    ",");
 		text_kv(t, "{\"header\":{\"key\":", name);
 		text_kv(t, ",\"value\":", value);
-		text_lit(t, "}}");
+		buf_lit(t, "}}");
 	}
 	if (added > 0)
-		text_lit(t, "]");
-	text_lit(t, "}");
+		buf_lit(t, "]");
+	buf_lit(t, "}");
 }
 
 /* {"socket_address":{"address":host,"port_value":port}} */
 static void
-bs_sockaddr(struct text *t, const char *host, int port)
+bs_sockaddr(struct buf *t, const char *host, int port)
 {
 	text_kv(t, "{\"socket_address\":{\"address\":", host);
-	text_lit(t, ",\"port_value\":");
+	buf_lit(t, ",\"port_value\":");
 	text_int(t, port);
-	text_lit(t, "}}");
+	buf_lit(t, "}}");
 }
 
 /* A cluster with one endpoint; a probe's health check, TLS to an HTTPS
  * probe or metrics endpoint, or HTTP/2 to the xDS server. */
 static void
-bs_cluster(struct text *t, const char *name, const char *type,
+bs_cluster(struct buf *t, const char *name, const char *type,
     const char *host, int port, bool http2, bool tls,
     const struct app_probe *pr)
 {
-	text_lit(t, "{\"connect_timeout\":\"1s\"");
+	buf_lit(t, "{\"connect_timeout\":\"1s\"");
 	if (pr != NULL) {
 		char interval[32], timeout[32];
 
@@ -299,45 +248,45 @@ bs_cluster(struct text *t, const char *name, const char *type,
 		 * pin both to the probe's period. */
 		snprintf(interval, sizeof(interval), "%lds", pr->period);
 		snprintf(timeout, sizeof(timeout), "%lds", pr->timeout);
-		text_lit(t, ",\"health_checks\":[{\"healthy_threshold\":1");
+		buf_lit(t, ",\"health_checks\":[{\"healthy_threshold\":1");
 		if (!pr->tcp)
 			bs_http_check(t, pr);
 		text_kv(t, ",\"interval\":", interval);
 		text_kv(t, ",\"no_traffic_healthy_interval\":", interval);
 		text_kv(t, ",\"no_traffic_interval\":", interval);
 		if (pr->tcp)
-			text_lit(t, ",\"tcp_health_check\":{}");
+			buf_lit(t, ",\"tcp_health_check\":{}");
 		text_kv(t, ",\"timeout\":", timeout);
-		text_lit(t, ",\"unhealthy_threshold\":1}]");
+		buf_lit(t, ",\"unhealthy_threshold\":1}]");
 	}
 	text_kv(t, ",\"load_assignment\":{\"cluster_name\":", name);
-	text_lit(t, ",\"endpoints\":[{\"lb_endpoints\":[{\"endpoint\":"
+	buf_lit(t, ",\"endpoints\":[{\"lb_endpoints\":[{\"endpoint\":"
 	    "{\"address\":");
 	bs_sockaddr(t, host, port);
 	text_kv(t, "}}]}]},\"name\":", name);
 	if (tls)
-		text_lit(t, ",\"transport_socket\":{\"name\":"
+		buf_lit(t, ",\"transport_socket\":{\"name\":"
 		    "\"envoy.transport_sockets.tls\",\"typed_config\":"
 		    "{\"@type\":\"type.googleapis.com/envoy.extensions."
 		    "transport_sockets.tls.v3.UpstreamTlsContext\"}}");
 	text_kv(t, ",\"type\":", type);
 	if (http2)
-		text_lit(t, ",\"typed_extension_protocol_options\":"
+		buf_lit(t, ",\"typed_extension_protocol_options\":"
 		    "{\"envoy.extensions.upstreams.http.v3.HttpProtocolOptions\":"
 		    "{\"@type\":\"type.googleapis.com/envoy.extensions.upstreams."
 		    "http.v3.HttpProtocolOptions\",\"explicit_http_config\":"
 		    "{\"http2_protocol_options\":{}}}}");
-	text_lit(t, "}");
+	buf_lit(t, "}");
 }
 
 static void
-bs_route(struct text *t, const char *prefix, const char *cluster_name,
+bs_route(struct buf *t, const char *prefix, const char *cluster_name,
     const char *rewrite)
 {
 	text_kv(t, "{\"match\":{\"prefix\":", prefix);
 	text_kv(t, "},\"route\":{\"cluster\":", cluster_name);
 	text_path(t, ",\"prefix_rewrite\":", rewrite);
-	text_lit(t, "}}");
+	buf_lit(t, "}}");
 }
 
 /* The health-check filter answering one rewritten probe path: 200 while
@@ -346,32 +295,32 @@ bs_route(struct text *t, const char *prefix, const char *cluster_name,
  * otherwise. Envoy reaches the app directly: the proxy's UID is exempt
  * from the redirect. */
 static void
-bs_probe_filter(struct text *t, const struct app_probe *pr,
+bs_probe_filter(struct buf *t, const struct app_probe *pr,
     const char *cluster_name)
 {
-	text_lit(t, "{\"name\":\"envoy.filters.http.health_check\","
+	buf_lit(t, "{\"name\":\"envoy.filters.http.health_check\","
 	    "\"typed_config\":{\"@type\":\"type.googleapis.com/envoy."
 	    "extensions.filters.http.health_check.v3.HealthCheck\","
 	    "\"cluster_min_healthy_percentages\":{");
 	text_str(t, cluster_name);
-	text_lit(t, ":{\"value\":100.0}},\"headers\":[{\"name\":\":path\","
+	buf_lit(t, ":{\"value\":100.0}},\"headers\":[{\"name\":\":path\","
 	    "\"string_match\":{\"exact\":");
 	text_str(t, pr->path);
-	text_lit(t, "}}],\"pass_through_mode\":false}}");
+	buf_lit(t, "}}],\"pass_through_mode\":false}}");
 }
 
 /* A plain-HTTP listener on all addresses: the status port's routes and
  * probe filters, or the metrics port's routes; the router last. */
 static void
-bs_listener(struct text *t, const struct plan *pl, const char *name,
+bs_listener(struct buf *t, const struct plan *pl, const char *name,
     int port, bool status)
 {
 	char cname[64];
 	size_t i;
 
-	text_lit(t, "{\"address\":");
+	buf_lit(t, "{\"address\":");
 	bs_sockaddr(t, "0.0.0.0", port);
-	text_lit(t, ",\"filter_chains\":[{\"filters\":[{\"name\":"
+	buf_lit(t, ",\"filter_chains\":[{\"filters\":[{\"name\":"
 	    "\"envoy.filters.network.http_connection_manager\","
 	    "\"typed_config\":{\"@type\":\"type.googleapis.com/envoy."
 	    "extensions.filters.network.http_connection_manager.v3."
@@ -379,28 +328,28 @@ bs_listener(struct text *t, const struct plan *pl, const char *name,
 	for (i = 0; status && i < pl->n_probes; i++) {
 		snprintf(cname, sizeof(cname), "mesh-probe-%zu", i);
 		bs_probe_filter(t, &pl->probes[i], cname);
-		text_lit(t, ",");
+		buf_lit(t, ",");
 	}
-	text_lit(t, "{\"name\":\"envoy.filters.http.router\",\"typed_config\":"
+	buf_lit(t, "{\"name\":\"envoy.filters.http.router\",\"typed_config\":"
 	    "{\"@type\":\"type.googleapis.com/envoy.extensions.filters.http."
 	    "router.v3.Router\"}}],\"route_config\":{\"virtual_hosts\":"
 	    "[{\"domains\":[\"*\"],");
 	text_kv(t, "\"name\":", name);
-	text_lit(t, ",\"routes\":[");
+	buf_lit(t, ",\"routes\":[");
 	if (status) {
 		bs_route(t, "/healthz/ready", "mesh-admin", "/ready");
 	} else {
 		bs_route(t, "/stats/prometheus", "mesh-admin",
 		    "/stats/prometheus");
 		if (pl->app_metrics_port > 0) {
-			text_lit(t, ",");
+			buf_lit(t, ",");
 			bs_route(t, "/stats/app", "mesh-app-metrics",
 			    pl->app_metrics_path);
 		}
 	}
 	text_kv(t, "]}]},\"stat_prefix\":", name);
 	text_kv(t, "}}]}],\"name\":", name);
-	text_lit(t, "}");
+	buf_lit(t, "}");
 }
 
 /* The bootstrap's text and its length, or NULL when memory runs out. */
@@ -410,7 +359,7 @@ plan_bootstrap(const struct plan *pl, size_t *lenp)
 	const struct proxy_config *px = pl->px;
 	const char *slash = strchr(pl->d->workload, '/');
 	char host[256], clus[POLICY_MSG_LEN + 64], cname[64];
-	struct text t = { NULL, 0, 0, false };
+	struct buf t;
 	int xds_port = 15010;
 	size_t i;
 
@@ -423,9 +372,14 @@ plan_bootstrap(const struct plan *pl, size_t *lenp)
 	/* A long namespace is cut at any byte: JSON needs valid UTF-8. */
 	utf8_clean(clus);
 
-	text_lit(&t, "{\"admin\":{\"address\":");
+	/* Bounded by the pod it is made from (a probe's path and headers
+	 * appear once each, escaped), so only as json_dumps is; 2 KiB holds
+	 * most bootstraps without growing. */
+	buf_init(&t, BUF_MAX);
+	buf_reserve(&t, 2047);
+	buf_lit(&t, "{\"admin\":{\"address\":");
 	bs_sockaddr(&t, "127.0.0.1", px->port_admin);
-	text_lit(&t, "},\"dynamic_resources\":{\"ads_config\":{\"api_type\":"
+	buf_lit(&t, "},\"dynamic_resources\":{\"ads_config\":{\"api_type\":"
 	    "\"GRPC\",\"grpc_services\":[{\"envoy_grpc\":{\"cluster_name\":"
 	    "\"mesh-xds\"}}],\"transport_api_version\":\"V3\"},"
 	    "\"cds_config\":{\"ads\":{},\"resource_api_version\":\"V3\"},"
@@ -433,38 +387,38 @@ plan_bootstrap(const struct plan *pl, size_t *lenp)
 	/* $(VAR) is expanded by the kubelet from the container's env: the
 	 * pod's name is not known at admission (generateName). */
 	text_kv(&t, "\"node\":{\"cluster\":", clus);
-	text_lit(&t, ",\"id\":\"$(POD_NAME).$(POD_NAMESPACE)\",\"metadata\":{");
+	buf_lit(&t, ",\"id\":\"$(POD_NAME).$(POD_NAMESPACE)\",\"metadata\":{");
 	text_kv(&t, "\"CONFIG_HASH\":", pl->cfg->hash);
 	text_kv(&t, ",\"MESH_STAGE\":", pl->stage->name);
 	text_kv(&t, ",\"MTLS_MODE\":", has(pl->features, FEATURE_MTLS) ?
 	    pl->cfg->mtls_mode : "DISABLE");
-	text_lit(&t, ",\"NAMESPACE\":\"$(POD_NAMESPACE)\",\"POD_IP\":"
+	buf_lit(&t, ",\"NAMESPACE\":\"$(POD_NAMESPACE)\",\"POD_IP\":"
 	    "\"$(POD_IP)\",\"SERVICE_ACCOUNT\":\"$(SERVICE_ACCOUNT)\"}},"
 	    "\"static_resources\":{\"clusters\":[");
 	bs_cluster(&t, "mesh-xds", "STRICT_DNS", host, xds_port, true, false,
 	    NULL);
-	text_lit(&t, ",");
+	buf_lit(&t, ",");
 	bs_cluster(&t, "mesh-admin", "STATIC", "127.0.0.1", px->port_admin,
 	    false, false, NULL);
 	for (i = 0; i < pl->n_probes; i++) {
 		snprintf(cname, sizeof(cname), "mesh-probe-%zu", i);
-		text_lit(&t, ",");
+		buf_lit(&t, ",");
 		bs_cluster(&t, cname, "STATIC", "127.0.0.1",
 		    pl->probes[i].port, false, pl->probes[i].https,
 		    &pl->probes[i]);
 	}
 	if (pl->app_metrics_port > 0) {
-		text_lit(&t, ",");
+		buf_lit(&t, ",");
 		bs_cluster(&t, "mesh-app-metrics", "STATIC", "127.0.0.1",
 		    pl->app_metrics_port, false,
 		    envoyvalues_metrics_tls(pl->app_metrics_scheme), NULL);
 	}
-	text_lit(&t, "],\"listeners\":[");
+	buf_lit(&t, "],\"listeners\":[");
 	bs_listener(&t, pl, "mesh-status", px->port_status, true);
-	text_lit(&t, ",");
+	buf_lit(&t, ",");
 	bs_listener(&t, pl, "mesh-metrics", px->port_metrics, false);
-	text_lit(&t, "]}}");
-	return text_end(&t, lenp);
+	buf_lit(&t, "]}}");
+	return buf_take(&t, lenp);
 }
 
 /* Append "--flag" and its value to args. */

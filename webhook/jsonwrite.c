@@ -15,9 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "jsonwrite.h"
 
-#define OUT_FIRST	1024	/* bytes; doubled as needed */
+#define OUT_FIRST	1024	/* bytes first; buf.h doubles them */
 #define FRAMES_INLINE	32	/* containers open before the stack mallocs */
 #define MEMBERS_INLINE	64	/* sorted keys before the key stack mallocs */
 /* Ancestors compared one by one when a container opens; deeper ones are
@@ -25,12 +26,6 @@
 #define PATH_SCAN	32
 /* Insertion sort below this many keys, qsort above. */
 #define SORT_SMALL	12
-
-struct wbuf {
-	char *data;
-	size_t len;
-	size_t cap;		/* always > len: room for the NUL */
-};
 
 enum frame_kind {
 	FRAME_ARRAY,
@@ -62,7 +57,7 @@ struct ptrset {
 };
 
 struct writer {
-	struct wbuf out;
+	struct buf out;
 	struct frame *stack;
 	size_t depth, stack_cap;
 	struct member *members;
@@ -102,43 +97,15 @@ static const unsigned char byte_class[256] = {
 #undef U8
 #undef U8x16
 
-/* ---- output buffer ------------------------------------------------------ */
+/* ---- output ----------------------------------------------------------- */
 
-static int
-wbuf_grow(struct wbuf *b, size_t need)
-{
-	size_t cap = b->cap != 0 ? b->cap : OUT_FIRST;
-	char *p;
-
-	if (need > SIZE_MAX - 1 - b->len)
-		return -1;
-	while (cap - b->len <= need) {
-		if (cap > SIZE_MAX / 2) {
-			cap = b->len + need + 1;
-			break;
-		}
-		cap *= 2;
-	}
-	if ((p = realloc(b->data, cap)) == NULL)
-		return -1;
-	b->data = p;
-	b->cap = cap;
-	return 0;
-}
-
-/* Room for need more bytes and the NUL. Returns 0 or -1. */
+/* Appends to the buf (buf.h) without its NUL after each: jsonwrite
+ * writes runs into data + len itself, and buf_take terminates the text
+ * once. One store fewer per append: a review makes thousands. */
 static inline int
-wbuf_reserve(struct wbuf *b, size_t need)
+out_put(struct buf *b, const char *s, size_t n)
 {
-	if (b->cap - b->len > need)
-		return 0;
-	return wbuf_grow(b, need);
-}
-
-static inline int
-wbuf_put(struct wbuf *b, const char *s, size_t n)
-{
-	if (wbuf_reserve(b, n) == -1)
+	if (buf_reserve(b, n) == -1)
 		return -1;
 	memcpy(b->data + b->len, s, n);
 	b->len += n;
@@ -146,9 +113,9 @@ wbuf_put(struct wbuf *b, const char *s, size_t n)
 }
 
 static inline int
-wbuf_putc(struct wbuf *b, char c)
+out_putc(struct buf *b, char c)
 {
-	if (wbuf_reserve(b, 1) == -1)
+	if (buf_reserve(b, 1) == -1)
 		return -1;
 	b->data[b->len++] = c;
 	return 0;
@@ -264,12 +231,12 @@ static int
 writer_string(struct writer *w, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789ABCDEF";
-	struct wbuf *b = &w->out;
+	struct buf *b = &w->out;
 	const unsigned char *p = (const unsigned char *)s, *end = p + n, *run;
 	size_t mark, k;
 	char *o;
 
-	if (wbuf_reserve(b, n + 2) == -1)
+	if (buf_reserve(b, n + 2) == -1)
 		return -1;
 	b->data[b->len++] = '"';
 	mark = b->len;
@@ -296,7 +263,7 @@ writer_string(struct writer *w, const char *s, size_t n)
 		}
 		/* The escape replaces one byte by up to six; the reservation
 		 * above covers the rest of the string and the closing quote. */
-		if (wbuf_reserve(b, (size_t)(p - run) + (size_t)(end - p) + 6)
+		if (buf_reserve(b, (size_t)(p - run) + (size_t)(end - p) + 6)
 		    == -1)
 			return -1;
 		memcpy(b->data + b->len, run, (size_t)(p - run));
@@ -357,7 +324,7 @@ writer_integer(struct writer *w, json_int_t v)
 	} while (u != 0);
 	if (v < 0)
 		*--q = '-';
-	return wbuf_put(&w->out, q, (size_t)(tmp + sizeof(tmp) - q));
+	return out_put(&w->out, q, (size_t)(tmp + sizeof(tmp) - q));
 }
 
 /* jansson's jsonp_dtostr (2.14 is built without dtoa): "%.17g" (or
@@ -408,7 +375,7 @@ writer_real(struct writer *w, double d)
 			len -= (size_t)(end - start);
 		}
 	}
-	return wbuf_put(&w->out, buf, len);
+	return out_put(&w->out, buf, len);
 }
 
 /* ---- ancestors ---------------------------------------------------------- */
@@ -636,11 +603,11 @@ writer_value(struct writer *w, const json_t *v)
 		return -1;
 	switch (json_typeof(v)) {
 	case JSON_NULL:
-		return wbuf_put(&w->out, "null", 4);
+		return out_put(&w->out, "null", 4);
 	case JSON_TRUE:
-		return wbuf_put(&w->out, "true", 4);
+		return out_put(&w->out, "true", 4);
 	case JSON_FALSE:
-		return wbuf_put(&w->out, "false", 5);
+		return out_put(&w->out, "false", 5);
 	case JSON_INTEGER:
 		return writer_integer(w, json_integer_value(v));
 	case JSON_REAL:
@@ -650,16 +617,16 @@ writer_value(struct writer *w, const json_t *v)
 		    json_string_length(v)) == 0 ? 0 : -1;
 	case JSON_ARRAY:
 		if ((n = json_array_size(v)) == 0)
-			return wbuf_put(&w->out, "[]", 2);
-		if (writer_on_path(w, v) || wbuf_putc(&w->out, '[') == -1 ||
+			return out_put(&w->out, "[]", 2);
+		if (writer_on_path(w, v) || out_putc(&w->out, '[') == -1 ||
 		    (f = writer_push(w, v, FRAME_ARRAY)) == NULL)
 			return -1;
 		f->n = n;
 		return 0;
 	case JSON_OBJECT:
 		if ((iter = json_object_iter((json_t *)v)) == NULL)
-			return wbuf_put(&w->out, "{}", 2);
-		if (writer_on_path(w, v) || wbuf_putc(&w->out, '{') == -1)
+			return out_put(&w->out, "{}", 2);
+		if (writer_on_path(w, v) || out_putc(&w->out, '{') == -1)
 			return -1;
 		if (w->sort) {
 			if (writer_collect(w, v, iter, &first) == -1)
@@ -690,7 +657,7 @@ writer_member(struct writer *w, const char *key, size_t len,
 {
 	if (writer_string(w, key, len) == -1)
 		return -1;
-	if ((w->compact ? wbuf_putc(&w->out, ':') : wbuf_put(&w->out, ": ",
+	if ((w->compact ? out_putc(&w->out, ':') : out_put(&w->out, ": ",
 	    2)) == -1)
 		return -1;
 	return writer_value(w, value);
@@ -701,7 +668,7 @@ writer_member(struct writer *w, const char *key, size_t len,
 static inline int
 writer_comma(struct writer *w)
 {
-	return w->compact ? wbuf_putc(&w->out, ',') : wbuf_put(&w->out, ", ",
+	return w->compact ? out_putc(&w->out, ',') : out_put(&w->out, ", ",
 	    2);
 }
 
@@ -723,7 +690,7 @@ writer_run(struct writer *w, const json_t *v)
 		case FRAME_ARRAY:
 			if (f->i == f->n) {
 				writer_pop(w);
-				if (wbuf_putc(&w->out, ']') == -1)
+				if (out_putc(&w->out, ']') == -1)
 					return -1;
 				continue;
 			}
@@ -737,7 +704,7 @@ writer_run(struct writer *w, const json_t *v)
 		case FRAME_OBJECT:
 			if (f->iter == NULL) {
 				writer_pop(w);
-				if (wbuf_putc(&w->out, '}') == -1)
+				if (out_putc(&w->out, '}') == -1)
 					return -1;
 				continue;
 			}
@@ -753,7 +720,7 @@ writer_run(struct writer *w, const json_t *v)
 		case FRAME_SORTED:
 			if (f->i == f->n) {
 				writer_pop(w);
-				if (wbuf_putc(&w->out, '}') == -1)
+				if (out_putc(&w->out, '}') == -1)
 					return -1;
 				continue;
 			}
@@ -780,7 +747,7 @@ jsonwrite_dumps(const json_t *v, size_t flags, size_t *lenp)
 	if (!(flags & JSON_ENCODE_ANY) && !json_is_array(v) &&
 	    !json_is_object(v))
 		return NULL;
-	memset(&w.out, 0, sizeof(w.out));
+	buf_init(&w.out, BUF_MAX);	/* as jansson's strbuffer */
 	memset(&w.deep, 0, sizeof(w.deep));
 	w.stack = w.stack_inline;
 	w.stack_cap = FRAMES_INLINE;
@@ -795,14 +762,9 @@ jsonwrite_dumps(const json_t *v, size_t flags, size_t *lenp)
 		w.precision = 17;
 	w.point = '\0';
 
-	if (wbuf_reserve(&w.out, 0) == 0 && writer_run(&w, v) == 0) {
-		w.out.data[w.out.len] = '\0';
-		text = w.out.data;
-		w.out.data = NULL;
-		if (lenp != NULL)
-			*lenp = w.out.len;
-	}
-	free(w.out.data);
+	if (buf_reserve(&w.out, OUT_FIRST - 1) == 0 && writer_run(&w, v) == 0)
+		text = buf_take(&w.out, lenp);
+	buf_free(&w.out);
 	if (w.stack != w.stack_inline)
 		free(w.stack);
 	if (w.members != w.members_inline)

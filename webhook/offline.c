@@ -20,6 +20,7 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 
+#include "buf.h"
 #include "cli.h"
 #include "commands.h"
 #include "config.h"
@@ -292,8 +293,9 @@ static char *
 read_input(const char *cmd, const char *path, size_t *len)
 {
 	FILE *f;
-	char *buf = NULL, *p;
-	size_t cap = 0, n = 0, r;
+	struct buf b;
+	char chunk[65536], *text;
+	size_t r;
 	bool is_stdin = strcmp(path, "-") == 0;
 
 	f = is_stdin ? stdin : fopen(path, "rb");
@@ -302,47 +304,37 @@ read_input(const char *cmd, const char *path, size_t *len)
 		    strerror(errno));
 		return NULL;
 	}
+	buf_init(&b, YAMLJSON_MAX_INPUT);
 	for (;;) {
-		if (n == cap) {
-			if (cap > YAMLJSON_MAX_INPUT) {
-				fprintf(stderr, "meshinject %s: %s: larger than "
-				    "%zu bytes\n", cmd, path, YAMLJSON_MAX_INPUT);
-				goto fail;
-			}
-			cap = cap != 0 ? cap * 2 : 65536;
-			p = realloc(buf, cap + 1);
-			if (p == NULL) {
-				fprintf(stderr, "meshinject %s: out of memory\n",
-				    cmd);
-				goto fail;
-			}
-			buf = p;
-		}
 		errno = 0;
-		r = fread(buf + n, 1, cap - n, f);
-		n += r;
-		if (r == 0)
+		if ((r = fread(chunk, 1, sizeof(chunk), f)) == 0)
 			break;
+		if (r > YAMLJSON_MAX_INPUT - b.len) {
+			fprintf(stderr, "meshinject %s: %s: larger than "
+			    "%zu bytes\n", cmd, path, YAMLJSON_MAX_INPUT);
+			goto fail;
+		}
+		if (buf_add(&b, chunk, r) == -1) {
+			fprintf(stderr, "meshinject %s: out of memory\n", cmd);
+			goto fail;
+		}
 	}
 	if (ferror(f)) {
 		fprintf(stderr, "meshinject %s: %s: %s\n", cmd, path,
 		    errno != 0 ? strerror(errno) : "read error");
 		goto fail;
 	}
-	if (n > YAMLJSON_MAX_INPUT) {
-		fprintf(stderr, "meshinject %s: %s: larger than %zu bytes\n",
-		    cmd, path, YAMLJSON_MAX_INPUT);
+	if ((text = buf_take(&b, len)) == NULL) {
+		fprintf(stderr, "meshinject %s: out of memory\n", cmd);
 		goto fail;
 	}
 	if (!is_stdin)
 		fclose(f);
-	buf[n] = '\0';
-	*len = n;
-	return buf;
+	return text;
 fail:
 	if (!is_stdin)
 		fclose(f);
-	free(buf);
+	buf_free(&b);
 	return NULL;
 }
 

@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "cli.h"
 #include "commands.h"
 #include "redirect.h"
@@ -37,87 +38,8 @@
 #endif
 
 #define MAX_ID 4294967294UL	/* (uid_t)-1 means "no change" to setuid */
-#define RULES_MAX (4u << 20)	/* generated rules and iptables-save output */
-
-/* ---- a bounded string buffer ---------------------------------------- */
-
-struct sbuf {
-	char *p;
-	size_t len, cap;
-	bool failed;		/* out of memory or over RULES_MAX */
-};
-
-static void sbuf_printf(struct sbuf *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
-sbuf_reserve(struct sbuf *b, size_t more)
-{
-	size_t cap;
-	char *p;
-
-	if (b->failed || b->len + more + 1 <= b->cap)
-		return;
-	if (b->len + more + 1 > RULES_MAX) {
-		b->failed = true;
-		return;
-	}
-	cap = b->cap != 0 ? b->cap : 1024;
-	while (cap < b->len + more + 1)
-		cap *= 2;
-	if (cap > RULES_MAX)
-		cap = RULES_MAX;
-	if ((p = realloc(b->p, cap)) == NULL) {
-		b->failed = true;
-		return;
-	}
-	b->p = p;
-	b->cap = cap;
-}
-
-static void
-sbuf_printf(struct sbuf *b, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0) {
-		b->failed = true;
-		return;
-	}
-	sbuf_reserve(b, (size_t)n);
-	if (b->failed)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-	va_end(ap);
-	b->len += (size_t)n;
-}
-
-static void
-sbuf_append(struct sbuf *b, const char *s, size_t n)
-{
-	sbuf_reserve(b, n);
-	if (b->failed)
-		return;
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-/* Hand over the string (NULL if anything failed). */
-static char *
-sbuf_take(struct sbuf *b)
-{
-	if (b->failed || b->p == NULL) {
-		free(b->p);
-		return NULL;
-	}
-	return b->p;
-}
+#define RULES_MAX (4u << 20)	/* generated rules and iptables-save output,
+				 * with their NUL */
 
 /* ---- flags ------------------------------------------------------------ */
 
@@ -352,7 +274,7 @@ is_our_chain(const char *name, size_t len)
  * the new one is atomic, and any number of stacked copies (from an older
  * tool, or a run killed half way) is cleaned up. */
 static void
-delete_old_jumps(struct sbuf *b, const char *saved)
+delete_old_jumps(struct buf *b, const char *saved)
 {
 	const char *line = saved, *end, *j;
 	bool in_nat = false;
@@ -371,9 +293,9 @@ delete_old_jumps(struct sbuf *b, const char *saved)
 					break;
 			if (j > line + 3 && is_our_chain(j, (size_t)(line +
 			    len - j))) {
-				sbuf_printf(b, "-D");
-				sbuf_append(b, line + 2, len - 2);
-				sbuf_append(b, "\n", 1);
+				buf_printf(b, "-D");
+				buf_add(b, line + 2, len - 2);
+				buf_add(b, "\n", 1);
 			}
 		}
 		line = end != NULL ? end + 1 : NULL;
@@ -381,18 +303,18 @@ delete_old_jumps(struct sbuf *b, const char *saved)
 }
 
 static void
-port_rules(struct sbuf *b, const char *chain, const struct port_list *pl,
+port_rules(struct buf *b, const char *chain, const struct port_list *pl,
     const char *target)
 {
 	size_t i;
 
 	for (i = 0; i < pl->n; i++)
-		sbuf_printf(b, "-A %s -p tcp --dport %u -j %s\n", chain,
+		buf_printf(b, "-A %s -p tcp --dport %u -j %s\n", chain,
 		    (unsigned)pl->ports[i], target);
 }
 
 static void
-cidr_rules(struct sbuf *b, const char *chain, const struct cidr_list *cl,
+cidr_rules(struct buf *b, const char *chain, const struct cidr_list *cl,
     int family, const char *target)
 {
 	char buf[50];
@@ -402,14 +324,14 @@ cidr_rules(struct sbuf *b, const char *chain, const struct cidr_list *cl,
 		if (cl->cidrs[i].family != family)
 			continue;
 		netparse_cidr_format(&cl->cidrs[i], buf, sizeof(buf));
-		sbuf_printf(b, "-A %s -d %s -j %s\n", chain, buf, target);
+		buf_printf(b, "-A %s -d %s -j %s\n", chain, buf, target);
 	}
 }
 
 char *
 redirect_rules(const struct redirect_opts *o, int family, const char *saved)
 {
-	struct sbuf b = { 0 };
+	struct buf b;
 	bool v6 = family == AF_INET6;
 	/* Istio's inbound passthrough binds its connections to the app to
 	 * 127.0.0.6 (::6), so that they leave through lo to the pod IP. */
@@ -419,18 +341,19 @@ redirect_rules(const struct redirect_opts *o, int family, const char *saved)
 	unsigned long idv[2] = { o->proxy_uid, o->proxy_gid };
 	int k;
 
-	sbuf_printf(&b, "# meshinject redirect: %s rules for %s --noflush\n",
+	buf_init(&b, RULES_MAX - 1);
+	buf_printf(&b, "# meshinject redirect: %s rules for %s --noflush\n",
 	    v6 ? "IPv6" : "IPv4", v6 ? "ip6tables-restore" : "iptables-restore");
-	sbuf_printf(&b, "*nat\n");
+	buf_printf(&b, "*nat\n");
 	/* Declaring a chain in iptables-restore empties it (or creates it):
 	 * a re-run replaces our rules instead of adding to them. */
-	sbuf_printf(&b, ":%s - [0:0]\n:%s - [0:0]\n:%s - [0:0]\n:%s - [0:0]\n",
+	buf_printf(&b, ":%s - [0:0]\n:%s - [0:0]\n:%s - [0:0]\n:%s - [0:0]\n",
 	    REDIRECT_CHAIN_INBOUND, REDIRECT_CHAIN_IN_REDIRECT,
 	    REDIRECT_CHAIN_OUTPUT, REDIRECT_CHAIN_REDIRECT);
 
-	sbuf_printf(&b, "-A %s -p tcp -j REDIRECT --to-ports %u\n",
+	buf_printf(&b, "-A %s -p tcp -j REDIRECT --to-ports %u\n",
 	    REDIRECT_CHAIN_REDIRECT, (unsigned)o->outbound_port);
-	sbuf_printf(&b, "-A %s -p tcp -j REDIRECT --to-ports %u\n",
+	buf_printf(&b, "-A %s -p tcp -j REDIRECT --to-ports %u\n",
 	    REDIRECT_CHAIN_IN_REDIRECT, (unsigned)o->inbound_port);
 
 	/* Inbound (PREROUTING sees only packets that arrive from outside the
@@ -439,7 +362,7 @@ redirect_rules(const struct redirect_opts *o, int family, const char *saved)
 	port_rules(&b, REDIRECT_CHAIN_INBOUND, &o->proxy_ports, "RETURN");
 	port_rules(&b, REDIRECT_CHAIN_INBOUND, &o->exclude_inbound, "RETURN");
 	if (o->include_inbound.all)
-		sbuf_printf(&b, "-A %s -p tcp -j %s\n", REDIRECT_CHAIN_INBOUND,
+		buf_printf(&b, "-A %s -p tcp -j %s\n", REDIRECT_CHAIN_INBOUND,
 		    REDIRECT_CHAIN_IN_REDIRECT);
 	else
 		port_rules(&b, REDIRECT_CHAIN_INBOUND, &o->include_inbound,
@@ -472,23 +395,23 @@ redirect_rules(const struct redirect_opts *o, int family, const char *saved)
 	 * 3-5 are the rules of Istio's istio-iptables (ISTIO_OUTPUT), whose
 	 * behaviour users and proxies expect. */
 	port_rules(&b, REDIRECT_CHAIN_OUTPUT, &o->exclude_outbound, "RETURN");
-	sbuf_printf(&b, "-A %s -s %s -o lo -j RETURN\n", REDIRECT_CHAIN_OUTPUT,
+	buf_printf(&b, "-A %s -s %s -o lo -j RETURN\n", REDIRECT_CHAIN_OUTPUT,
 	    passthrough);
 	for (k = 0; k < 2; k++) {
-		sbuf_printf(&b, "-A %s ! -d %s -o lo -m owner --%s-owner %lu "
+		buf_printf(&b, "-A %s ! -d %s -o lo -m owner --%s-owner %lu "
 		    "-j %s\n", REDIRECT_CHAIN_OUTPUT, localhost, ids[k],
 		    idv[k], REDIRECT_CHAIN_IN_REDIRECT);
-		sbuf_printf(&b, "-A %s -o lo -m owner ! --%s-owner %lu "
+		buf_printf(&b, "-A %s -o lo -m owner ! --%s-owner %lu "
 		    "-j RETURN\n", REDIRECT_CHAIN_OUTPUT, ids[k], idv[k]);
-		sbuf_printf(&b, "-A %s -m owner --%s-owner %lu -j RETURN\n",
+		buf_printf(&b, "-A %s -m owner --%s-owner %lu -j RETURN\n",
 		    REDIRECT_CHAIN_OUTPUT, ids[k], idv[k]);
 	}
-	sbuf_printf(&b, "-A %s -d %s -j RETURN\n", REDIRECT_CHAIN_OUTPUT,
+	buf_printf(&b, "-A %s -d %s -j RETURN\n", REDIRECT_CHAIN_OUTPUT,
 	    localhost);
 	cidr_rules(&b, REDIRECT_CHAIN_OUTPUT, &o->exclude_cidrs, family,
 	    "RETURN");
 	if (o->include_cidrs.all)
-		sbuf_printf(&b, "-A %s -j %s\n", REDIRECT_CHAIN_OUTPUT,
+		buf_printf(&b, "-A %s -j %s\n", REDIRECT_CHAIN_OUTPUT,
 		    REDIRECT_CHAIN_REDIRECT);
 	else
 		cidr_rules(&b, REDIRECT_CHAIN_OUTPUT, &o->include_cidrs,
@@ -496,10 +419,10 @@ redirect_rules(const struct redirect_opts *o, int family, const char *saved)
 
 	/* The hooks: one jump each, whatever was there before. */
 	delete_old_jumps(&b, saved);
-	sbuf_printf(&b, "-A PREROUTING -p tcp -j %s\n", REDIRECT_CHAIN_INBOUND);
-	sbuf_printf(&b, "-A OUTPUT -p tcp -j %s\n", REDIRECT_CHAIN_OUTPUT);
-	sbuf_printf(&b, "COMMIT\n");
-	return sbuf_take(&b);
+	buf_printf(&b, "-A PREROUTING -p tcp -j %s\n", REDIRECT_CHAIN_INBOUND);
+	buf_printf(&b, "-A OUTPUT -p tcp -j %s\n", REDIRECT_CHAIN_OUTPUT);
+	buf_printf(&b, "COMMIT\n");
+	return buf_take(&b, NULL);
 }
 
 static bool
@@ -566,12 +489,13 @@ static int
 run_cmd(char *const argv[], const char *input, char **out)
 {
 	int in[2] = { -1, -1 }, outp[2] = { -1, -1 }, status, ret = -1;
-	struct sbuf b = { 0 };
+	struct buf b;
 	char buf[4096];
 	size_t left, off;
 	ssize_t n;
 	pid_t pid;
 
+	buf_init(&b, RULES_MAX - 1);
 	if (out != NULL)
 		*out = NULL;
 	if ((input != NULL && pipe2(in, O_CLOEXEC) < 0) ||
@@ -621,7 +545,7 @@ run_cmd(char *const argv[], const char *input, char **out)
 				continue;
 			if (n <= 0)
 				break;
-			sbuf_append(&b, buf, (size_t)n);
+			buf_add(&b, buf, (size_t)n);
 		}
 	}
 	while (waitpid(pid, &status, 0) < 0)
@@ -630,12 +554,9 @@ run_cmd(char *const argv[], const char *input, char **out)
 	if (WIFEXITED(status))
 		ret = WEXITSTATUS(status);
 	if (out != NULL && ret == 0)
-		*out = sbuf_take(&b);
-	else
-		free(b.p);
-	b.p = NULL;
+		*out = buf_take(&b, NULL);
 done:
-	free(b.p);
+	buf_free(&b);
 	if (in[0] >= 0)
 		close(in[0]);
 	if (in[1] >= 0)

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "policy.h"
 #include "vap.h"
 #include "yamljson.h"
@@ -16,6 +17,9 @@
 /* Ports the redirect reserves besides the five configured ones (merged
  * metrics), as check_containers() in policy.c. */
 #define VAP_RESERVED_PORT	15020
+/* A CEL literal is printed inside a policy by yamljson_dump, which stops
+ * at 1 GiB: a longer one could never be printed. */
+#define VAP_LITERAL_MAX		((size_t)1 << 30)
 
 const char *
 vap_stage_action(const struct stage *st)
@@ -28,41 +32,6 @@ vap_stage_action(const struct stage *st)
 }
 
 /* ---- CEL literals, as Go's encoding/json writes them ---- */
-
-struct buf {
-	char *p;
-	size_t len, cap;
-	bool bad;
-};
-
-static void
-buf_add(struct buf *b, const char *s, size_t n)
-{
-	if (b->bad)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 256;
-		char *p;
-
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		if ((p = realloc(b->p, cap)) == NULL) {
-			b->bad = true;
-			return;
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-static void
-buf_str(struct buf *b, const char *s)
-{
-	buf_add(b, s, strlen(s));
-}
 
 /* Go escapes ", \, control characters, <, >, & and U+2028/U+2029; CEL
  * reads every one of those escapes in a double-quoted string. */
@@ -100,7 +69,7 @@ cel_string(struct buf *b, const char *s)
 			buf_add(b, esc, 6);
 		} else if (p[0] == 0xe2 && p[1] == 0x80 &&
 		    (p[2] == 0xa8 || p[2] == 0xa9)) {
-			buf_str(b, p[2] == 0xa8 ? "\\u2028" : "\\u2029");
+			buf_lit(b, p[2] == 0xa8 ? "\\u2028" : "\\u2029");
 			p += 2;
 		} else {
 			buf_add(b, (const char *)p, 1);
@@ -122,26 +91,26 @@ cel_value(struct buf *b, const json_t *v, int depth)
 	size_t i, n;
 
 	if (depth > 16) {
-		b->bad = true;
+		buf_fail(b);
 		return;
 	}
 	switch (json_typeof(v)) {
 	case JSON_STRING:
 		if (strlen(json_string_value(v)) != json_string_length(v))
-			b->bad = true;	/* a NUL */
+			buf_fail(b);	/* a NUL */
 		else
 			cel_string(b, json_string_value(v));
 		break;
 	case JSON_INTEGER:
 		snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT,
 		    json_integer_value(v));
-		buf_str(b, num);
+		buf_lit(b, num);
 		break;
 	case JSON_TRUE:
-		buf_str(b, "true");
+		buf_lit(b, "true");
 		break;
 	case JSON_FALSE:
-		buf_str(b, "false");
+		buf_lit(b, "false");
 		break;
 	case JSON_ARRAY:
 		buf_add(b, "[", 1);
@@ -160,7 +129,7 @@ cel_value(struct buf *b, const json_t *v, int depth)
 		n = json_object_size(v);
 		keys = calloc(n ? n : 1, sizeof(*keys));
 		if (keys == NULL) {
-			b->bad = true;
+			buf_fail(b);
 			return;
 		}
 		i = 0;
@@ -180,7 +149,7 @@ cel_value(struct buf *b, const json_t *v, int depth)
 		break;
 	}
 	default:
-		b->bad = true;	/* reals and null: no config value is one */
+		buf_fail(b);	/* reals and null: no config value is one */
 		break;
 	}
 }
@@ -188,14 +157,11 @@ cel_value(struct buf *b, const json_t *v, int depth)
 char *
 vap_cel_literal(const json_t *v)
 {
-	struct buf b = { 0 };
+	struct buf b;
 
+	buf_init(&b, VAP_LITERAL_MAX);
 	cel_value(&b, v, 0);
-	if (b.bad || b.p == NULL) {
-		free(b.p);
-		return NULL;
-	}
-	return b.p;
+	return buf_take(&b, NULL);
 }
 
 /* ---- the facts of a stage ---- */

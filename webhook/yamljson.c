@@ -11,9 +11,12 @@
 
 #include <yaml.h>
 
+#include "buf.h"
 #include "yamljson.h"
 
 #define TAG_PREFIX	"tag:yaml.org,2002:"
+/* The YAML text yamljson_dump writes, at most: bytes. */
+#define YAMLJSON_MAX_OUTPUT	(((size_t)1 << 30) - 1)
 
 /* ---- reading ------------------------------------------------------------ */
 
@@ -774,39 +777,12 @@ fail:
 
 /* ---- writing ------------------------------------------------------------ */
 
-struct outbuf {
-	char *data;
-	size_t len, cap;
-	bool failed;
-};
-
+/* libyaml's output handler: appends to a struct buf (YAMLJSON_MAX_OUTPUT at
+ * most); 0 stops the emitter. */
 static int
 write_out(void *data, unsigned char *buf, size_t size)
 {
-	struct outbuf *o = data;
-	size_t cap;
-	char *p;
-
-	if (size > (size_t)1 << 30 || o->len + size + 1 > (size_t)1 << 30) {
-		o->failed = true;
-		return 0;
-	}
-	if (o->len + size + 1 > o->cap) {
-		cap = o->cap != 0 ? o->cap : 4096;
-		while (cap < o->len + size + 1)
-			cap *= 2;
-		p = realloc(o->data, cap);
-		if (p == NULL) {
-			o->failed = true;
-			return 0;
-		}
-		o->data = p;
-		o->cap = cap;
-	}
-	memcpy(o->data + o->len, buf, size);
-	o->len += size;
-	o->data[o->len] = '\0';
-	return 1;
+	return buf_add(data, buf, size) == 0;
 }
 
 /* Does s look like a YAML 1.1 timestamp or a sexagesimal number, which some
@@ -958,7 +934,8 @@ yamljson_dump(const json_t *docs, char *err, size_t errlen)
 {
 	yaml_emitter_t e;
 	yaml_event_t ev;
-	struct outbuf out = { NULL, 0, 0, false };
+	struct buf out;
+	char *text;
 	const json_t *doc;
 	size_t i;
 
@@ -970,6 +947,7 @@ yamljson_dump(const json_t *docs, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
+	buf_init(&out, YAMLJSON_MAX_OUTPUT);
 	yaml_emitter_set_output(&e, write_out, &out);
 	yaml_emitter_set_unicode(&e, 1);
 	yaml_emitter_set_width(&e, -1);
@@ -990,15 +968,13 @@ yamljson_dump(const json_t *docs, char *err, size_t errlen)
 	    !yaml_emitter_emit(&e, &ev) || !yaml_emitter_flush(&e))
 		goto fail;
 	yaml_emitter_delete(&e);
-	if (out.data == NULL)
-		out.data = strdup("");
-	if (out.data == NULL)
+	if ((text = buf_take(&out, NULL)) == NULL)
 		snprintf(err, errlen, "out of memory");
-	return out.data;
+	return text;
 fail:
 	snprintf(err, errlen, "%s", out.failed ? "out of memory" :
 	    e.problem != NULL ? e.problem : "cannot write YAML");
 	yaml_emitter_delete(&e);
-	free(out.data);
+	buf_free(&out);
 	return NULL;
 }
