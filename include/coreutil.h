@@ -8,6 +8,8 @@
 
 #include <jansson.h>
 
+#include "utf8.h"	/* utf8_clean, which the messages' users call too */
+
 #define POLICY_MSG_MAX	32
 #define POLICY_MSG_LEN	256
 
@@ -21,9 +23,6 @@ struct msg_list {
 void msg_add(struct msg_list *l, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* Replace every byte of s that is not part of valid UTF-8 with '?', so
- * that messages quoting user input (cut at any byte) stay valid JSON. */
-void utf8_clean(char *s);
 
 /* The string at root.a.b.c (a NULL step is skipped), or NULL
  * when a step is missing or the value is not a string. All three return

@@ -20,6 +20,7 @@
 #include <jansson.h>
 
 #include "jsonread.h"
+#include "utf8.h"
 
 /* Deeper than this, jansson decides (it gives up at 2048). */
 #define MAX_DEPTH	512
@@ -158,41 +159,6 @@ skip_ws(const unsigned char *p, const unsigned char *end)
 	return p;
 }
 
-/*
- * Length of the UTF-8 sequence at p (a byte >= 0x80) as jansson's
- * utf8_check_first and utf8_check_full accept it: no overlong forms, no
- * surrogates, nothing past U+10FFFF. Returns 0 when they reject it.
- */
-static size_t
-utf8_len(const unsigned char *p, const unsigned char *end)
-{
-	uint32_t v;
-	size_t i, n;
-
-	if (p[0] >= 0xC2 && p[0] <= 0xDF) {
-		n = 2;
-		v = p[0] & 0x1F;
-	} else if (p[0] >= 0xE0 && p[0] <= 0xEF) {
-		n = 3;
-		v = p[0] & 0x0F;
-	} else if (p[0] >= 0xF0 && p[0] <= 0xF4) {
-		n = 4;
-		v = p[0] & 0x07;
-	} else
-		return 0;
-	if ((size_t)(end - p) < n)
-		return 0;
-	for (i = 1; i < n; i++) {
-		if ((p[i] & 0xC0) != 0x80)
-			return 0;
-		v = v << 6 | (p[i] & 0x3F);
-	}
-	if (v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF) ||
-	    (n == 3 && v < 0x800) || (n == 4 && v < 0x10000))
-		return 0;
-	return n;
-}
-
 /* The code point v (valid, not a surrogate) as UTF-8 at t; its length. */
 static size_t
 utf8_put(char *t, uint32_t v)
@@ -273,7 +239,7 @@ string_unescape(const unsigned char *s, const unsigned char *p,
 			*t++ = (char)*p++;
 			break;
 		case B_UTF8:
-			if ((n = utf8_len(p, q)) == 0)
+			if ((n = utf8_seq_len(p, (size_t)(q - p))) == 0)
 				return -1;
 			memcpy(t, p, n);
 			t += n;
@@ -382,7 +348,7 @@ special:
 			*endp = p + 1;
 			return 0;
 		case B_UTF8:
-			if ((n = utf8_len(p, end)) == 0)
+			if ((n = utf8_seq_len(p, (size_t)(end - p))) == 0)
 				return -1;
 			p += n;
 			break;

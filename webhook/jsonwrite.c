@@ -17,6 +17,7 @@
 
 #include "buf.h"
 #include "jsonwrite.h"
+#include "utf8.h"
 
 #define OUT_FIRST	1024	/* bytes first; buf.h doubles them */
 #define FRAMES_INLINE	32	/* containers open before the stack mallocs */
@@ -123,39 +124,6 @@ out_putc(struct buf *b, char c)
 
 /* ---- scalars ------------------------------------------------------------ */
 
-/* Length of the valid UTF-8 sequence of 2 to 4 bytes at p (at most avail
- * bytes), or 0: jansson's utf8_check_first and utf8_check_full, which refuse
- * continuation bytes as leads, overlong forms, surrogates and code points
- * above U+10FFFF. */
-static inline size_t
-utf8_sequence_len(const unsigned char *p, size_t avail)
-{
-	unsigned char c = p[0];
-
-	if (c >= 0xC2 && c <= 0xDF) {
-		if (avail < 2 || (p[1] & 0xC0) != 0x80)
-			return 0;
-		return 2;
-	}
-	if (c >= 0xE0 && c <= 0xEF) {
-		if (avail < 3 || (p[1] & 0xC0) != 0x80 ||
-		    (p[2] & 0xC0) != 0x80)
-			return 0;
-		if ((c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] >= 0xA0))
-			return 0;	/* overlong; surrogate */
-		return 3;
-	}
-	if (c >= 0xF0 && c <= 0xF4) {
-		if (avail < 4 || (p[1] & 0xC0) != 0x80 ||
-		    (p[2] & 0xC0) != 0x80 || (p[3] & 0xC0) != 0x80)
-			return 0;
-		if ((c == 0xF0 && p[1] < 0x90) || (c == 0xF4 && p[1] >= 0x90))
-			return 0;	/* overlong; above U+10FFFF */
-		return 4;
-	}
-	return 0;
-}
-
 #if defined(__GNUC__) && defined(__BYTE_ORDER__) && \
     __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 #define LITTLE	1
@@ -252,7 +220,7 @@ writer_string(struct writer *w, const char *s, size_t n)
 			p++;
 			continue;
 		case BYTE_UTF8:
-			if ((k = utf8_sequence_len(p, (size_t)(end - p))) == 0) {
+			if ((k = utf8_seq_len(p, (size_t)(end - p))) == 0) {
 				b->len = mark;
 				return -2;
 			}

@@ -24,6 +24,7 @@
 #include "config.h"
 #include "patch.h"
 #include "review.h"
+#include "utf8.h"
 
 #ifndef FUZZ_CONFIG_PATH
 #define FUZZ_CONFIG_PATH "tests/fuzz/fuzz-config.yaml"
@@ -62,46 +63,6 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	}
 	config_errors_clear(&errs);
 	return 0;
-}
-
-/* Strict UTF-8 (no overlongs, no surrogates, nothing past U+10FFFF). */
-static int
-utf8_valid(const char *s)
-{
-	const unsigned char *p = (const unsigned char *)s;
-
-	while (*p != '\0') {
-		unsigned c = *p;
-		size_t n, i;
-		unsigned cp;
-
-		if (c < 0x80) {
-			p++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf) {
-			n = 1;
-			cp = c & 0x1f;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			n = 2;
-			cp = c & 0x0f;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			n = 3;
-			cp = c & 0x07;
-		} else {
-			return 0;
-		}
-		for (i = 1; i <= n; i++) {
-			if ((p[i] & 0xc0) != 0x80)
-				return 0;
-			cp = (cp << 6) | (p[i] & 0x3f);
-		}
-		if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
-		    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-			return 0;
-		p += n + 1;
-	}
-	return 1;
 }
 
 /* RFC 4648 section 4, padded. Returns a new buffer and its length, or
@@ -315,9 +276,11 @@ check_answer(const json_t *req_root, int status, const char *text,
 		FAIL("%s: status %d", where, status);
 	if (text == NULL)
 		FAIL("%s: status %d without a body", where, status);
-	if (!utf8_valid(o->uid) || !utf8_valid(o->namespace) ||
-	    !utf8_valid(o->pod) || !utf8_valid(o->stage) ||
-	    !utf8_valid(o->reason))
+	if (!utf8_valid(o->uid, strlen(o->uid)) ||
+	    !utf8_valid(o->namespace, strlen(o->namespace)) ||
+	    !utf8_valid(o->pod, strlen(o->pod)) ||
+	    !utf8_valid(o->stage, strlen(o->stage)) ||
+	    !utf8_valid(o->reason, strlen(o->reason)))
 		FAIL("%s: outcome strings are not UTF-8", where);
 	root = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
 	if (!json_is_object(root))
