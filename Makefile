@@ -27,12 +27,12 @@ HDRS     := $(wildcard include/*.h)
 # The core: what decides and builds a review's answer, no I/O (README, "core
 # and shells"). One static library, linked with jansson, libyaml and
 # libcrypto only; `make check-core` holds the fence.
-CORE_MODS := buf utf8 policy coreutil inject patch review config config_tree quantity netparse envoyvalues \
+CORE_MODS := base64 buf utf8 policy coreutil inject patch review config config_tree quantity netparse envoyvalues \
              jsonalloc jsonpack jsonread jsonwrite
 CORE_OBJS := $(CORE_MODS:%=$(BUILD)/obj/%.o) $(BUILD)/obj/default_config.o
 CORE_LIB  := $(BUILD)/libmeshcore.a
 CORE_LIBS  = $(shell pkg-config --libs jansson yaml-0.1 libcrypto 2>/dev/null)
-CORE_SUITES := buf utf8 jsonalloc jsonpack jsonread netparse patch review inject quantity \
+CORE_SUITES := base64 buf utf8 jsonalloc jsonpack jsonread netparse patch review inject quantity \
                envoyvalues policy rollout
 SUITES   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/check_*.c))
 # The fuzz targets' committed inputs, replayed once each by the ordinary

@@ -4,7 +4,6 @@
  * configurations need. The certificates come from certs.c. */
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +15,7 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 
+#include "base64.h"
 #include "certs.h"
 #include "cli.h"
 #include "commands.h"
@@ -224,20 +224,6 @@ certs_write(const char *path, const char *data, size_t len, mode_t mode,
 	return -1;
 }
 
-/* Base64 (no line breaks) of `len` bytes, a new string or NULL. */
-static char *
-certs_base64(const char *data, size_t len)
-{
-	char *out;
-
-	if (len > INT_MAX / 2 || (out = malloc(4 * ((len + 2) / 3) + 1)) ==
-	    NULL)
-		return NULL;
-	EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)data,
-	    (int)len);
-	return out;
-}
-
 /* The Secret, then a comments-only document with the caBundle. */
 static int
 certs_print_kubernetes(const struct certs_opts *o, const struct certs_pem *ca,
@@ -252,9 +238,9 @@ certs_print_kubernetes(const struct certs_opts *o, const struct certs_pem *ca,
 		snprintf(name, sizeof(name), "%s", o->secret_name);
 	else
 		snprintf(name, sizeof(name), "%s-tls", o->service);
-	if ((crt = certs_base64(leaf->cert, leaf->cert_len)) == NULL ||
-	    (key = certs_base64(leaf->key, leaf->key_len)) == NULL ||
-	    (cab = certs_base64(ca->cert, ca->cert_len)) == NULL) {
+	if ((crt = base64_encode(leaf->cert, leaf->cert_len, NULL)) == NULL ||
+	    (key = base64_encode(leaf->key, leaf->key_len, NULL)) == NULL ||
+	    (cab = base64_encode(ca->cert, ca->cert_len, NULL)) == NULL) {
 		fprintf(stderr, "meshinject certs: out of memory\n");
 		goto done;
 	}

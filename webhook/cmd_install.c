@@ -36,6 +36,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "base64.h"
 #include "certs.h"
 #include "commands.h"
 #include "config.h"
@@ -352,20 +353,6 @@ done:
 }
 
 /* ---- small helpers -------------------------------------------------------- */
-
-/* Base64 (no line breaks) of `len` bytes: a new string or NULL. */
-static char *
-install_base64(const char *data, size_t len)
-{
-	char *out;
-
-	if (len > INT_MAX / 2 || (out = malloc(4 * ((len + 2) / 3) + 1)) ==
-	    NULL)
-		return NULL;
-	EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)data,
-	    (int)len);
-	return out;
-}
 
 /* Lower-case hex SHA-256 of `len` bytes into hex (65 bytes). */
 static int
@@ -903,13 +890,15 @@ cmd_install(int argc, char **argv)
 		fprintf(stderr, "meshinject install: %s\n", err);
 		goto done;
 	}
-	if ((crt = install_base64(leaf_pem.cert, leaf_pem.cert_len)) == NULL ||
-	    (key = install_base64(leaf_pem.key, leaf_pem.key_len)) == NULL ||
-	    (cab = install_base64(ca_pem.cert, ca_pem.cert_len)) == NULL)
+	if ((crt = base64_encode(leaf_pem.cert, leaf_pem.cert_len, NULL)) ==
+	    NULL ||
+	    (key = base64_encode(leaf_pem.key, leaf_pem.key_len, NULL)) ==
+	    NULL ||
+	    (cab = base64_encode(ca_pem.cert, ca_pem.cert_len, NULL)) == NULL)
 		goto oom;
 	if ((bundle = install_bundle(&o, ca_pem.cert, ca_pem.cert_len)) == NULL)
 		goto done;
-	if ((bundle64 = install_base64(bundle, strlen(bundle))) == NULL)
+	if ((bundle64 = base64_encode(bundle, strlen(bundle), NULL)) == NULL)
 		goto oom;
 
 	if (install_webhooks(docs, cfg, t.ns, bundle64, o.validating, err,

@@ -11,15 +11,14 @@
  * removed again, so the template gains only what the webhook added.
  */
 #include <errno.h>
-#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
-#include <openssl/evp.h>
 
+#include "base64.h"
 #include "buf.h"
 #include "cli.h"
 #include "commands.h"
@@ -597,33 +596,22 @@ ask_webhook(const struct offline_run *run, const struct target *t,
 static json_t *
 decode_patch(const char *b64, char *err, size_t errlen)
 {
-	size_t n = strlen(b64);
 	unsigned char *buf;
 	json_error_t jerr;
 	json_t *patch;
-	int m;
+	size_t n;
 
-	if (n % 4 != 0 || n > INT_MAX / 2) {
+	switch (base64_decode(b64, strlen(b64), &buf, &n)) {
+	case 0:
+		break;
+	case -1:
 		snprintf(err, errlen, "the patch is not base64");
 		return NULL;
-	}
-	buf = malloc(n / 4 * 3 + 1);
-	if (buf == NULL) {
+	default:
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	m = EVP_DecodeBlock(buf, (const unsigned char *)b64, (int)n);
-	if (m < 0) {
-		free(buf);
-		snprintf(err, errlen, "the patch is not base64");
-		return NULL;
-	}
-	/* EVP_DecodeBlock counts the padding as zero bytes. */
-	if (n >= 1 && b64[n - 1] == '=')
-		m--;
-	if (n >= 2 && b64[n - 2] == '=')
-		m--;
-	patch = json_loadb((const char *)buf, (size_t)m, 0, &jerr);
+	patch = json_loadb((const char *)buf, n, 0, &jerr);
 	free(buf);
 	if (!json_is_array(patch)) {
 		json_decref(patch);

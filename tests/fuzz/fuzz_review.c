@@ -21,6 +21,7 @@
 
 #include <jansson.h>
 
+#include "base64.h"
 #include "config.h"
 #include "patch.h"
 #include "review.h"
@@ -65,51 +66,6 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
-/* RFC 4648 section 4, padded. Returns a new buffer and its length, or
- * NULL when the text is not standard padded base64. */
-static unsigned char *
-base64_decode(const char *s, size_t *outlen)
-{
-	static const char alpha[] =
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	size_t len = strlen(s), i, o = 0;
-	unsigned char *out;
-
-	if (len % 4 != 0)
-		return NULL;
-	out = malloc(len / 4 * 3 + 1);
-	if (out == NULL)
-		abort();
-	for (i = 0; i < len; i += 4) {
-		unsigned v = 0;
-		int j, pad = 0;
-
-		for (j = 0; j < 4; j++) {
-			const char *c = s[i + j] != '\0' ?
-			    strchr(alpha, s[i + j]) : NULL;
-
-			if (s[i + j] == '=' && i + 4 == len && j >= 2) {
-				pad++;
-				v <<= 6;
-				continue;
-			}
-			if (c == NULL || pad > 0) {
-				free(out);
-				return NULL;
-			}
-			v = (v << 6) | (unsigned)(c - alpha);
-		}
-		out[o++] = (unsigned char)(v >> 16);
-		if (pad < 2)
-			out[o++] = (unsigned char)(v >> 8);
-		if (pad < 1)
-			out[o++] = (unsigned char)v;
-	}
-	out[o] = '\0';
-	*outlen = o;
-	return out;
-}
-
 /* The decoded patch of a response, checked: a JSON array of add ops. */
 static json_t *
 check_patch(const json_t *resp, const char *where)
@@ -126,7 +82,7 @@ check_patch(const json_t *resp, const char *where)
 		FAIL("%s: patch is not a string", where);
 	if (type == NULL || strcmp(type, "JSONPatch") != 0)
 		FAIL("%s: patch without patchType JSONPatch", where);
-	if ((text = base64_decode(b64, &len)) == NULL)
+	if (base64_decode(b64, strlen(b64), &text, &len) != 0)
 		FAIL("%s: patch is not padded base64", where);
 	ops = json_loadb((const char *)text, len, JSON_REJECT_DUPLICATES,
 	    &jerr);

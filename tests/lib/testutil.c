@@ -6,8 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
-
+#include "base64.h"
 #include "patch.h"
 #include "testutil.h"
 
@@ -133,23 +132,13 @@ tu_patch(const json_t *resp)
 	    json_object_get(resp, "response"), "patch"));
 	unsigned char *raw;
 	size_t len;
-	int n;
 	json_t *p;
 
 	if (b64 == NULL)
 		return NULL;
-	len = strlen(b64);
-	ck_assert_uint_eq(len % 4, 0);
-	raw = malloc(len / 4 * 3 + 1);
-	ck_assert_ptr_nonnull(raw);
-	n = EVP_DecodeBlock(raw, (const unsigned char *)b64, (int)len);
-	ck_assert_msg(n >= 0, "the patch is not base64");
-	/* EVP_DecodeBlock counts the padding's bytes as zeros. */
-	if (len >= 1 && b64[len - 1] == '=')
-		n--;
-	if (len >= 2 && b64[len - 2] == '=')
-		n--;
-	p = json_loadb((const char *)raw, (size_t)n, 0, NULL);
+	ck_assert_msg(base64_decode(b64, strlen(b64), &raw, &len) == 0,
+	    "the patch is not base64");
+	p = json_loadb((const char *)raw, len, 0, NULL);
 	free(raw);
 	ck_assert_msg(json_is_array(p), "the patch is not a JSON array");
 	return p;
