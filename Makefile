@@ -24,11 +24,11 @@ OBJS     := $(SRCS:webhook/%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/default_config.o \
             $(BUILD)/obj/policy_validations.o $(BUILD)/obj/install_manifests.o
 LIB_OBJS := $(filter-out $(BUILD)/obj/main.o,$(OBJS))
 HDRS     := $(wildcard include/*.h)
-# The core: what decides and builds a review's answer, no I/O (README, "core
-# and shells"). One static library, linked with jansson, libyaml and
+# The core: what decides and builds a review's answer, and the redirect's
+# rules; no I/O (README, "The core and the shells"). One static library, linked with jansson, libyaml and
 # libcrypto only; `make check-core` holds the fence.
 CORE_MODS := base64 buf utf8 policy coreutil inject patch review config config_tree quantity netparse envoyvalues \
-             jsonalloc jsonpack jsonread jsonwrite
+             redirect_rules jsonalloc jsonpack jsonread jsonwrite
 CORE_OBJS := $(CORE_MODS:%=$(BUILD)/obj/%.o) $(BUILD)/obj/default_config.o
 CORE_LIB  := $(BUILD)/libmeshcore.a
 CORE_LIBS  = $(shell pkg-config --libs jansson yaml-0.1 libcrypto 2>/dev/null)
@@ -109,7 +109,7 @@ $(CORE_LIB): $(CORE_OBJS)
 # core's own suites do not link and pass with libmeshcore.a, jansson, libyaml
 # and libcrypto alone.
 CORE_SHELL_HDRS := server.h serve.h log.h watch.h metrics.h certs.h cli.h \
-                   commands.h install.h offline.h redirect.h report.h vap.h \
+                   commands.h install.h offline.h report.h vap.h \
                    yamljson.h microhttpd.h gnutls/
 check-core: $(CORE_LIB) $(CORE_SUITES:%=$(BUILD)/core/check_%)
 	@set -e; bad=0; \

@@ -37,6 +37,14 @@ int netparse_ports(const char *s, bool allow_all, struct port_list *out,
 int netparse_cidrs(const char *s, bool allow_all, struct cidr_list *out,
     char *err, size_t errlen);
 
+/* Whether `port` is in the list (always, when it is "*"). */
+bool netparse_port_in(const struct port_list *pl, uint16_t port);
+
+/* Whether addr (4 bytes for AF_INET, 16 for AF_INET6) is inside one of the
+ * list's CIDRs of that family (always, when it is "*"). */
+bool netparse_cidr_in(const struct cidr_list *cl, int family,
+    const uint8_t *addr);
+
 /* Canonical text of one CIDR ("10.0.0.0/8"); buf needs 50 bytes. */
 void netparse_cidr_format(const struct cidr *c, char *buf, size_t buflen);
 

@@ -1,7 +1,8 @@
 /* redirect.h - `meshinject redirect`: the pod's NAT rules that send its TCP
- * traffic through the proxy. The rule builder is pure (settings and the
- * current `iptables-save -t nat` text in, iptables-restore input out); the
- * command around it runs iptables-restore and ip6tables-restore. */
+ * traffic through the proxy. The rule builder (redirect_rules.c, in the
+ * core) is pure: settings and the current `iptables-save -t nat` text in,
+ * iptables-restore input out. The command around it (redirect.c, a shell)
+ * parses the flags and runs iptables-restore and ip6tables-restore. */
 #ifndef MESHINJECT_REDIRECT_H
 #define MESHINJECT_REDIRECT_H
 
@@ -16,6 +17,10 @@
 #define REDIRECT_CHAIN_IN_REDIRECT	"MESH_IN_REDIRECT"
 #define REDIRECT_CHAIN_OUTPUT		"MESH_OUTPUT"
 #define REDIRECT_CHAIN_REDIRECT		"MESH_REDIRECT"
+
+/* The most bytes of generated rules, or of iptables-save output, with the
+ * terminating NUL. */
+#define REDIRECT_RULES_MAX	(4u << 20)
 
 struct redirect_opts {
 	unsigned long proxy_uid;	/* its traffic is never redirected */
@@ -40,7 +45,7 @@ struct redirect_opts {
 void redirect_opts_init(struct redirect_opts *o);
 
 /* Parse the command's arguments (argv[0] is the subcommand's name) over the
- * values already in `o`. Flags take "--flag value" or "--flag=value".
+ * values already in `o`; this one is the shell's (redirect.c). Flags take "--flag value" or "--flag=value".
  * Returns 0, or -1 with a reason in err that names the flag and the value. */
 int redirect_opts_parse(struct redirect_opts *o, int argc, char **argv,
     char *err, size_t errlen);

@@ -246,6 +246,61 @@ START_TEST(cidr_format_small_buffer)
 }
 END_TEST
 
+START_TEST(port_membership)
+{
+	ck_assert_int_eq(netparse_ports("80, 8080,15021", false, &pl, err,
+	    sizeof(err)), 0);
+	ck_assert(netparse_port_in(&pl, 80));
+	ck_assert(netparse_port_in(&pl, 8080));
+	ck_assert(netparse_port_in(&pl, 15021));
+	ck_assert(!netparse_port_in(&pl, 81));
+	ck_assert(!netparse_port_in(&pl, 0));
+	ck_assert_int_eq(netparse_ports("", false, &pl, err, sizeof(err)), 0);
+	ck_assert(!netparse_port_in(&pl, 80));
+	ck_assert_int_eq(netparse_ports("*", true, &pl, err, sizeof(err)), 0);
+	ck_assert(netparse_port_in(&pl, 1));
+	ck_assert(netparse_port_in(&pl, 65535));
+}
+END_TEST
+
+/* Membership at prefixes that end inside a byte (/20, /127) and on one
+ * (/8, /0), for both families; an address of the other family never
+ * matches. The addresses are written out, not derived from the parser. */
+START_TEST(cidr_membership)
+{
+	uint8_t a4[4], a6[16];
+
+	ck_assert_int_eq(netparse_cidrs("10.0.0.0/8,172.16.16.0/20,"
+	    "fd00::/127", false, &cl, err, sizeof(err)), 0);
+	inet_pton(AF_INET, "10.255.1.2", a4);
+	ck_assert(netparse_cidr_in(&cl, AF_INET, a4));
+	inet_pton(AF_INET, "11.0.0.0", a4);
+	ck_assert(!netparse_cidr_in(&cl, AF_INET, a4));
+	inet_pton(AF_INET, "172.16.31.255", a4);	/* last of the /20 */
+	ck_assert(netparse_cidr_in(&cl, AF_INET, a4));
+	inet_pton(AF_INET, "172.16.32.0", a4);		/* first past it */
+	ck_assert(!netparse_cidr_in(&cl, AF_INET, a4));
+	inet_pton(AF_INET, "172.16.15.255", a4);	/* last before it */
+	ck_assert(!netparse_cidr_in(&cl, AF_INET, a4));
+	inet_pton(AF_INET6, "fd00::1", a6);
+	ck_assert(netparse_cidr_in(&cl, AF_INET6, a6));
+	inet_pton(AF_INET6, "fd00::2", a6);
+	ck_assert(!netparse_cidr_in(&cl, AF_INET6, a6));
+	memset(a6, 0, sizeof(a6));
+	memcpy(a6, "\x0a\x01\x02\x03", 4);	/* 10.1.2.3's bytes, as v6 */
+	ck_assert(!netparse_cidr_in(&cl, AF_INET6, a6));
+
+	ck_assert_int_eq(netparse_cidrs("0.0.0.0/0", false, &cl, err,
+	    sizeof(err)), 0);
+	inet_pton(AF_INET, "203.0.113.9", a4);
+	ck_assert(netparse_cidr_in(&cl, AF_INET, a4));
+	inet_pton(AF_INET6, "2001:db8::1", a6);
+	ck_assert(!netparse_cidr_in(&cl, AF_INET6, a6));
+	ck_assert_int_eq(netparse_cidrs("*", true, &cl, err, sizeof(err)), 0);
+	ck_assert(netparse_cidr_in(&cl, AF_INET6, a6));
+}
+END_TEST
+
 static Suite *
 netparse_suite(void)
 {
@@ -259,6 +314,7 @@ netparse_suite(void)
 	    (int)(sizeof(bad_ports) / sizeof(bad_ports[0])));
 	tcase_add_test(tc, ports_too_many);
 	tcase_add_test(tc, ports_long_item_is_cut);
+	tcase_add_test(tc, port_membership);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("cidrs");
@@ -268,6 +324,7 @@ netparse_suite(void)
 	tcase_add_loop_test(tc, cidrs_bad, 0,
 	    (int)(sizeof(bad_cidrs) / sizeof(bad_cidrs[0])));
 	tcase_add_test(tc, cidr_format_small_buffer);
+	tcase_add_test(tc, cidr_membership);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -257,3 +257,41 @@ netparse_cidr_format(const struct cidr *c, char *buf, size_t buflen)
 	}
 	snprintf(buf, buflen, "%s/%d", addr, c->prefix);
 }
+
+bool
+netparse_port_in(const struct port_list *pl, uint16_t port)
+{
+	size_t i;
+
+	if (pl->all)
+		return true;
+	for (i = 0; i < pl->n; i++)
+		if (pl->ports[i] == port)
+			return true;
+	return false;
+}
+
+bool
+netparse_cidr_in(const struct cidr_list *cl, int family, const uint8_t *addr)
+{
+	const struct cidr *c;
+	size_t i;
+	int bits, full;
+
+	if (cl->all)
+		return true;
+	for (i = 0; i < cl->n; i++) {
+		c = &cl->cidrs[i];
+		if (c->family != family)
+			continue;
+		full = c->prefix / 8;
+		bits = c->prefix % 8;
+		if (memcmp(c->addr, addr, (size_t)full) != 0)
+			continue;
+		if (bits != 0 && ((c->addr[full] ^ addr[full]) &
+		    (0xff00u >> bits) & 0xffu) != 0)
+			continue;
+		return true;
+	}
+	return false;
+}
