@@ -19,6 +19,7 @@
 #include <gnutls/abstract.h>
 #include <gnutls/gnutls.h>
 #include <jansson.h>
+#include <malloc.h>
 #include <microhttpd.h>
 
 #include "config.h"
@@ -82,6 +83,8 @@ struct server {
 	atomic_bool shutting_down;
 	atomic_uint inflight;		/* requests between headers and done */
 	atomic_size_t body_bytes;	/* body buffers of all requests */
+	atomic_uint conns;		/* open review connections */
+	atomic_uint conns_peak;		/* the most since the last trim */
 
 	size_t max_body;
 	size_t max_body_total;
@@ -502,19 +505,53 @@ server_cert_swap(struct server *srv, const char *cert_pem,
 	return 0;
 }
 
+/* Each open connection holds ~75 KiB of malloc'd memory (libmicrohttpd's
+ * pool, the GnuTLS session and its record buffers). glibc keeps what a
+ * closed connection freed inside the worker thread's malloc arena, so
+ * without a trim the RSS stays at the highest number of connections ever
+ * open at once on each thread, and rises in steps whenever clients
+ * reconnect and land unevenly on the threads. When the open connections
+ * fall to half the most since the last trim (and at least SERVER_TRIM_MIN
+ * fewer), the free pages go back to the kernel: a few trims when a burst
+ * of clients goes away, none while they stay. */
+#define SERVER_TRIM_MIN 16u
+
+static void
+server_conn_closed(struct server *srv)
+{
+	unsigned open = atomic_fetch_sub(&srv->conns, 1) - 1;
+	unsigned peak = atomic_load(&srv->conns_peak);
+
+	if (peak < open * 2 || peak - open < SERVER_TRIM_MIN)
+		return;
+	/* One thread trims for a given peak. */
+	if (!atomic_compare_exchange_strong(&srv->conns_peak, &peak, open))
+		return;
+#ifdef __GLIBC__
+	malloc_trim(0);
+#endif
+}
+
 /* libmicrohttpd: a TCP connection opened or closed on the review
  * listener. Its context holds the certificate its handshake used. */
 static void
 server_conn_notify(void *cls, struct MHD_Connection *conn,
     void **socket_context, enum MHD_ConnectionNotificationCode toe)
 {
+	struct server *srv = cls;
 	struct server_conn *sc;
+	unsigned open, peak;
 
 	(void)conn;
 	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
 		if ((sc = calloc(1, sizeof(*sc))) != NULL)
-			sc->srv = cls;
+			sc->srv = srv;
 		*socket_context = sc;
+		open = atomic_fetch_add(&srv->conns, 1) + 1;
+		peak = atomic_load(&srv->conns_peak);
+		while (open > peak && !atomic_compare_exchange_weak(
+		    &srv->conns_peak, &peak, open))
+			;
 		return;
 	}
 	if ((sc = *socket_context) != NULL) {
@@ -522,6 +559,7 @@ server_conn_notify(void *cls, struct MHD_Connection *conn,
 		free(sc);
 		*socket_context = NULL;
 	}
+	server_conn_closed(srv);
 }
 
 /* GnuTLS, during a handshake: the certificate to present. The current one,
