@@ -6,9 +6,11 @@
 #   etcd                                                go.etcd.io/etcd/server/v3 v3.7.3
 #   helm                                                helm.sh/helm/v4 v4.3.2
 #   envoy-validate                                      tests/tools/envoyvalidate (go-control-plane)
+#   vegeta (only when named)                            github.com/tsenart/vegeta/v12 v12.13.0
 #
-#   tests/tools/build.sh [NAME...]     (default: all; NAME is kubernetes, etcd,
-#                                       helm or envoy-validate)
+#   tests/tools/build.sh [NAME...]     (default: the first four; NAME is
+#                                       kubernetes, etcd, helm, envoy-validate
+#                                       or vegeta, which only make bench needs)
 #
 # Each lands in .tools/<name>-<version>/ and is linked from .tools/bin/. A
 # version folder that is complete is kept: a second run does nothing. The
@@ -30,6 +32,7 @@ fi
 K8S_VERSION=v1.37.2
 ETCD_VERSION=v3.7.3
 HELM_VERSION=v4.3.2
+VEGETA_VERSION=v12.13.0
 
 # build NAME VERSION MODULE-DIR LDFLAGS PACKAGE...
 build() {
@@ -103,8 +106,15 @@ for w in "${want[@]}"; do
 			link envoy-validate "$h"
 		fi
 		;;
+	vegeta)
+		# Go names the binary "vegeta" (dropping /v12); older Go named it "v12"
+		build vegeta $VEGETA_VERSION "$here/vegeta" "-X main.Version=$VEGETA_VERSION" \
+			github.com/tsenart/vegeta/v12
+		[ -e "$tools/vegeta-$VEGETA_VERSION/vegeta" ] || [ ! -e "$tools/vegeta-$VEGETA_VERSION/v12" ] || mv "$tools/vegeta-$VEGETA_VERSION/v12" "$tools/vegeta-$VEGETA_VERSION/vegeta"
+		link vegeta $VEGETA_VERSION
+		;;
 	*)
-		echo "build.sh: unknown component $w (kubernetes, etcd, helm, envoy-validate)" >&2
+		echo "build.sh: unknown component $w (kubernetes, etcd, helm, envoy-validate, vegeta)" >&2
 		exit 2
 		;;
 	esac
