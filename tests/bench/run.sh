@@ -11,8 +11,9 @@
 #      meshinject/Go (issue 15: >= 2) and meshinject/nginx (>= 0.6);
 #   3. latency at a fixed rate of 2000 reviews/s (openloop.c, open loop),
 #      then vegeta (tests/tools/build.sh vegeta) at 2000/s and 5000/s
-#      against meshinject and, for reference, nginx: p50, p99, max and the
-#      success ratio; any answer that is not a 200 fails the bench;
+#      against meshinject and nginx: p50, p99, max and the success ratio;
+#      any answer that is not a 200 fails the bench, except nginx's at
+#      5000/s, a reference run whose failures are only counted;
 #   4. the 2000-env-var pod and a ~1.4 MiB pod: per review in the core
 #      (corebench.c) and over HTTPS;
 #   5. RSS idle and while 1,000,000 reviews go through (sampled every
@@ -200,7 +201,8 @@ say "meshinject: $("$OUT/openloop" 127.0.0.1 $PORT_MI /mutate/traffic "$RS" 2000
 say "nginx:      $("$OUT/openloop" 127.0.0.1 $PORT_NGX /mutate/traffic "$RS" 2000 30 32 "$PKI/ca.crt")"
 # vegeta: Go's http.Transport as kube-apiserver uses it, HTTP/1.1 with
 # keep-alive, a new connection whenever none is free (open loop).
-vegeta_run() {	# $1 name, $2 port, $3 rate → one line; fails on any answer but 200
+vegeta_run() {	# $1 name, $2 port, $3 rate[, $4 "reference"] → one line; fails on
+	# any answer but 200, unless a reference run, whose failures are counted in the line
 	local t=$OUT/vegeta-target-$2.json res=$OUT/vegeta-$1-$3
 	node -e 'const fs = require("fs"); process.stdout.write(JSON.stringify({method: "POST", url: process.argv[1],
 	    header: {"Content-Type": ["application/json"]}, body: fs.readFileSync(process.argv[2]).toString("base64")}) + "\n")' \
@@ -210,14 +212,15 @@ vegeta_run() {	# $1 name, $2 port, $3 rate → one line; fails on any answer but
 	"$VEGETA" report -type=json "$res.bin" > "$res.json"
 	node -e 'const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")), ms = (ns) => (ns / 1e6).toFixed(2);
 	    const codes = Object.entries(r.status_codes || {}).map(([c, n]) => `${c}:${n}`).join(" ");
-	    const bad = r.requests - ((r.status_codes || {})["200"] || 0);
+	    const bad = r.requests - ((r.status_codes || {})["200"] || 0), reference = process.argv[2] === "reference";
 	    console.log(`requests ${r.requests} (sent ${r.rate.toFixed(0)}/s, answered ${r.throughput.toFixed(0)}/s), ` +
 	        `success ${(100 * r.success).toFixed(2)}%, p50 ${ms(r.latencies["50th"])} ms, ` +
-	        `p99 ${ms(r.latencies["99th"])} ms, max ${ms(r.latencies.max)} ms (codes ${codes})`);
-	    if (bad > 0 || r.requests === 0 || (r.errors || []).length > 0) {
+	        `p99 ${ms(r.latencies["99th"])} ms, max ${ms(r.latencies.max)} ms (codes ${codes})` +
+	        (reference && bad > 0 ? `; ${bad} NOT 200 (reference run, not fatal): ${(r.errors || [])[0]}` : ""));
+	    if (!reference && (bad > 0 || r.requests === 0 || (r.errors || []).length > 0)) {
 	        console.error(`run.sh: vegeta: ${bad} of ${r.requests} answers were not 200: ${(r.errors || []).slice(0, 5).join("; ")}`);
 	        process.exit(1);
-	    }' "$res.json"
+	    }' "$res.json" "${4:-}"
 }
 say ""
 say "## vegeta $("$VEGETA" -version | awk '/^Version/{print $2}') attack, ${VSECS} s each, JSON target with the review, -keepalive -http2=false, the CA cert (ms from each request's send)"
@@ -227,15 +230,15 @@ for rate in 2000 5000; do
 	say "meshinject at $rate/s: $line"
 	SUM_VG+="  meshinject at $rate/s: $line"$'\n'
 done
-# nginx at both rates for reference: at 5000/s the load generator and
+line=$(vegeta_run nginx $PORT_NGX 2000)
+say "nginx      at 2000/s: $line"
+SUM_VG+="  nginx      at 2000/s: $line"$'\n'
+# nginx at 5000/s only for reference, not fatal: the load generator and
 # the server share 2 CPUs, and when answers slow down vegeta dials more
-# connections (as kube-apiserver would), whatever the server
-for rate in 2000 5000; do
-	line=$(vegeta_run nginx $PORT_NGX $rate)
-	say "nginx      at $rate/s: $line"
-	SUM_VG+="  nginx      at $rate/s: $line"$'\n'
-done
-SUM_VG=${SUM_VG%$'\n'}
+# connections (as kube-apiserver would), past nginx's worker_connections
+line=$(vegeta_run nginx $PORT_NGX 5000 reference)
+say "nginx      at 5000/s: $line"
+SUM_VG+="  nginx      at 5000/s: $line (reference)"
 kill "$NGINX"; wait "$NGINX" 2>/dev/null || true
 
 # ---- 4. big pods ----
@@ -375,7 +378,7 @@ say ""
 say "## issue 15: meshinject against nginx and a Go webhook"
 say "$SUM_CG"
 say "$SUM_TP"
-say "open loop (vegeta, ${VSECS} s each, every answer a 200):"
+say "open loop (vegeta, ${VSECS} s each; every answer a 200 except in the nginx 5000/s reference run):"
 say "$SUM_VG"
 say ""
 say "results: $RESULTS"
