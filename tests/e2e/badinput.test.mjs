@@ -156,10 +156,17 @@ describe("bad requests", () => {
 		const piece = "x".repeat(256 * 1024);
 		const chunk = `${piece.length.toString(16)}\r\n${piece}\r\n`;
 		const chunks = [`${body.length.toString(16)}\r\n${body}\r\n`, ...Array(28).fill(chunk), "0\r\n\r\n"];
-		const res = await rawExchange(srv, head, chunks, { timeoutMs: 10000 });
 		// The server stops reading and closes while the client still
 		// sends, so the kernel may reset the connection and drop the
-		// error body: the status line is what must arrive.
+		// error body, now and then all of the answer (seen once in a
+		// fresh clone's make test): the status line is what must arrive,
+		// in one of three tries.
+		let res;
+		for (let i = 0; i < 3; i++) {
+			res = await rawExchange(srv, head, chunks, { timeoutMs: 10000 });
+			if (res.status !== undefined || !/^(ECONNRESET|EPIPE)\b/.test(res.error ?? ""))
+				break;
+		}
 		if (res.truncated)
 			assert.equal(res.status, 413, `chunked body of 7 MiB: got ${show(res)}`);
 		else
