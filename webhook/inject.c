@@ -170,13 +170,37 @@ text_path(struct buf *t, const char *key, const char *path)
 	text_str_after(t, path != NULL && *path != '/' ? "/" : "", path);
 }
 
+/* v as "%ld" writes it, at out (room for LONG_TEXT bytes), NUL-terminated;
+ * its length. Without printf: a review writes a dozen numbers, and each
+ * snprintf cost some 700 instructions. */
+#define LONG_TEXT	(3 * sizeof(long) + 2)
+
+static size_t
+long_text(char *out, long v)
+{
+	char tmp[LONG_TEXT], *q = tmp + sizeof(tmp);
+	unsigned long u = v < 0 ? 0UL - (unsigned long)v : (unsigned long)v;
+	size_t n;
+
+	*--q = '\0';
+	do {
+		*--q = (char)('0' + u % 10);
+		u /= 10;
+	} while (u != 0);
+	if (v < 0)
+		*--q = '-';
+	n = (size_t)(tmp + sizeof(tmp) - 1 - q);
+	memcpy(out, q, n + 1);
+	return n;
+}
+
 static void
 text_int(struct buf *t, long v)
 {
-	char buf[24];
-	int n = snprintf(buf, sizeof(buf), "%ld", v);
+	char buf[LONG_TEXT];
+	size_t n = long_text(buf, v);
 
-	buf_add(t, buf, (size_t)n);
+	buf_add(t, buf, n);
 }
 
 /* key, then a string value: "key":"value" */
@@ -434,9 +458,9 @@ arg2(json_t *args, const char *flag, const char *value)
 static int
 arg_int(json_t *args, const char *flag, long value)
 {
-	char buf[32];
+	char buf[LONG_TEXT];
 
-	snprintf(buf, sizeof(buf), "%ld", value);
+	long_text(buf, value);
 	return arg2(args, flag, buf);
 }
 
@@ -447,14 +471,19 @@ json_t *
 inject_redirect_args(const struct proxy_config *px,
     const struct pod_settings *s)
 {
-	char ports[64];
+	char ports[3 * LONG_TEXT];
 	json_t *args;
+	size_t n;
 
 	args = json_array();
 	if (args == NULL)
 		return NULL;
-	snprintf(ports, sizeof(ports), "%d,%d,%d", px->port_admin,
-	    px->port_status, px->port_metrics);
+	/* "%d,%d,%d" */
+	n = long_text(ports, px->port_admin);
+	ports[n++] = ',';
+	n += long_text(ports + n, px->port_status);
+	ports[n++] = ',';
+	long_text(ports + n, px->port_metrics);
 	if (arg_int(args, "--proxy-uid", px->uid) == -1 ||
 	    arg_int(args, "--proxy-gid", px->uid) == -1 ||
 	    arg_int(args, "--outbound-port", px->port_outbound) == -1 ||
