@@ -98,6 +98,15 @@ static const unsigned char byte_class[256] = {
 #undef U8
 #undef U8x16
 
+/* The letter after the backslash for the bytes with a two-byte escape
+ * (jansson's dump_string); 0 for the other control bytes, written \\u00XX. */
+static const char escape_short[256] = {
+	['"'] = '"', ['\\'] = '\\', ['\b'] = 'b', ['\f'] = 'f', ['\n'] = 'n',
+	['\r'] = 'r', ['\t'] = 't'
+};
+
+#define RUN_SHORT	16	/* a run between escapes copied as a block */
+
 /* ---- output ----------------------------------------------------------- */
 
 /* Appends to the buf (buf.h) without its NUL after each: jsonwrite
@@ -230,45 +239,34 @@ writer_string(struct writer *w, const char *s, size_t n)
 			break;
 		}
 		/* The escape replaces one byte by up to six; the reservation
-		 * above covers the rest of the string and the closing quote. */
-		if (buf_reserve(b, (size_t)(p - run) + (size_t)(end - p) + 6)
-		    == -1)
+		 * covers the rest of the string and the closing quote, and
+		 * RUN_SHORT bytes more for the copy of a short run below. */
+		if (buf_reserve(b, (size_t)(end - run) + 6 + RUN_SHORT) == -1)
 			return -1;
-		memcpy(b->data + b->len, run, (size_t)(p - run));
+		o = b->data + b->len;
+		/* Runs between escapes are short (an embedded text's keys):
+		 * a fixed copy of RUN_SHORT bytes, where the string has them,
+		 * instead of a call to memcpy; the bytes past the run are
+		 * overwritten next or lie past len. */
+		if ((size_t)(p - run) <= RUN_SHORT &&
+		    (size_t)(end - run) >= RUN_SHORT)
+			memcpy(o, run, RUN_SHORT);
+		else
+			memcpy(o, run, (size_t)(p - run));
 		b->len += (size_t)(p - run);
 		o = b->data + b->len;
 		o[0] = '\\';
-		switch (c) {
-		case '"':
-		case '\\':
-			o[1] = (char)c;
-			break;
-		case '\b':
-			o[1] = 'b';
-			break;
-		case '\f':
-			o[1] = 'f';
-			break;
-		case '\n':
-			o[1] = 'n';
-			break;
-		case '\r':
-			o[1] = 'r';
-			break;
-		case '\t':
-			o[1] = 't';
-			break;
-		default:
+		if ((o[1] = escape_short[c]) != 0)
+			b->len += 2;
+		else {
 			/* "\\u%04X": jansson's hex digits are upper case */
 			o[1] = 'u';
 			o[2] = '0';
 			o[3] = '0';
 			o[4] = hex[c >> 4];
 			o[5] = hex[c & 0xF];
-			b->len += 4;
-			break;
+			b->len += 6;
 		}
-		b->len += 2;
 		mark = b->len;
 		run = ++p;
 	}
