@@ -77,6 +77,28 @@ static const unsigned char byte_class[256] = {
 #undef C
 #undef U
 
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && \
+    __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define LITTLE	1
+#else
+#define LITTLE	0
+#endif
+#define ONES	UINT64_C(0x0101010101010101)
+#define HIGHS	UINT64_C(0x8080808080808080)
+
+/* The high bit of each byte of x that is not B_PLAIN (below 0x20, '"',
+ * '\\', above 0x7f), and maybe of bytes above those (a borrow carries
+ * upwards): the lowest bit set, if any, marks the first byte that is not
+ * plain (as jsonwrite.c's word_special). Eight bytes tested at once. */
+static inline uint64_t
+word_special(uint64_t x)
+{
+	uint64_t q = x ^ (ONES * '"'), b = x ^ (ONES * '\\');
+
+	return (((x - ONES * 0x20) & ~x) | ((q - ONES) & ~q) |
+	    ((b - ONES) & ~b) | x) & HIGHS;
+}
+
 /* A string's decoded bytes when it had escapes. */
 struct dbuf {
 	char *data;
@@ -335,6 +357,18 @@ scan_string(const unsigned char *p, const unsigned char *end,
 	int r;
 
 	for (;;) {
+#if LITTLE
+		while (end - p >= 8) {
+			uint64_t x, m;
+
+			memcpy(&x, p, sizeof(x));
+			if ((m = word_special(x)) != 0) {
+				p += __builtin_ctzll(m) / 8;
+				goto special;
+			}
+			p += 8;
+		}
+#endif
 		while (end - p >= 4) {
 			if (byte_class[p[0]] != B_PLAIN)
 				goto special;
