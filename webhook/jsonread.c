@@ -83,6 +83,9 @@ static const unsigned char byte_class[256] = {
 #else
 #define LITTLE	0
 #endif
+#if LITTLE && defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #define ONES	UINT64_C(0x0101010101010101)
 #define HIGHS	UINT64_C(0x8080808080808080)
 
@@ -357,6 +360,24 @@ scan_string(const unsigned char *p, const unsigned char *end,
 	int r;
 
 	for (;;) {
+#if LITTLE && defined(__SSE2__)
+		/* Sixteen at a time: as signed bytes, those below 0x20 and
+		 * those above 0x7f are both less than 0x20. */
+		while (end - p >= 16) {
+			__m128i v = _mm_loadu_si128(
+			    (const __m128i *)(const void *)p);
+			int bits = _mm_movemask_epi8(_mm_or_si128(
+			    _mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),
+			    _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+			    _mm_cmpeq_epi8(v, _mm_set1_epi8('\\')))));
+
+			if (bits != 0) {
+				p += __builtin_ctz((unsigned)bits);
+				goto special;
+			}
+			p += 16;
+		}
+#endif
 #if LITTLE
 		while (end - p >= 8) {
 			uint64_t x, m;
