@@ -20,6 +20,7 @@
 #include <jansson.h>
 
 #include "jsonread.h"
+#include "jsonscan.h"
 #include "utf8.h"
 
 /* Deeper than this, jansson decides (it gives up at 2048). */
@@ -77,30 +78,6 @@ static const unsigned char byte_class[256] = {
 #undef C
 #undef U
 
-#if defined(__GNUC__) && defined(__BYTE_ORDER__) && \
-    __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-#define LITTLE	1
-#else
-#define LITTLE	0
-#endif
-#if LITTLE && defined(__SSE2__)
-#include <emmintrin.h>
-#endif
-#define ONES	UINT64_C(0x0101010101010101)
-#define HIGHS	UINT64_C(0x8080808080808080)
-
-/* The high bit of each byte of x that is not B_PLAIN (below 0x20, '"',
- * '\\', above 0x7f), and maybe of bytes above those (a borrow carries
- * upwards): the lowest bit set, if any, marks the first byte that is not
- * plain (as jsonwrite.c's word_special). Eight bytes tested at once. */
-static inline uint64_t
-word_special(uint64_t x)
-{
-	uint64_t q = x ^ (ONES * '"'), b = x ^ (ONES * '\\');
-
-	return (((x - ONES * 0x20) & ~x) | ((q - ONES) & ~q) |
-	    ((b - ONES) & ~b) | x) & HIGHS;
-}
 
 /* A string's decoded bytes when it had escapes. */
 struct dbuf {
@@ -360,30 +337,23 @@ scan_string(const unsigned char *p, const unsigned char *end,
 	int r;
 
 	for (;;) {
-#if LITTLE && defined(__SSE2__)
-		/* Sixteen at a time: as signed bytes, those below 0x20 and
-		 * those above 0x7f are both less than 0x20. */
-		while (end - p >= 16) {
-			__m128i v = _mm_loadu_si128(
-			    (const __m128i *)(const void *)p);
-			int bits = _mm_movemask_epi8(_mm_or_si128(
-			    _mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),
-			    _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
-			    _mm_cmpeq_epi8(v, _mm_set1_epi8('\\')))));
+#if JSONSCAN_SSE2
+		while (end - p >= 16) {		/* sixteen at a time */
+			unsigned bits = jsonscan_block16(p);
 
 			if (bits != 0) {
-				p += __builtin_ctz((unsigned)bits);
+				p += __builtin_ctz(bits);
 				goto special;
 			}
 			p += 16;
 		}
 #endif
-#if LITTLE
+#if JSONSCAN_LITTLE
 		while (end - p >= 8) {
 			uint64_t x, m;
 
 			memcpy(&x, p, sizeof(x));
-			if ((m = word_special(x)) != 0) {
+			if ((m = jsonscan_word(x)) != 0) {
 				p += __builtin_ctzll(m) / 8;
 				goto special;
 			}

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "jsonscan.h"
 #include "jsonwrite.h"
 #include "utf8.h"
 
@@ -133,30 +134,6 @@ out_putc(struct buf *b, char c)
 
 /* ---- scalars ------------------------------------------------------------ */
 
-#if defined(__GNUC__) && defined(__BYTE_ORDER__) && \
-    __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-#define LITTLE	1
-#else
-#define LITTLE	0
-#endif
-#if LITTLE && defined(__SSE2__)
-#include <emmintrin.h>
-#endif
-#define ONES	UINT64_C(0x0101010101010101)
-#define HIGHS	UINT64_C(0x8080808080808080)
-
-/* The high bit of each byte of x that is below 0x20, '"', '\\' or above
- * 0x7f, and maybe of bytes above those (a borrow carries upwards): the
- * lowest bit set, if any, marks the first byte a string cannot copy as is.
- * Most strings have no such byte, and this tests eight at once. */
-static inline uint64_t
-word_special(uint64_t x)
-{
-	uint64_t q = x ^ (ONES * '"'), b = x ^ (ONES * '\\');
-
-	return (((x - ONES * 0x20) & ~x) | ((q - ONES) & ~q) |
-	    ((b - ONES) & ~b) | x) & HIGHS;
-}
 
 /* The first byte from p on that is not plain, or end; p..end are the last
  * bytes of a string of n. Bytes are tested eight at a time; the last few
@@ -168,25 +145,19 @@ plain_skip(const unsigned char *p, const unsigned char *end, size_t n)
 	uint64_t x, m;
 	size_t left;
 
-#if LITTLE && defined(__SSE2__)
-	/* Sixteen at a time: as signed bytes, those below 0x20 and those
-	 * above 0x7f are both less than 0x20. */
-	while (end - p >= 16) {
-		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
-		int bits = _mm_movemask_epi8(_mm_or_si128(
-		    _mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),
-		    _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
-		    _mm_cmpeq_epi8(v, _mm_set1_epi8('\\')))));
+#if JSONSCAN_SSE2
+	while (end - p >= 16) {		/* sixteen at a time */
+		unsigned bits = jsonscan_block16(p);
 
 		if (bits != 0)
-			return p + __builtin_ctz((unsigned)bits);
+			return p + __builtin_ctz(bits);
 		p += 16;
 	}
 #endif
 	while (end - p >= 8) {
 		memcpy(&x, p, sizeof(x));
-		if ((m = word_special(x)) != 0) {
-#if LITTLE
+		if ((m = jsonscan_word(x)) != 0) {
+#if JSONSCAN_LITTLE
 			return p + __builtin_ctzll(m) / 8;
 #else
 			return p;
@@ -196,7 +167,7 @@ plain_skip(const unsigned char *p, const unsigned char *end, size_t n)
 	}
 	if ((left = (size_t)(end - p)) == 0)
 		return end;
-#if LITTLE
+#if JSONSCAN_LITTLE
 	if (n >= 8) {
 		memcpy(&x, end - 8, sizeof(x));
 		x >>= 8 * (8 - left);
@@ -204,8 +175,8 @@ plain_skip(const unsigned char *p, const unsigned char *end, size_t n)
 		x = 0;
 		memcpy(&x, p, left);
 	}
-	x |= (ONES * ' ') << (8 * left);
-	if ((m = word_special(x)) == 0)
+	x |= (JSONSCAN_ONES * ' ') << (8 * left);
+	if ((m = jsonscan_word(x)) == 0)
 		return end;
 	return p + __builtin_ctzll(m) / 8;
 #else
