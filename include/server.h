@@ -18,7 +18,15 @@
 /* Request body buffers of all connections together; beyond it a request
  * gets 503 (a flood of 6 MiB bodies must not take 8192 x 6 MiB). */
 #define SERVER_DEFAULT_MAX_BODY_TOTAL	(256u * 1024 * 1024)
+/* A handshake or a request under way may go this long without a byte. */
 #define SERVER_DEFAULT_TIMEOUT		10u
+/* A keep-alive connection between requests. Longer than the 90 s after
+ * which kube-apiserver's client (Go's http.Transport, IdleConnTimeout)
+ * drops an idle connection itself: the client closes first, so it never
+ * writes a review into a connection the server is closing. Go does not
+ * resend a POST that failed so (it is not idempotent), and the apiserver
+ * would count it as a webhook failure under failurePolicy. */
+#define SERVER_DEFAULT_IDLE_TIMEOUT	120u
 /* Connections held open before new ones are refused. Each idle one costs
  * a file descriptor and a few KiB until --timeout closes it; the limit is
  * high so that a flood of idle connections does not lock the apiserver out
@@ -64,7 +72,8 @@ struct server_opts {
 	time_t cert_not_after;
 	size_t max_body;	/* bytes of request body accepted */
 	size_t max_body_total;	/* all bodies in flight; 0: the default */
-	unsigned timeout;	/* seconds a connection may stay idle */
+	unsigned timeout;	/* seconds a handshake or request may stall */
+	unsigned idle_timeout;	/* seconds between requests; 0: the default */
 	unsigned threads;	/* 0: one per CPU, at least 2 */
 	unsigned max_connections;
 	const char *self_namespace;	/* copied; NULL when unknown */

@@ -50,6 +50,7 @@ struct serve_flags {
 	size_t max_body;
 	size_t max_body_total;
 	unsigned timeout;
+	unsigned idle_timeout;
 	unsigned max_connections;
 	unsigned shutdown_timeout;
 	unsigned watch_interval;
@@ -66,7 +67,7 @@ struct serve_reload {
 };
 
 enum { O_CONFIG = CLI_LONG, O_CERT, O_KEY, O_LISTEN, O_METRICS, O_DEV,
-    O_MAX_BODY, O_TIMEOUT, O_MAX_CONNECTIONS, O_LOG_LEVEL,
+    O_MAX_BODY, O_TIMEOUT, O_IDLE_TIMEOUT, O_MAX_CONNECTIONS, O_LOG_LEVEL,
     O_SHUTDOWN_TIMEOUT, O_WATCH_INTERVAL, O_LOG_FORMAT, O_MAX_BODY_TOTAL };
 
 /* The help states these defaults in words; the build fails when they move
@@ -75,6 +76,7 @@ _Static_assert(SERVER_DEFAULT_MAX_BODY == 6u * 1024 * 1024, "--max-body");
 _Static_assert(SERVER_DEFAULT_MAX_BODY_TOTAL == 256u * 1024 * 1024,
     "--max-body-total");
 _Static_assert(SERVER_DEFAULT_TIMEOUT == 10u, "--timeout");
+_Static_assert(SERVER_DEFAULT_IDLE_TIMEOUT == 120u, "--idle-timeout");
 _Static_assert(SERVE_MAX_TIMEOUT == 3600ul, "--timeout");
 _Static_assert(SERVER_DEFAULT_MAX_CONNECTIONS == 8192u, "--max-connections");
 _Static_assert(SERVE_MAX_CONNECTIONS == 65536ul, "--max-connections");
@@ -101,8 +103,11 @@ static const struct cli_opt serve_opts[] = {
 	{ O_MAX_BODY_TOTAL, "max-body-total", "BYTES", "request bodies of all "
 	    "connections together\n(default 268435456, 256 MiB; beyond it 503)",
 	    false },
-	{ O_TIMEOUT, "timeout", "SECONDS", "idle connection timeout, 1..3600 "
-	    "(default 10)", false },
+	{ O_TIMEOUT, "timeout", "SECONDS", "how long a TLS handshake or a "
+	    "request\nmay go without a byte, 1..3600 (default 10)", false },
+	{ O_IDLE_TIMEOUT, "idle-timeout", "SECONDS", "how long a keep-alive "
+	    "connection may wait\nfor its next request, 1..3600 (default 120, "
+	    "longer\nthan kube-apiserver's 90 s)", false },
 	{ O_MAX_CONNECTIONS, "max-connections", "N", "open HTTPS connections at "
 	    "most, 16..65536 (default\n8192; the open-files limit is raised to "
 	    "fit)", false },
@@ -233,6 +238,7 @@ serve_parse_flags(int argc, char **argv, struct serve_flags *fl)
 	fl->max_body = SERVER_DEFAULT_MAX_BODY;
 	fl->max_body_total = SERVER_DEFAULT_MAX_BODY_TOTAL;
 	fl->timeout = SERVER_DEFAULT_TIMEOUT;
+	fl->idle_timeout = SERVER_DEFAULT_IDLE_TIMEOUT;
 	fl->max_connections = SERVER_DEFAULT_MAX_CONNECTIONS;
 	fl->shutdown_timeout = SERVE_SHUTDOWN_GRACE;
 	fl->watch_interval = WATCH_DEFAULT_INTERVAL_MS / 1000;
@@ -275,6 +281,13 @@ serve_parse_flags(int argc, char **argv, struct serve_flags *fl)
 			    &fl->timeout) != 0)
 				return cli_fail(cmd, "--timeout \"%s\": want "
 				    "whole seconds in 1..%lu", v,
+				    SERVE_MAX_TIMEOUT);
+			break;
+		case O_IDLE_TIMEOUT:
+			if (serve_parse_uint(v, 1, SERVE_MAX_TIMEOUT,
+			    &fl->idle_timeout) != 0)
+				return cli_fail(cmd, "--idle-timeout \"%s\": "
+				    "want whole seconds in 1..%lu", v,
 				    SERVE_MAX_TIMEOUT);
 			break;
 		case O_MAX_CONNECTIONS:
@@ -661,6 +674,7 @@ cmd_serve(int argc, char **argv)
 	opts.max_body = fl.max_body;
 	opts.max_body_total = fl.max_body_total;
 	opts.timeout = fl.timeout;
+	opts.idle_timeout = fl.idle_timeout;
 	opts.max_connections = serve_fit_connections(fl.max_connections);
 	opts.self_namespace = getenv("POD_NAMESPACE");
 

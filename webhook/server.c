@@ -89,6 +89,7 @@ struct server {
 	size_t max_body;
 	size_t max_body_total;
 	unsigned timeout;
+	unsigned idle_timeout;
 	char *self_namespace;
 	char listen_text[64];
 	char metrics_text[64];
@@ -1016,6 +1017,11 @@ server_access(void *cls, struct MHD_Connection *conn, const char *url,
 		clock_gettime(CLOCK_MONOTONIC, &req->start);
 		atomic_fetch_add(&srv->inflight, 1);
 		*con_cls = req;
+		/* From here to the answer, a stall is --timeout again (it
+		 * was --idle-timeout while the connection waited). */
+		if (srv->idle_timeout != srv->timeout)
+			(void)MHD_set_connection_option(conn,
+			    MHD_CONNECTION_OPTION_TIMEOUT, srv->timeout);
 		return request_begin(req, conn, url, method);
 	}
 	if (req->status != 0) {
@@ -1042,7 +1048,6 @@ server_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	struct server *srv = cls;
 	struct request *req = *con_cls;
 
-	(void)conn;
 	if (req == NULL)
 		return;
 	/* Counted once answered; a request dropped before any answer (client
@@ -1061,6 +1066,12 @@ server_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	request_free(req);
 	*con_cls = NULL;
 	atomic_fetch_sub(&srv->inflight, 1);
+	/* A keep-alive connection now waits for its next request: for
+	 * --idle-timeout (SERVER_DEFAULT_IDLE_TIMEOUT says why longer). */
+	if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK &&
+	    srv->idle_timeout != srv->timeout)
+		(void)MHD_set_connection_option(conn,
+		    MHD_CONNECTION_OPTION_TIMEOUT, srv->idle_timeout);
 }
 
 /* ---- the health and metrics listener ---- */
@@ -1242,6 +1253,8 @@ server_start(const struct server_opts *opts, struct config *cfg, char *err,
 	    SERVER_DEFAULT_MAX_BODY;
 	srv->timeout = opts->timeout > 0 ? opts->timeout :
 	    SERVER_DEFAULT_TIMEOUT;
+	srv->idle_timeout = opts->idle_timeout > 0 ? opts->idle_timeout :
+	    SERVER_DEFAULT_IDLE_TIMEOUT;
 	srv->max_body_total = opts->max_body_total > 0 ?
 	    opts->max_body_total : SERVER_DEFAULT_MAX_BODY_TOTAL;
 	if (srv->max_body_total < srv->max_body)
@@ -1297,20 +1310,22 @@ server_start(const struct server_opts *opts, struct config *cfg, char *err,
 		goto fail;
 	}
 	{
-		char nthreads[16], timeout[16], maxbody[24], maxconn[16],
-		    maxtotal[24];
+		char nthreads[16], timeout[16], idle[16], maxbody[24],
+		    maxconn[16], maxtotal[24];
 
 		snprintf(maxconn, sizeof(maxconn), "%u",
 		    opts->max_connections > 0 ? opts->max_connections :
 		    SERVER_DEFAULT_MAX_CONNECTIONS);
 		snprintf(nthreads, sizeof(nthreads), "%u", threads);
 		snprintf(timeout, sizeof(timeout), "%u", srv->timeout);
+		snprintf(idle, sizeof(idle), "%u", srv->idle_timeout);
 		snprintf(maxbody, sizeof(maxbody), "%zu", srv->max_body);
 		snprintf(maxtotal, sizeof(maxtotal), "%zu",
 		    srv->max_body_total);
 		log_info("listening", "https", srv->listen_text,
 		    "metrics", srv->metrics_text, "threads", nthreads,
-		    "timeout_seconds", timeout, "max_body_bytes", maxbody,
+		    "timeout_seconds", timeout,
+		    "idle_timeout_seconds", idle, "max_body_bytes", maxbody,
 		    "max_body_total_bytes", maxtotal,
 		    "max_connections", maxconn,
 		    "self_namespace", srv->self_namespace,

@@ -449,3 +449,91 @@ describe("logs", () => {
 		await finish(srv, err);
 	});
 });
+
+// kube-apiserver's webhook client (Go's http.Transport) drops a connection
+// it kept idle for 90 s, and does not resend a POST that failed on a
+// connection the server closed under it: the server must wait longer than
+// that between requests (--idle-timeout, 120 s), while a stalled handshake
+// or request is still closed after --timeout. Shortened here to 1 s and 4 s.
+describe("connections: --timeout and --idle-timeout", () => {
+	// A keep-alive TLS connection: send(text) writes, answers() counts the
+	// 200s so far, closedAfter is ms from the last answer to the server's
+	// close (null while open).
+	function keepAlive(srv) {
+		const sock = tls.connect({ host: "127.0.0.1", port: srv.port, ca: srv.pki.ca });
+		const c = { sock, text: "", lastAnswer: null, closedAfter: null };
+		sock.on("data", (d) => {
+			c.text += d.toString("utf8");
+			c.lastAnswer = Date.now();
+		});
+		sock.on("close", () => { c.closedAfter = c.lastAnswer === null ? -1 : Date.now() - c.lastAnswer; });
+		sock.on("error", () => {});
+		c.ready = new Promise((resolve, reject) => {
+			sock.once("secureConnect", resolve);
+			sock.once("error", reject);
+		});
+		c.answers = () => (c.text.match(/HTTP\/1\.1 200 /g) ?? []).length;
+		return c;
+	}
+	const post = (body) => `POST /mutate/traffic HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+
+	test("a keep-alive connection waits --idle-timeout between reviews, a stalled request only --timeout", { timeout: 40000 }, async () => {
+		const srv = await Server.start({ extraArgs: ["--timeout", "1", "--idle-timeout", "4"] });
+		let err;
+		try {
+			assert.match(srv.stderr, /"idle_timeout_seconds":"4"/, "the start-up line states the idle timeout");
+			const ka = keepAlive(srv);
+			await ka.ready;
+			ka.sock.write(post(JSON.stringify(rsReview())));
+			await waitFor(() => ka.answers() === 1, "the first answer", 5000);
+			// Idle for twice --timeout: still open, and the next review on it
+			// is answered (with one timeout for both, it was closed at 1 s).
+			await sleep(2000);
+			assert.equal(ka.closedAfter, null, "the server closed a keep-alive connection idle for 2 s, under --idle-timeout 4");
+			ka.sock.write(post(JSON.stringify(rsReview())));
+			await waitFor(() => ka.answers() === 2, "the second answer on the same connection", 5000);
+			// A half-sent request on another connection: closed after --timeout.
+			const half = keepAlive(srv);
+			await half.ready;
+			const t0 = Date.now();
+			half.sock.write("POST /mutate/traffic HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Ty");
+			await waitFor(() => half.closedAfter !== null, "the stalled request's close", 8000);
+			const stalled = Date.now() - t0;
+			assert.ok(stalled >= 700 && stalled < 3500, `a stalled request was closed after ${stalled} ms, not about --timeout (1 s)`);
+			// A keep-alive connection whose second review stalls once its
+			// headers are in: --timeout again, not --idle-timeout.
+			const again = keepAlive(srv);
+			await again.ready;
+			again.sock.write(post(JSON.stringify(rsReview())));
+			await waitFor(() => again.answers() === 1, "the first answer on the third connection", 5000);
+			const body = JSON.stringify(rsReview());
+			const t1 = Date.now();
+			again.sock.write(post(body).slice(0, -100));
+			await waitFor(() => again.closedAfter !== null, "the stalled second review's close", 8000);
+			const stalled2 = Date.now() - t1;
+			assert.ok(stalled2 >= 700 && stalled2 < 3500, `a second review stalled in its body was closed after ${stalled2} ms, not about --timeout (1 s)`);
+			// The idle one: closed about --idle-timeout after its last answer.
+			await waitFor(() => ka.closedAfter !== null, "the idle connection's close", 9000, 100);
+			assert.ok(ka.closedAfter >= 3500 && ka.closedAfter < 7000, `an idle keep-alive connection was closed ${ka.closedAfter} ms after its last answer, not about --idle-timeout (4 s)`);
+			// Still serving: a new connection gets its review answered.
+			const res = await srv.post("/mutate/traffic", rsReview());
+			assert.equal(res.status, 200, "a review after both closes");
+		} catch (e) {
+			err = e;
+		}
+		await finish(srv, err);
+	});
+
+	test("--idle-timeout out of range or not a number: exit 2 naming the flag and the value", T, async () => {
+		for (const bad of ["0", "3601", "ten", "-5"]) {
+			const r = await new Promise((resolve) => {
+				const p = spawn(requireBin(), ["serve", "--dev", "--idle-timeout", bad], { stdio: ["ignore", "pipe", "pipe"] });
+				let err = "";
+				p.stderr.on("data", (d) => { err += d; });
+				p.on("close", (code) => resolve({ code, err }));
+			});
+			assert.equal(r.code, 2, `--idle-timeout ${bad}: exit ${r.code}, stderr ${r.err}`);
+			assert.ok(r.err.includes(`--idle-timeout "${bad}"`) && r.err.includes("1..3600"), `--idle-timeout ${bad}: ${r.err}`);
+		}
+	});
+});
