@@ -12,8 +12,10 @@
 #   3. latency at a fixed rate of 2000 reviews/s (openloop.c, open loop),
 #      then vegeta (tests/tools/build.sh vegeta) at 2000/s and 5000/s
 #      against meshinject and nginx: p50, p99, max and the success ratio;
-#      any answer that is not a 200 fails the bench, except nginx's at
-#      5000/s, a reference run whose failures are only counted;
+#      any answer that is not a 200 fails the bench (reported, the rest
+#      still run, exit 1 at the end), except nginx's at 5000/s, a
+#      reference run whose failures are only counted; each line counts
+#      the connections vegeta opened (the machine's TCP PassiveOpens);
 #   4. the 2000-env-var pod and a ~1.4 MiB pod: per review in the core
 #      (corebench.c) and over HTTPS;
 #   5. RSS idle and while 1,000,000 reviews go through (sampled every
@@ -201,36 +203,50 @@ say "meshinject: $("$OUT/openloop" 127.0.0.1 $PORT_MI /mutate/traffic "$RS" 2000
 say "nginx:      $("$OUT/openloop" 127.0.0.1 $PORT_NGX /mutate/traffic "$RS" 2000 30 32 "$PKI/ca.crt")"
 # vegeta: Go's http.Transport as kube-apiserver uses it, HTTP/1.1 with
 # keep-alive, a new connection whenever none is free (open loop).
+passive_opens() { awk '/^Tcp:/ { if (!h) { for (i = 1; i <= NF; i++) if ($i == "PassiveOpens") c = i; h = 1 } else print $c }' /proc/net/snmp; }
 vegeta_run() {	# $1 name, $2 port, $3 rate[, $4 "reference"] → one line; fails on
-	# any answer but 200, unless a reference run, whose failures are counted in the line
-	local t=$OUT/vegeta-target-$2.json res=$OUT/vegeta-$1-$3
+	# any answer but 200, unless a reference run, whose failures are counted in the line.
+	# The line counts the TCP connections the machine accepted meanwhile
+	# (PassiveOpens, /proc/net/snmp): vegeta's dials, each a TLS handshake.
+	local t=$OUT/vegeta-target-$2.json res=$OUT/vegeta-$1-$3 opens
 	node -e 'const fs = require("fs"); process.stdout.write(JSON.stringify({method: "POST", url: process.argv[1],
 	    header: {"Content-Type": ["application/json"]}, body: fs.readFileSync(process.argv[2]).toString("base64")}) + "\n")' \
 	    "https://127.0.0.1:$2/mutate/traffic" "$RS" > "$t"
+	opens=$(passive_opens)
 	"$VEGETA" attack -format=json -targets="$t" -rate="$3/s" -duration="${VSECS}s" \
 	    -root-certs="$PKI/ca.crt" -keepalive -http2=false ${BENCH_VEGETA_FLAGS:-} > "$res.bin"
+	opens=$(( $(passive_opens) - opens ))
 	"$VEGETA" report -type=json "$res.bin" > "$res.json"
 	node -e 'const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")), ms = (ns) => (ns / 1e6).toFixed(2);
 	    const codes = Object.entries(r.status_codes || {}).map(([c, n]) => `${c}:${n}`).join(" ");
 	    const bad = r.requests - ((r.status_codes || {})["200"] || 0), reference = process.argv[2] === "reference";
 	    console.log(`requests ${r.requests} (sent ${r.rate.toFixed(0)}/s, answered ${r.throughput.toFixed(0)}/s), ` +
 	        `success ${(100 * r.success).toFixed(2)}%, p50 ${ms(r.latencies["50th"])} ms, ` +
-	        `p99 ${ms(r.latencies["99th"])} ms, max ${ms(r.latencies.max)} ms (codes ${codes})` +
+	        `p99 ${ms(r.latencies["99th"])} ms, max ${ms(r.latencies.max)} ms (codes ${codes}), ${process.argv[3]} connections` +
 	        (reference && bad > 0 ? `; ${bad} NOT 200 (reference run, not fatal): ${(r.errors || [])[0]}` : ""));
 	    if (!reference && (bad > 0 || r.requests === 0 || (r.errors || []).length > 0)) {
 	        console.error(`run.sh: vegeta: ${bad} of ${r.requests} answers were not 200: ${(r.errors || []).slice(0, 5).join("; ")}`);
 	        process.exit(1);
-	    }' "$res.json" "${4:-}"
+	    }' "$res.json" "${4:-}" "$opens"
 }
 say ""
 say "## vegeta $("$VEGETA" -version | awk '/^Version/{print $2}') attack, ${VSECS} s each, JSON target with the review, -keepalive -http2=false, the CA cert (ms from each request's send)"
 SUM_VG=""
+# A failed run (an answer that is not a 200) is reported and the bench goes
+# on to its other figures; it exits 1 at the end.
+FAILED=()
 for rate in 2000 5000; do
-	line=$(vegeta_run meshinject $PORT_MI $rate)
+	if line=$(vegeta_run meshinject $PORT_MI $rate); then :; else
+		line+="; FAILED: answers that were not 200"
+		FAILED+=("vegeta against meshinject at $rate/s")
+	fi
 	say "meshinject at $rate/s: $line"
 	SUM_VG+="  meshinject at $rate/s: $line"$'\n'
 done
-line=$(vegeta_run nginx $PORT_NGX 2000)
+if line=$(vegeta_run nginx $PORT_NGX 2000); then :; else
+	line+="; FAILED: answers that were not 200"
+	FAILED+=("vegeta against nginx at 2000/s")
+fi
 say "nginx      at 2000/s: $line"
 SUM_VG+="  nginx      at 2000/s: $line"$'\n'
 # nginx at 5000/s only for reference, not fatal: the load generator and
@@ -382,3 +398,7 @@ say "open loop (vegeta, ${VSECS} s each; every answer a 200 except in the nginx 
 say "$SUM_VG"
 say ""
 say "results: $RESULTS"
+if [ ${#FAILED[@]} -gt 0 ]; then
+	for f in "${FAILED[@]}"; do say "FAILED: $f"; done
+	exit 1
+fi
