@@ -5,6 +5,7 @@
 #ifndef MESHINJECT_BASE64_H
 #define MESHINJECT_BASE64_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* The longest input either function takes: bytes. */
@@ -15,6 +16,11 @@
  * passes BASE64_MAX or memory runs out. Table-driven, two digits a lookup:
  * the patch of a review is encoded on every request. */
 char *base64_encode(const void *data, size_t len, size_t *outlen);
+
+/* Whether base64_encode may use SSSE3 where the CPU has it (the default);
+ * false: the portable loops only. For the tests, which compare both with
+ * OpenSSL's encoder. Call before encoding on other threads. */
+void base64_use_simd(bool on);
 
 /* The bytes of the padded base64 text s[0..len), strictly: a multiple of
  * four characters of the standard alphabet, "=" only as the last one or

@@ -2,6 +2,7 @@
  * pairs, decoding by a table of digit values, both strict RFC 4648. No
  * I/O. */
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,11 +37,61 @@ static const unsigned char values[256] = {
 	64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64,
 };
 
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+#define SSSE3	1
+
+/* Twelve bytes to sixteen digits at a time with SSSE3's byte shuffle
+ * (Wojciech Mula's method): each group of three bytes spread over four,
+ * its four 6-bit values moved to the low bits of a byte each by two
+ * multiplies, and each value's distance to its digit read from a
+ * 16-entry table indexed by its range. Needs 16 readable bytes from `in`;
+ * returns the bytes consumed (a multiple of 12). Some five times fewer
+ * instructions than the six-byte loop: the patch of a review is ~5 KB. */
+__attribute__((target("ssse3"))) static size_t
+encode_ssse3(const unsigned char *in, size_t len, char *out)
+{
+	const __m128i spread = _mm_setr_epi8(1, 0, 2, 1, 4, 3, 5, 4,
+	    7, 6, 8, 7, 10, 9, 11, 10);
+	const __m128i shift = _mm_setr_epi8('a' - 26, '0' - 52, '0' - 52,
+	    '0' - 52, '0' - 52, '0' - 52, '0' - 52, '0' - 52, '0' - 52,
+	    '0' - 52, '0' - 52, '+' - 62, '/' - 63, 'A', 0, 0);
+	size_t i;
+
+	for (i = 0; len - i >= 16; i += 12, out += 16) {
+		__m128i x, a, b, range;
+
+		x = _mm_loadu_si128((const __m128i *)(const void *)(in + i));
+		x = _mm_shuffle_epi8(x, spread);
+		a = _mm_mulhi_epu16(_mm_and_si128(x,
+		    _mm_set1_epi32(0x0fc0fc00)), _mm_set1_epi32(0x04000040));
+		b = _mm_mullo_epi16(_mm_and_si128(x,
+		    _mm_set1_epi32(0x003f03f0)), _mm_set1_epi32(0x01000010));
+		x = _mm_or_si128(a, b);		/* sixteen values 0..63 */
+		/* 0..25 -> 13, 26..51 -> 0, 52..61 -> 1..10, 62 -> 11, 63 -> 12 */
+		range = _mm_subs_epu8(x, _mm_set1_epi8(51));
+		range = _mm_or_si128(range, _mm_and_si128(_mm_cmpgt_epi8(
+		    _mm_set1_epi8(26), x), _mm_set1_epi8(13)));
+		x = _mm_add_epi8(x, _mm_shuffle_epi8(shift, range));
+		_mm_storeu_si128((__m128i *)(void *)out, x);
+	}
+	return i;
+}
+
+static bool has_ssse3;	/* set with the pairs, cleared by base64_use_simd */
+#else
+#define SSSE3	0
+#endif
+
 static void
 pairs_init(void)
 {
 	size_t i;
 
+#if SSSE3
+	__builtin_cpu_init();
+	has_ssse3 = __builtin_cpu_supports("ssse3");
+#endif
 	for (i = 0; i < 4096; i++)
 		memcpy(&pairs[i], (const char[2]){ digits[i >> 6],
 		    digits[i & 63] }, 2);
@@ -53,11 +104,23 @@ pairs_init(void)
 #define WIDE	0
 #endif
 
+
 /* Three bytes to two table lookups of two digits each: OpenSSL's
  * EVP_EncodeBlock took four times as long, 7 % of a review. Where the
  * machine is little-endian, six bytes at a time (one 8-byte load while
  * eight are left, four lookups, one 8-byte store): 40 % fewer
  * instructions than three at a time, the same digits. */
+void
+base64_use_simd(bool on)
+{
+	pthread_once(&pairs_once, pairs_init);
+#if SSSE3
+	has_ssse3 = on && __builtin_cpu_supports("ssse3");
+#else
+	(void)on;
+#endif
+}
+
 char *
 base64_encode(const void *data, size_t len, size_t *outlen)
 {
@@ -74,6 +137,12 @@ base64_encode(const void *data, size_t len, size_t *outlen)
 		return NULL;
 	o = out;
 	i = 0;
+#if SSSE3
+	if (has_ssse3 && len >= 16) {
+		i = encode_ssse3(in, len, o);
+		o += i / 3 * 4;
+	}
+#endif
 #if WIDE
 	for (; len - i >= 8; i += 6, o += 8) {
 		uint64_t x, d;
