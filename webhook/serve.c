@@ -277,17 +277,12 @@ serve_parse_flags(int argc, char **argv, struct serve_flags *fl)
 				    "256Mi)", v);
 			break;
 		case O_TIMEOUT:
-			if (serve_parse_uint(v, 1, SERVE_MAX_TIMEOUT,
-			    &fl->timeout) != 0)
-				return cli_fail(cmd, "--timeout \"%s\": want "
-				    "whole seconds in 1..%lu", v,
-				    SERVE_MAX_TIMEOUT);
-			break;
 		case O_IDLE_TIMEOUT:
 			if (serve_parse_uint(v, 1, SERVE_MAX_TIMEOUT,
+			    c == O_TIMEOUT ? &fl->timeout :
 			    &fl->idle_timeout) != 0)
-				return cli_fail(cmd, "--idle-timeout \"%s\": "
-				    "want whole seconds in 1..%lu", v,
+				return cli_fail(cmd, "--%s \"%s\": want "
+				    "whole seconds in 1..%lu", p.opt->name, v,
 				    SERVE_MAX_TIMEOUT);
 			break;
 		case O_MAX_CONNECTIONS:
