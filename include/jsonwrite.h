@@ -7,6 +7,8 @@
 
 #include <jansson.h>
 
+#include "buf.h"
+
 /* The flags jsonwrite_dumps takes; any other bit makes it return NULL. */
 #define JSONWRITE_FLAGS	(JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY | \
 			 JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(31))
@@ -25,5 +27,18 @@
  * Nesting has no limit, as in jansson, but jsonwrite does not recurse: a
  * tree deep enough to overflow json_dumps's stack is written here too. */
 char *jsonwrite_dumps(const json_t *v, size_t flags, size_t *lenp);
+
+/* The scalars as jsonwrite_dumps writes them, appended to b (no NUL: the
+ * caller ends the text with buf_take), for writers that build a text
+ * without a tree (the log line). Each returns 0, or -1 when the buffer has
+ * failed.
+ * jsonwrite_string: s[0..n) quoted and escaped; -2 when it is not valid
+ * UTF-8, the buffer then holding a cut text that the caller drops.
+ * jsonwrite_real: -1 too for a NaN or an infinity; precision as in
+ * JSON_REAL_PRECISION (17 when unset); *point caches the locale's decimal
+ * point between calls and starts as '\0'. */
+int jsonwrite_string(struct buf *b, const char *s, size_t n);
+int jsonwrite_integer(struct buf *b, json_int_t v);
+int jsonwrite_real(struct buf *b, double d, int precision, char *point);
 
 #endif

@@ -7,8 +7,7 @@
 #define MESHINJECT_LOG_H
 
 #include <stdarg.h>
-
-#include <jansson.h>
+#include <stddef.h>
 
 enum log_level {
 	LOG_LEVEL_DEBUG,
@@ -34,16 +33,38 @@ int log_parse_level(const char *name, enum log_level *level);
 
 /* Write one line. After `msg` come string pairs (key, value) ended by a NULL
  * key; a NULL value is written as JSON null. Keys "time", "level" and "msg"
- * are reserved and skipped. Nothing here is ever the request body. */
+ * are reserved and skipped; keys are the caller's constants, each once.
+ * Strings that are not valid UTF-8 are written with '?' for each bad
+ * byte. Nothing here is ever the request body. */
 void log_msg(enum log_level level, const char *msg, ...);
 void log_vmsg(enum log_level level, const char *msg, va_list ap);
-/* Write one line with the members of `fields` (a JSON object, stolen; NULL
- * for none), for numbers and other non-string values. */
-void log_fields(enum log_level level, const char *msg, json_t *fields);
+/* One field of a line for log_fields: a string (NULL is written as
+ * null), an integer or a real (six significant digits). */
+enum log_field_kind {
+	LOG_FIELD_STRING,
+	LOG_FIELD_INT,
+	LOG_FIELD_REAL
+};
 
-/* A new JSON string for a log field: NULL becomes null, and bytes that are
- * not valid UTF-8 become '?' rather than losing the field. */
-json_t *log_json_string(const char *val);
+struct log_field {
+	const char *key;
+	enum log_field_kind kind;
+	const char *s;
+	long long i;
+	double r;
+};
+
+#define LOG_STR(k, v)	((struct log_field){ .key = (k), \
+			    .kind = LOG_FIELD_STRING, .s = (v) })
+#define LOG_INT(k, v)	((struct log_field){ .key = (k), \
+			    .kind = LOG_FIELD_INT, .i = (v) })
+#define LOG_REAL(k, v)	((struct log_field){ .key = (k), \
+			    .kind = LOG_FIELD_REAL, .r = (v) })
+
+/* Write one line with fields[0..n) in their order (the review line: no
+ * tree is built). Keys are the caller's constants, each once. */
+void log_fields(enum log_level level, const char *msg,
+    const struct log_field *fields, size_t n);
 
 #define log_debug(...) log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__)
 #define log_info(...) log_msg(LOG_LEVEL_INFO, __VA_ARGS__)

@@ -52,15 +52,24 @@ chaos_calloc(size_t k, size_t n)
 }
 
 char *jsonwrite_dumps_chaos(const json_t *v, size_t flags, size_t *lenp);
+int jsonwrite_string_chaos(struct buf *b, const char *s, size_t n);
+int jsonwrite_integer_chaos(struct buf *b, json_int_t v);
+int jsonwrite_real_chaos(struct buf *b, double d, int precision, char *point);
 #define malloc		chaos_malloc
 #define realloc		chaos_realloc
 #define calloc		chaos_calloc
 #define jsonwrite_dumps	jsonwrite_dumps_chaos
+#define jsonwrite_string	jsonwrite_string_chaos
+#define jsonwrite_integer	jsonwrite_integer_chaos
+#define jsonwrite_real	jsonwrite_real_chaos
 #include "../webhook/jsonwrite.c"
 #undef malloc
 #undef realloc
 #undef calloc
 #undef jsonwrite_dumps
+#undef jsonwrite_string
+#undef jsonwrite_integer
+#undef jsonwrite_real
 
 /* Every combination of the flags jsonwrite takes; the first three are the
  * ones meshinject passes. */

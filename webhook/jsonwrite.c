@@ -193,11 +193,10 @@ plain_skip(const unsigned char *p, const unsigned char *end, size_t n)
  * stops: after the opening quote and everything up to the last escape
  * before the bad byte (jansson flushes a run of plain bytes only when an
  * escape or the end follows it). */
-static int
-writer_string(struct writer *w, const char *s, size_t n)
+int
+jsonwrite_string(struct buf *b, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789ABCDEF";
-	struct buf *b = &w->out;
 	const unsigned char *p = (const unsigned char *)s, *end = p + n, *run;
 	size_t mark, k;
 	char *o;
@@ -266,8 +265,8 @@ writer_string(struct writer *w, const char *s, size_t n)
 }
 
 /* "%" JSON_INTEGER_FORMAT, without printf. */
-static int
-writer_integer(struct writer *w, json_int_t v)
+int
+jsonwrite_integer(struct buf *b, json_int_t v)
 {
 	char tmp[3 * sizeof(json_int_t) + 2], *q = tmp + sizeof(tmp);
 	unsigned long long u;
@@ -279,7 +278,7 @@ writer_integer(struct writer *w, json_int_t v)
 	} while (u != 0);
 	if (v < 0)
 		*--q = '-';
-	return out_put(&w->out, q, (size_t)(tmp + sizeof(tmp) - q));
+	return out_put(b, q, (size_t)(tmp + sizeof(tmp) - q));
 }
 
 /* jansson's jsonp_dtostr (2.14 is built without dtoa): "%.17g" (or
@@ -287,8 +286,8 @@ writer_integer(struct writer *w, json_int_t v)
  * when there is neither '.' nor 'e', then the exponent's '+' and leading
  * zeros dropped. jansson would print a NaN or an infinity as "nan.0" or
  * "inf.0", which is not JSON; json_real cannot hold either, so refuse. */
-static int
-writer_real(struct writer *w, double d)
+int
+jsonwrite_real(struct buf *b, double d, int precision, char *point)
 {
 	char buf[100], *pos, *start, *end;	/* MAX_REAL_STR_LENGTH */
 	size_t len;
@@ -296,20 +295,20 @@ writer_real(struct writer *w, double d)
 
 	if (!isfinite(d))
 		return -1;
-	ret = snprintf(buf, sizeof(buf), "%.*g", w->precision, d);
+	ret = snprintf(buf, sizeof(buf), "%.*g", precision, d);
 	if (ret < 0 || (size_t)ret >= sizeof(buf))
 		return -1;
 	len = (size_t)ret;
-	if (w->point == '\0') {
+	if (*point == '\0') {
 		/* jansson's get_decimal_point: "1." in the current locale,
 		 * asked once per call here rather than once per real. */
 		char one[16];
 
 		if (snprintf(one, sizeof(one), "%#.0f", 1.0) < 2)
 			return -1;
-		w->point = one[1];
+		*point = one[1];
 	}
-	if (w->point != '.' && (pos = strchr(buf, w->point)) != NULL)
+	if (*point != '.' && (pos = strchr(buf, *point)) != NULL)
 		*pos = '.';
 	if (strchr(buf, '.') == NULL && strchr(buf, 'e') == NULL) {
 		if (len + 3 >= sizeof(buf))
@@ -330,7 +329,7 @@ writer_real(struct writer *w, double d)
 			len -= (size_t)(end - start);
 		}
 	}
-	return out_put(&w->out, buf, len);
+	return out_put(b, buf, len);
 }
 
 /* ---- ancestors ---------------------------------------------------------- */
@@ -564,11 +563,12 @@ writer_value(struct writer *w, const json_t *v)
 	case JSON_FALSE:
 		return out_put(&w->out, "false", 5);
 	case JSON_INTEGER:
-		return writer_integer(w, json_integer_value(v));
+		return jsonwrite_integer(&w->out, json_integer_value(v));
 	case JSON_REAL:
-		return writer_real(w, json_real_value(v));
+		return jsonwrite_real(&w->out, json_real_value(v), w->precision,
+		    &w->point);
 	case JSON_STRING:
-		return writer_string(w, json_string_value(v),
+		return jsonwrite_string(&w->out, json_string_value(v),
 		    json_string_length(v)) == 0 ? 0 : -1;
 	case JSON_ARRAY:
 		if ((n = json_array_size(v)) == 0)
@@ -610,7 +610,7 @@ static int
 writer_member(struct writer *w, const char *key, size_t len,
     const json_t *value)
 {
-	if (writer_string(w, key, len) == -1)
+	if (jsonwrite_string(&w->out, key, len) == -1)
 		return -1;
 	if ((w->compact ? out_putc(&w->out, ':') : out_put(&w->out, ": ",
 	    2)) == -1)

@@ -1,5 +1,6 @@
 /* log.c - structured logs on stderr, one line each: a JSON object, or
- * logfmt (key=value) for people reading a terminal. */
+ * logfmt (key=value) for people reading a terminal. Written straight into
+ * one buffer (jsonwrite's scalars), no tree: a line per review. */
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -9,10 +10,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <jansson.h>
-
+#include "buf.h"
 #include "jsonwrite.h"
 #include "log.h"
+#include "utf8.h"
 
 static atomic_int log_min_level = LOG_LEVEL_INFO;
 static atomic_int log_cur_format = LOG_FORMAT_JSON;
@@ -46,63 +47,6 @@ log_parse_format(const char *name, enum log_format *format)
 	else
 		return -1;
 	return 0;
-}
-
-/* Can a logfmt value go unquoted? Not empty, no space, quote, '=' or
- * control character. */
-static bool
-log_text_bare(const char *s)
-{
-	if (*s == '\0')
-		return false;
-	for (; *s != '\0'; s++)
-		if ((unsigned char)*s <= ' ' || *s == '"' || *s == '=' ||
-		    *s == '\\' || (unsigned char)*s == 0x7f)
-			return false;
-	return true;
-}
-
-/* One logfmt pair " key=value" onto f: strings bare when they can be,
- * JSON-quoted (escapes included) when not; other values as JSON. */
-static void
-log_text_pair(FILE *f, const char *key, json_t *val)
-{
-	char *enc;
-
-	fprintf(f, "%s%s=", ftell(f) > 0 ? " " : "", key);
-	if (json_is_string(val) && log_text_bare(json_string_value(val))) {
-		fputs(json_string_value(val), f);
-		return;
-	}
-	if ((enc = jsonwrite_dumps(val, JSON_ENCODE_ANY | JSON_COMPACT |
-	    JSON_REAL_PRECISION(6), NULL)) != NULL) {
-		fputs(enc, f);
-		free(enc);
-	}
-}
-
-/* The same line as logfmt: time=... level=... msg="..." key=value...
- * Returns a new string ending in a newline, or NULL. */
-static char *
-log_text_line(json_t *obj, size_t *lenp)
-{
-	const char *key;
-	json_t *val;
-	char *out = NULL;
-	size_t len = 0;
-	FILE *f;
-
-	if ((f = open_memstream(&out, &len)) == NULL)
-		return NULL;
-	json_object_foreach(obj, key, val)
-		log_text_pair(f, key, val);
-	fputc('\n', f);
-	if (fclose(f) != 0) {
-		free(out);
-		return NULL;
-	}
-	*lenp = len;
-	return out;
 }
 
 int
@@ -157,90 +101,180 @@ log_write_line(const char *s, size_t len)
 	}
 }
 
-json_t *
-log_json_string(const char *val)
+/* ---- the line -------------------------------------------------------- */
+
+/* A line being written: JSON ({"key":value,...}) or logfmt (key=value
+ * ...), into one buffer that log_write_line writes with one write(2). */
+struct line {
+	struct buf b;
+	bool text;
+	bool first;
+	char point;	/* jsonwrite_real's decimal-point cache */
+};
+
+#define LINE_MAX_BYTES	(1024 * 1024)
+
+/* Can a logfmt value go unquoted? Not empty, no space, quote, '=',
+ * backslash or control character. */
+static bool
+text_bare(const char *s, size_t n)
 {
-	json_t *j;
-	char *copy;
 	size_t i;
 
-	if (val == NULL)
-		return json_null();
-	if ((j = json_string(val)) != NULL)
-		return j;
-	if ((copy = strdup(val)) == NULL)
-		return NULL;
-	for (i = 0; copy[i] != '\0'; i++)
-		if ((unsigned char)copy[i] >= 0x80)
-			copy[i] = '?';
-	j = json_string(copy);
-	free(copy);
-	return j;
+	if (n == 0)
+		return false;
+	for (i = 0; i < n; i++)
+		if ((unsigned char)s[i] <= ' ' || s[i] == '"' || s[i] == '=' ||
+		    s[i] == '\\' || (unsigned char)s[i] == 0x7f)
+			return false;
+	return true;
 }
 
-void
-log_fields(enum log_level level, const char *msg, json_t *fields)
+static void
+line_key(struct line *l, const char *key)
+{
+	if (l->text) {
+		if (!l->first)
+			buf_addc(&l->b, ' ');
+		buf_lit(&l->b, key);
+		buf_addc(&l->b, '=');
+	} else {
+		buf_addc(&l->b, l->first ? '{' : ',');
+		jsonwrite_string(&l->b, key, strlen(key));
+		buf_addc(&l->b, ':');
+	}
+	l->first = false;
+}
+
+/* A string value: NULL is null; bare in logfmt where it can be, else
+ * quoted and escaped as JSON; bytes that are not valid UTF-8 become '?'. */
+static void
+line_str(struct line *l, const char *key, const char *val)
+{
+	char *copy = NULL;
+	size_t n;
+
+	line_key(l, key);
+	if (val == NULL) {
+		buf_lit(&l->b, "null");
+		return;
+	}
+	n = strlen(val);
+	if (!utf8_valid(val, n)) {
+		if ((copy = strdup(val)) == NULL) {
+			buf_fail(&l->b);
+			return;
+		}
+		utf8_clean(copy);
+		val = copy;
+	}
+	if (l->text && text_bare(val, n))
+		buf_add(&l->b, val, n);
+	else if (jsonwrite_string(&l->b, val, n) != 0)
+		buf_fail(&l->b);
+	free(copy);
+}
+
+static void
+line_begin(struct line *l, enum log_level level, const char *msg)
+{
+	char ts[48];
+
+	buf_init(&l->b, LINE_MAX_BYTES);
+	l->text = atomic_load(&log_cur_format) == LOG_FORMAT_TEXT;
+	l->first = true;
+	l->point = '\0';
+	log_time(ts, sizeof(ts));
+	line_str(l, "time", ts);
+	line_str(l, "level", level_names[level]);
+	line_str(l, "msg", msg != NULL ? msg : "");
+}
+
+static bool
+reserved(const char *key)
+{
+	return strcmp(key, "time") == 0 || strcmp(key, "level") == 0 ||
+	    strcmp(key, "msg") == 0;
+}
+
+/* End the line and write it; out of memory, still say something. */
+static void
+line_end(struct line *l)
 {
 	static const char oom[] =
 	    "{\"level\":\"error\",\"msg\":\"out of memory while logging\"}\n";
-	const size_t flags = JSON_COMPACT | JSON_PRESERVE_ORDER |
-	    JSON_REAL_PRECISION(6);
-	json_t *obj = NULL, *val;
-	const char *key;
-	char ts[48], *line = NULL, *nl;
+	char *text;
 	size_t len;
 
-	if ((int)level < atomic_load(&log_min_level))
-		goto done;
+	if (!l->text)
+		buf_addc(&l->b, '}');
+	buf_addc(&l->b, '\n');
+	if ((text = buf_take(&l->b, &len)) == NULL) {
+		log_write_line(oom, sizeof(oom) - 1);
+		return;
+	}
+	log_write_line(text, len);
+	free(text);
+}
+
+static enum log_level
+level_known(enum log_level level)
+{
 	if ((unsigned)level >= sizeof(level_names) / sizeof(level_names[0]))
-		level = LOG_LEVEL_ERROR;
-	log_time(ts, sizeof(ts));
-	if ((obj = json_object()) == NULL)
-		goto fail;
-	json_object_set_new(obj, "time", json_string(ts));
-	json_object_set_new(obj, "level", json_string(level_names[level]));
-	json_object_set_new(obj, "msg", log_json_string(msg != NULL ? msg : ""));
-	json_object_foreach(fields, key, val) {
-		if (strcmp(key, "time") != 0 && strcmp(key, "level") != 0 &&
-		    strcmp(key, "msg") != 0)
-			json_object_set(obj, key, val);
+		return LOG_LEVEL_ERROR;
+	return level;
+}
+
+void
+log_fields(enum log_level level, const char *msg,
+    const struct log_field *fields, size_t n)
+{
+	struct line l;
+	size_t i;
+
+	if ((int)level < atomic_load(&log_min_level))
+		return;
+	line_begin(&l, level_known(level), msg);
+	for (i = 0; i < n; i++) {
+		const struct log_field *f = &fields[i];
+
+		if (reserved(f->key))
+			continue;
+		switch (f->kind) {
+		case LOG_FIELD_STRING:
+			line_str(&l, f->key, f->s);
+			break;
+		case LOG_FIELD_INT:
+			line_key(&l, f->key);
+			jsonwrite_integer(&l.b, f->i);
+			break;
+		case LOG_FIELD_REAL:
+			line_key(&l, f->key);
+			/* a NaN or an infinity: null, as JSON has neither */
+			if (jsonwrite_real(&l.b, f->r, 6, &l.point) != 0 &&
+			    !l.b.failed)
+				buf_lit(&l.b, "null");
+			break;
+		}
 	}
-	if (atomic_load(&log_cur_format) == LOG_FORMAT_TEXT) {
-		if ((line = log_text_line(obj, &len)) == NULL)
-			goto fail;
-		log_write_line(line, len);
-		goto done;
-	}
-	if ((line = jsonwrite_dumps(obj, flags, &len)) == NULL ||
-	    (nl = realloc(line, len + 1)) == NULL)
-		goto fail;
-	line = nl;
-	line[len] = '\n';
-	log_write_line(line, len + 1);
-	goto done;
-fail:
-	/* Out of memory: still say something, without the fields. */
-	log_write_line(oom, sizeof(oom) - 1);
-done:
-	free(line);
-	json_decref(obj);
-	json_decref(fields);
+	line_end(&l);
 }
 
 void
 log_vmsg(enum log_level level, const char *msg, va_list ap)
 {
-	json_t *fields;
+	struct line l;
 	const char *key, *val;
 
 	if ((int)level < atomic_load(&log_min_level))
 		return;
-	fields = json_object();
+	line_begin(&l, level_known(level), msg);
 	while ((key = va_arg(ap, const char *)) != NULL) {
 		val = va_arg(ap, const char *);
-		json_object_set_new(fields, key, log_json_string(val));
+		if (!reserved(key))
+			line_str(&l, key, val);
 	}
-	log_fields(level, msg, fields);
+	line_end(&l);
 }
 
 void

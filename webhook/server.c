@@ -938,39 +938,29 @@ request_append(struct request *req, struct MHD_Connection *conn,
 }
 
 /* One line per review: who, what was decided and why; never the body.
- * Strings from the review may be cut mid-character: log_json_string copes. */
+ * Strings from the review may be cut mid-character: log_fields copes. */
 static void
 request_log(const struct request *req, const struct review_outcome *o,
     unsigned status)
 {
 	char path[16 + SERVER_STAGE_MAX];
-	json_t *f;
-	/* Its two small trees live in the arena (jsonalloc.h): the line
-	 * itself is malloc'd by jsonwrite and written before the end. */
-	bool arena = jsonalloc_arena_begin();
+	struct log_field f[9];
 
 	snprintf(path, sizeof(path), "/%s%s%s",
 	    req->route == ROUTE_MUTATE ? "mutate" : "validate",
 	    req->stage[0] != '\0' ? "/" : "", req->stage);
-	if ((f = json_object()) != NULL) {
-		json_object_set_new(f, "path", log_json_string(path));
-		json_object_set_new(f, "uid", log_json_string(o->uid));
-		json_object_set_new(f, "namespace",
-		    log_json_string(o->namespace));
-		json_object_set_new(f, "pod", log_json_string(o->pod));
-		json_object_set_new(f, "stage", log_json_string(
-		    o->stage[0] != '\0' ? o->stage : NULL));
-		json_object_set_new(f, "decision", log_json_string(
-		    o->decision != NULL ? o->decision : "error"));
-		json_object_set_new(f, "reason", log_json_string(o->reason));
-		json_object_set_new(f, "status", json_integer(status));
-		json_object_set_new(f, "duration_ms",
-		    json_real(server_ms_since(&req->start)));
-	}
+	f[0] = LOG_STR("path", path);
+	f[1] = LOG_STR("uid", o->uid);
+	f[2] = LOG_STR("namespace", o->namespace);
+	f[3] = LOG_STR("pod", o->pod);
+	f[4] = LOG_STR("stage", o->stage[0] != '\0' ? o->stage : NULL);
+	f[5] = LOG_STR("decision", o->decision != NULL ? o->decision :
+	    "error");
+	f[6] = LOG_STR("reason", o->reason);
+	f[7] = LOG_INT("status", status);
+	f[8] = LOG_REAL("duration_ms", server_ms_since(&req->start));
 	log_fields(status == 200 ? LOG_LEVEL_INFO : LOG_LEVEL_WARN, "review",
-	    f);
-	if (arena)
-		jsonalloc_arena_end();
+	    f, sizeof(f) / sizeof(f[0]));
 }
 
 /* The whole body is in: hand it to the core and send its answer. */
