@@ -274,6 +274,8 @@ valgrind: $(BUILD)/meshinject
 	    "$$killed killed before their summary; tests exit $$st"; \
 	[ -z "$$bad" ] && [ $$st -eq 0 ]
 
-# bench: not part of make test; needs wrk and nginx-light (Debian packages).
+# bench: not part of make test; installs wrk, nginx-light and valgrind
+# (Debian packages) when they are missing; Go builds vegeta and the Go webhook.
 bench: all $(CORE_LIB)
+	@./.ci/install-deps --bench
 	@./tests/bench/run.sh
