@@ -20,15 +20,18 @@
 #define SERVER_DEFAULT_MAX_BODY_TOTAL	(256u * 1024 * 1024)
 /* A handshake or a request under way may go this long without a byte. */
 #define SERVER_DEFAULT_TIMEOUT		10u
-/* A keep-alive connection between requests. Longer than the 90 s after
- * which kube-apiserver's client (Go's http.Transport, IdleConnTimeout)
- * drops an idle connection itself: the client closes first, so it never
- * writes a review into a connection the server is closing. Go does not
- * resend a POST that failed so (it is not idempotent), and the apiserver
- * would count it as a webhook failure under failurePolicy. */
+/* A keep-alive connection between requests, and a new one from its
+ * handshake to its first request line (a client's pooled spare). Longer
+ * than the 90 s after which kube-apiserver's client (Go's http.Transport,
+ * IdleConnTimeout) drops an idle connection itself: the client closes
+ * first, so it never writes a review into a connection the server is
+ * closing. Go does not resend a POST that failed so (it is not
+ * idempotent), and the apiserver would count it as a webhook failure
+ * under failurePolicy. */
 #define SERVER_DEFAULT_IDLE_TIMEOUT	120u
 /* Connections held open before new ones are refused. Each idle one costs
- * a file descriptor and a few KiB until --timeout closes it; the limit is
+ * a file descriptor and some 20 KiB until --timeout closes it (before its
+ * handshake is done) or --idle-timeout (after it); the limit is
  * high so that a flood of idle connections does not lock the apiserver out
  * for a whole timeout. */
 #define SERVER_DEFAULT_MAX_CONNECTIONS	8192u

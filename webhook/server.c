@@ -573,26 +573,65 @@ server_conn_notify(void *cls, struct MHD_Connection *conn,
 /* GnuTLS, during a handshake: the certificate to present. The current one,
  * referenced by the connection until it closes (GnuTLS keeps pointers to
  * it in the session). */
+/* The server_conn of the connection a GnuTLS session belongs to, or NULL:
+ * libmicrohttpd sets the session's pointer to its connection. */
+static struct server_conn *
+server_session_conn(gnutls_session_t session, struct MHD_Connection **connp)
+{
+	struct MHD_Connection *conn = gnutls_session_get_ptr(session);
+	const union MHD_ConnectionInfo *info;
+
+	*connp = conn;
+	if (conn == NULL || (info = MHD_get_connection_info(conn,
+	    MHD_CONNECTION_INFO_SOCKET_CONTEXT)) == NULL)
+		return NULL;
+	return info->socket_context;
+}
+
+/* GnuTLS, once the client's Finished is in: the handshake is done, and the
+ * connection waits for its first request as a kept-alive one waits for
+ * its next, --idle-timeout. Go's http.Transport, when a request dials and
+ * another connection frees up first, pools the new connection unused;
+ * closed at --timeout it was dialled again, a handshake on the worker
+ * threads in the middle of the load (issue 15's tail). */
+static int
+server_handshake_done(gnutls_session_t session, unsigned int htype,
+    unsigned when, unsigned int incoming, const gnutls_datum_t *msg)
+{
+	struct MHD_Connection *conn;
+	struct server_conn *sc;
+
+	(void)htype;
+	(void)when;
+	(void)msg;
+	if (incoming && (sc = server_session_conn(session, &conn)) != NULL &&
+	    sc->srv->idle_timeout != sc->srv->timeout)
+		(void)MHD_set_connection_option(conn,
+		    MHD_CONNECTION_OPTION_TIMEOUT, sc->srv->idle_timeout);
+	return 0;
+}
+
 static int
 server_cert_retrieve(gnutls_session_t session, const gnutls_datum_t *req_ca,
     int nreqs, const gnutls_pk_algorithm_t *algos, int nalgos,
     gnutls_pcert_st **pcert, unsigned int *pcert_length,
     gnutls_privkey_t *privkey)
 {
-	struct MHD_Connection *conn = gnutls_session_get_ptr(session);
-	const union MHD_ConnectionInfo *info;
+	struct MHD_Connection *conn;
 	struct server_conn *sc;
 
 	(void)req_ca;
 	(void)nreqs;
 	(void)algos;
 	(void)nalgos;
-	if (conn == NULL || (info = MHD_get_connection_info(conn,
-	    MHD_CONNECTION_INFO_SOCKET_CONTEXT)) == NULL ||
-	    (sc = info->socket_context) == NULL)
+	if ((sc = server_session_conn(session, &conn)) == NULL)
 		return -1;
 	if (sc->cred == NULL && (sc->cred = server_tls_get(sc->srv)) == NULL)
 		return -1;
+	/* Every handshake asks for the certificate (no session tickets):
+	 * the place to hook its end. */
+	gnutls_handshake_set_hook_function(session, GNUTLS_HANDSHAKE_FINISHED,
+	    GNUTLS_HOOK_POST, server_handshake_done);
 	*pcert = sc->cred->pcerts;
 	*pcert_length = sc->cred->n_pcerts;
 	*privkey = sc->cred->key;
@@ -1014,11 +1053,6 @@ server_access(void *cls, struct MHD_Connection *conn, const char *url,
 		clock_gettime(CLOCK_MONOTONIC, &req->start);
 		atomic_fetch_add(&srv->inflight, 1);
 		*con_cls = req;
-		/* From here to the answer, a stall is --timeout again (it
-		 * was --idle-timeout while the connection waited). */
-		if (srv->idle_timeout != srv->timeout)
-			(void)MHD_set_connection_option(conn,
-			    MHD_CONNECTION_OPTION_TIMEOUT, srv->timeout);
 		return request_begin(req, conn, url, method);
 	}
 	if (req->status != 0) {
@@ -1034,6 +1068,22 @@ server_access(void *cls, struct MHD_Connection *conn, const char *url,
 		return ret;
 	}
 	return request_finish(req, conn);
+}
+
+/* libmicrohttpd has a request line: from here to the answer a stall is
+ * --timeout again (it was --idle-timeout while the connection waited), so
+ * that headers sent a byte at a time do not hold a connection for longer.
+ * NULL: the request's context is made by server_access. */
+static void *
+server_request_line(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	struct server *srv = cls;
+
+	(void)uri;
+	if (srv->idle_timeout != srv->timeout)
+		(void)MHD_set_connection_option(conn,
+		    MHD_CONNECTION_OPTION_TIMEOUT, srv->timeout);
+	return NULL;
 }
 
 /* libmicrohttpd is done with a request, answered or not: the one place to
@@ -1284,6 +1334,7 @@ server_start(const struct server_opts *opts, struct config *cfg, char *err,
 	    MHD_OPTION_CONNECTION_LIMIT, opts->max_connections > 0 ?
 	    opts->max_connections : SERVER_DEFAULT_MAX_CONNECTIONS,
 	    MHD_OPTION_NOTIFY_COMPLETED, server_completed, srv,
+	    MHD_OPTION_URI_LOG_CALLBACK, server_request_line, srv,
 	    MHD_OPTION_UNESCAPE_CALLBACK, server_mhd_unescape, NULL,
 	    MHD_OPTION_END);
 	if (srv->https == NULL) {

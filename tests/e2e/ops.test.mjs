@@ -524,6 +524,48 @@ describe("connections: --timeout and --idle-timeout", () => {
 		await finish(srv, err);
 	});
 
+	// Go's http.Transport pools a connection it dialled for a request that
+	// another connection took first: it may carry its first request long
+	// after the handshake. Closed at --timeout, it was dialled again under
+	// load (issue 15's tail). A connection that never finishes its
+	// handshake, and headers that stall once the request line is in, are
+	// still closed at --timeout.
+	test("a new connection waits --idle-timeout for its first request; no handshake or stalled headers only --timeout", { timeout: 40000 }, async () => {
+		const srv = await Server.start({ extraArgs: ["--timeout", "1", "--idle-timeout", "4"] });
+		let err;
+		const raw = net.connect(srv.port, "127.0.0.1");
+		try {
+			// A TCP connection that never starts TLS.
+			let rawClosed = null;
+			const t0 = Date.now();
+			raw.on("close", () => { rawClosed = Date.now() - t0; });
+			raw.on("error", () => {});
+			raw.resume();	/* read the server's alert and its end */
+			const spare = keepAlive(srv);
+			await spare.ready;
+			const t1 = Date.now();
+			await waitFor(() => rawClosed !== null, "the close of a connection that never started TLS", 8000);
+			assert.ok(rawClosed >= 700 && rawClosed < 3500, `a TCP connection that never started TLS was closed after ${rawClosed} ms, not about --timeout (1 s)`);
+			// The handshaken spare: open at twice --timeout, and answered.
+			await sleep(Math.max(0, 2000 - (Date.now() - t1)));
+			assert.equal(spare.closedAfter, null, "the server closed a new connection 2 s after its handshake, under --idle-timeout 4");
+			spare.sock.write(post(JSON.stringify(rsReview())));
+			await waitFor(() => spare.answers() === 1, "the first answer on the spare connection", 5000);
+			// On it, a request line and half its headers: --timeout again.
+			const t2 = Date.now();
+			spare.sock.write("POST /mutate/traffic HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Ty");
+			await waitFor(() => spare.closedAfter !== null, "the stalled headers' close", 8000);
+			const stalled = Date.now() - t2;
+			assert.ok(stalled >= 700 && stalled < 3500, `headers stalled after the request line on a kept-alive connection were closed after ${stalled} ms, not about --timeout (1 s)`);
+			const res = await srv.post("/mutate/traffic", rsReview());
+			assert.equal(res.status, 200, "a review after the closes");
+		} catch (e) {
+			err = e;
+		}
+		raw.destroy();
+		await finish(srv, err);
+	});
+
 	test("--idle-timeout out of range or not a number: exit 2 naming the flag and the value", T, async () => {
 		for (const bad of ["0", "3601", "ten", "-5"]) {
 			const r = await new Promise((resolve) => {
