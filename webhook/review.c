@@ -7,6 +7,7 @@
 #include "base64.h"
 #include "inject.h"
 #include "jsonalloc.h"
+#include "jsonpack.h"
 #include "jsonread.h"
 #include "jsonwrite.h"
 #include "policy.h"
@@ -245,7 +246,10 @@ review_encode(const struct review_request *r, const struct decision *d,
 	char *b64 = NULL;
 	size_t i, patch_len;
 
-	resp = json_pack("{s:s, s:b}", "uid", r->uid, "allowed",
+	/* jsonpack on the path every review takes: the uid and apiVersion
+	 * were read from the review, why is cleaned (review_decide, policy),
+	 * and jsonwrite refuses what is not UTF-8 after all (jsonpack.h). */
+	resp = jsonpack("{s:s, s:b}", "uid", r->uid, "allowed",
 	    d->verdict != VERDICT_DENY);
 	if (resp == NULL)
 		goto done;
@@ -265,8 +269,8 @@ review_encode(const struct review_request *r, const struct decision *d,
 			goto done;
 		b64 = base64_encode(patch_text, patch_len, NULL);
 		if (b64 == NULL ||
-		    json_object_set_new(resp, "patchType",
-		    json_string("JSONPatch")) == -1)
+		    json_object_set_new_nocheck(resp, "patchType",
+		    json_string_nocheck("JSONPatch")) == -1)
 			goto done;
 	}
 	if (d->warnings.n > 0) {
@@ -280,10 +284,10 @@ review_encode(const struct review_request *r, const struct decision *d,
 	/* On a reinvocation the first call's annotation stands: kube-apiserver
 	 * refuses to overwrite an audit annotation and warns for each pod. */
 	snprintf(audit, sizeof(audit), "%s", d->why);
-	if (!d->already && json_object_set_new(resp, "auditAnnotations",
-	    json_pack("{s:s}", "decision", audit)) == -1)
+	if (!d->already && json_object_set_new_nocheck(resp,
+	    "auditAnnotations", jsonpack("{s:s}", "decision", audit)) == -1)
 		goto done;
-	out = json_pack("{s:s, s:s, s:O}", "apiVersion", r->api_version,
+	out = jsonpack("{s:s, s:s, s:O}", "apiVersion", r->api_version,
 	    "kind", "AdmissionReview", "response", resp);
 	if (out != NULL)
 		text = jsonwrite_dumps(out, JSON_COMPACT, NULL);
