@@ -42,10 +42,26 @@ jpath_string(const json_t *root, const char *a, const char *b, const char *c)
 	return json_string_value(v);
 }
 
+/* The pod's metadata.annotations (borrowed, NULL when absent), and one
+ * of them: a function that reads several finds the object once, each
+ * step a hashed lookup. */
+static inline const json_t *
+pod_annotations(const json_t *pod)
+{
+	return json_object_get(json_object_get(pod, "metadata"),
+	    "annotations");
+}
+
+static inline const char *
+annotation_in(const json_t *annotations, const char *key)
+{
+	return json_string_value(json_object_get(annotations, key));
+}
+
 static inline const char *
 pod_annotation(const json_t *pod, const char *key)
 {
-	return jpath_string(pod, "metadata", "annotations", key);
+	return annotation_in(pod_annotations(pod), key);
 }
 
 static inline const char *

@@ -922,8 +922,9 @@ plan_probes(struct plan *pl)
 static void
 plan_metrics(struct plan *pl)
 {
-	const char *port = pod_annotation(pl->pod, "prometheus.io/port");
-	const char *scrape = pod_annotation(pl->pod, "prometheus.io/scrape");
+	const json_t *anns = pod_annotations(pl->pod);
+	const char *port = annotation_in(anns, "prometheus.io/port");
+	const char *scrape = annotation_in(anns, "prometheus.io/scrape");
 	int p;
 
 	if (port == NULL || (scrape != NULL && strcmp(scrape, "true") != 0))
@@ -935,11 +936,10 @@ plan_metrics(struct plan *pl)
 	/* An empty path is Prometheus' default, as its usual relabelling
 	 * (regex "(.+)") leaves it; an empty prefix_rewrite would not
 	 * rewrite at all. */
-	pl->app_metrics_path = pod_annotation(pl->pod, "prometheus.io/path");
+	pl->app_metrics_path = annotation_in(anns, "prometheus.io/path");
 	if (pl->app_metrics_path == NULL || *pl->app_metrics_path == '\0')
 		pl->app_metrics_path = "/metrics";
-	pl->app_metrics_scheme = pod_annotation(pl->pod,
-	    "prometheus.io/scheme");
+	pl->app_metrics_scheme = annotation_in(anns, "prometheus.io/scheme");
 	if (pl->app_metrics_scheme == NULL)
 		pl->app_metrics_scheme = "http";
 }

@@ -265,13 +265,13 @@ forbidden(struct decision *d, const char *fmt, ...)
 }
 
 static void
-parse_ports_annotation(struct decision *d, const json_t *pod,
+parse_ports_annotation(struct decision *d, const json_t *anns,
     const char *key, bool allow_all, struct port_list *out,
     const char **text)
 {
 	char err[POLICY_MSG_LEN];
 
-	*text = pod_annotation(pod, key);
+	*text = annotation_in(anns, key);
 	if (*text == NULL)
 		return;
 	if (netparse_ports(*text, allow_all, out, err, sizeof(err)) == -1) {
@@ -282,12 +282,12 @@ parse_ports_annotation(struct decision *d, const json_t *pod,
 }
 
 static void
-parse_cidrs_annotation(struct decision *d, const json_t *pod,
+parse_cidrs_annotation(struct decision *d, const json_t *anns,
     const char *key, struct cidr_list *out, const char **text)
 {
 	char err[POLICY_MSG_LEN];
 
-	*text = pod_annotation(pod, key);
+	*text = annotation_in(anns, key);
 	if (*text == NULL)
 		return;
 	if (netparse_cidrs(*text, true, out, err, sizeof(err)) == -1) {
@@ -299,9 +299,9 @@ parse_cidrs_annotation(struct decision *d, const json_t *pod,
 
 /* A quantity annotation (proxy-cpu, ...): kept when valid. */
 static const char *
-quantity_annotation(struct decision *d, const json_t *pod, const char *key)
+quantity_annotation(struct decision *d, const json_t *anns, const char *key)
 {
-	const char *v = pod_annotation(pod, key);
+	const char *v = annotation_in(anns, key);
 
 	if (v != NULL && !config_valid_quantity(v)) {
 		invalid(d, key, v, "is not a Kubernetes quantity (like 100m, "
@@ -340,24 +340,26 @@ parse_settings(const struct config *cfg, struct decision *d,
     const json_t *pod)
 {
 	struct pod_settings *s = &d->settings;
+	const json_t *anns = pod_annotations(pod);
 	const char *v;
 
-	parse_ports_annotation(d, pod, "meshinject.io/include-inbound-ports",
+	parse_ports_annotation(d, anns, "meshinject.io/include-inbound-ports",
 	    true, &s->include_inbound, &s->include_inbound_text);
-	parse_ports_annotation(d, pod, "meshinject.io/exclude-inbound-ports",
+	parse_ports_annotation(d, anns, "meshinject.io/exclude-inbound-ports",
 	    false, &s->exclude_inbound, &s->exclude_inbound_text);
-	parse_ports_annotation(d, pod, "meshinject.io/exclude-outbound-ports",
+	parse_ports_annotation(d, anns, "meshinject.io/exclude-outbound-ports",
 	    false, &s->exclude_outbound, &s->exclude_outbound_text);
-	parse_cidrs_annotation(d, pod, "meshinject.io/include-outbound-cidrs",
+	parse_cidrs_annotation(d, anns, "meshinject.io/include-outbound-cidrs",
 	    &s->include_cidrs, &s->include_cidrs_text);
-	parse_cidrs_annotation(d, pod, "meshinject.io/exclude-outbound-cidrs",
+	parse_cidrs_annotation(d, anns, "meshinject.io/exclude-outbound-cidrs",
 	    &s->exclude_cidrs, &s->exclude_cidrs_text);
-	s->cpu_request = quantity_annotation(d, pod, "meshinject.io/proxy-cpu");
-	s->memory_request = quantity_annotation(d, pod,
+	s->cpu_request = quantity_annotation(d, anns,
+	    "meshinject.io/proxy-cpu");
+	s->memory_request = quantity_annotation(d, anns,
 	    "meshinject.io/proxy-memory");
-	s->cpu_limit = quantity_annotation(d, pod,
+	s->cpu_limit = quantity_annotation(d, anns,
 	    "meshinject.io/proxy-cpu-limit");
-	s->memory_limit = quantity_annotation(d, pod,
+	s->memory_limit = quantity_annotation(d, anns,
 	    "meshinject.io/proxy-memory-limit");
 	check_request_limit(d, "cpu", "meshinject.io/proxy-cpu",
 	    s->cpu_request, d->proxy->cpu_request,
@@ -366,13 +368,13 @@ parse_settings(const struct config *cfg, struct decision *d,
 	    s->memory_request, d->proxy->memory_request,
 	    "meshinject.io/proxy-memory-limit", s->memory_limit,
 	    d->proxy->memory_limit);
-	v = pod_annotation(pod, "meshinject.io/proxy-log-level");
+	v = annotation_in(anns, "meshinject.io/proxy-log-level");
 	if (v != NULL && !config_valid_log_level(v))
 		invalid(d, "meshinject.io/proxy-log-level", v, "is not a log "
 		    "level (trace, debug, info, warning, error, critical, off)");
 	else
 		s->log_level = v;
-	v = pod_annotation(pod, "meshinject.io/proxy-image");
+	v = annotation_in(anns, "meshinject.io/proxy-image");
 	if (v != NULL) {
 		if (!cfg->allow_image_override)
 			forbidden(d, "annotation meshinject.io/proxy-image: "
