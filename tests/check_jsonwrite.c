@@ -399,6 +399,66 @@ START_TEST(test_bad_key_cut)
 }
 END_TEST
 
+/* Long strings go by blocks of sixteen bytes while 32 are left
+ * (jsonwrite_string): one odd piece at every offset of strings of 31 to
+ * 72 bytes, so that it falls at each place of a block, across two, and in
+ * the byte-wise tail; pieces packed densely (an embedded JSON text); as a
+ * value and as a key, where bad UTF-8 cuts the key after the last escape
+ * before it. */
+START_TEST(test_string_blocks)
+{
+	static const char *const odd[] = {
+		"\"", "\\", "\n", "\x01", "\x1f", "\x7f", "\xc3\xa9",
+		"\xe2\x82\xac", "\xf0\x9f\x98\x80", "\xff", "\xe2\x82", "\"\"",
+		"\\\"", "\x01\"",
+	};
+	char s[128], what[96];
+	size_t len, at, k, n, i;
+	json_t *a, *o;
+
+	for (len = 31; len <= 72; len++)
+		for (at = 0; at < len; at++)
+			for (k = 0; k < sizeof(odd) / sizeof(odd[0]); k++) {
+				memset(s, 'a', len);
+				n = strlen(odd[k]);
+				if (at + n > len)
+					continue;
+				memcpy(s + at, odd[k], n);
+				/* an escape before, so that a bad byte
+				 * cuts after it */
+				if (at > 3)
+					s[1] = '"';
+				snprintf(what, sizeof(what), "piece %zu at %zu "
+				    "of %zu", k, at, len);
+				a = json_array();
+				json_array_append_new(a,
+				    json_stringn_nocheck(s, len));
+				o = json_object();
+				json_object_setn_new_nocheck(o, s, len,
+				    json_integer(1));
+				json_array_append(a, o);
+				assert_same(a, what);
+				assert_same(o, what);
+				json_decref(o);
+				json_decref(a);
+			}
+	/* dense: every byte, or every other, needs an escape */
+	for (len = 1; len <= 100; len++) {
+		for (i = 0; i < len; i++)
+			s[i] = "\"\x05\\\n"[i % 4];
+		a = json_stringn(s, len);
+		snprintf(what, sizeof(what), "dense %zu", len);
+		assert_prints(a, what);
+		json_decref(a);
+		for (i = 0; i < len; i++)
+			s[i] = i % 2 ? '"' : 'k';
+		a = json_stringn(s, len);
+		assert_prints(a, what);
+		json_decref(a);
+	}
+}
+END_TEST
+
 START_TEST(test_reals)
 {
 	static const double reals[] = {
@@ -1054,6 +1114,7 @@ jsonwrite_suite(void)
 	tcase_add_test(tc, test_embedded_nul);
 	tcase_add_test(tc, test_utf8);
 	tcase_add_test(tc, test_bad_key_cut);
+	tcase_add_test(tc, test_string_blocks);
 	tcase_add_test(tc, test_reals);
 	tcase_add_test(tc, test_reals_locale);
 	tcase_add_test(tc, test_integers);

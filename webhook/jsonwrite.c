@@ -106,6 +106,9 @@ static const char escape_short[256] = {
 	['\r'] = 'r', ['\t'] = 't'
 };
 
+/* jansson's hex digits in \\u00XX are upper case. */
+static const char hex[] = "0123456789ABCDEF";
+
 #define RUN_SHORT	16	/* a run between escapes copied as a block */
 
 /* ---- output ----------------------------------------------------------- */
@@ -187,32 +190,125 @@ plain_skip(const unsigned char *p, const unsigned char *end, size_t n)
 #endif
 }
 
+/* Copy the plain run [run, p) and the escape of the byte at p (which
+ * needs one) to b, whose room the caller reserved: (end - run) + 6 +
+ * RUN_SHORT bytes at least. Runs between escapes are short (an embedded
+ * text's keys): a fixed copy of RUN_SHORT bytes, where the string has
+ * them, instead of a call to memcpy; the bytes past the run are
+ * overwritten next or lie past len. */
+static inline void
+escape_one(struct buf *b, const unsigned char *run, const unsigned char *p,
+    const unsigned char *end)
+{
+	unsigned char c = *p;
+	char *o = b->data + b->len;
+
+	if ((size_t)(p - run) <= RUN_SHORT && (size_t)(end - run) >= RUN_SHORT)
+		memcpy(o, run, RUN_SHORT);
+	else
+		memcpy(o, run, (size_t)(p - run));
+	o += p - run;
+	o[0] = '\\';
+	if ((o[1] = escape_short[c]) != 0)
+		b->len += (size_t)(p - run) + 2;
+	else {
+		o[1] = 'u';		/* "\\u%04X" */
+		o[2] = '0';
+		o[3] = '0';
+		o[4] = hex[c >> 4];
+		o[5] = hex[c & 0xF];
+		b->len += (size_t)(p - run) + 6;
+	}
+}
+
 /* Write s[0..n) as a JSON string the way jansson's dump_string does (no
  * JSON_ENSURE_ASCII, no JSON_ESCAPE_SLASH). Returns 0, -1 when memory runs
  * out, or -2 for bad UTF-8, with the buffer cut where jansson's output
  * stops: after the opening quote and everything up to the last escape
  * before the bad byte (jansson flushes a run of plain bytes only when an
- * escape or the end follows it). */
+ * escape or the end follows it).
+ *
+ * An embedded JSON text (the proxy's bootstrap) has a quote every few
+ * bytes: scanning again after each escape, as the byte-wise loop does,
+ * cost more than the escapes, so long strings go by blocks first. */
 int
 jsonwrite_string(struct buf *b, const char *s, size_t n)
 {
-	static const char hex[] = "0123456789ABCDEF";
 	const unsigned char *p = (const unsigned char *)s, *end = p + n, *run;
 	size_t mark, k;
-	char *o;
 
 	if (buf_reserve(b, n + 2) == -1)
 		return -1;
 	b->data[b->len++] = '"';
 	mark = b->len;
 	run = p;
-	while (p < end) {
-		unsigned char c;
+#if JSONSCAN_SSE2
+	/* While 32 bytes are left, every block of 16 is stored as it is and
+	 * then mended at each byte the mask flags, lowest first: an escape
+	 * is written in its place and the rest of the block stored again
+	 * after it (the load reaches at most 16 bytes past the block, still
+	 * inside the string). Each escape grows the text by at most five
+	 * bytes: room for the block written in full is reserved once. A
+	 * block with a byte above 0x7f goes the byte-wise way below. */
+	if (end - p >= 32) {
+		size_t len = b->len;
 
+		while (end - p >= 32) {
+			unsigned bits = jsonscan_block16(p);
+			__m128i v = _mm_loadu_si128((const __m128i *)
+			    (const void *)p);
+			char *o;
+
+			if (b->cap - len <= 16 * 6 + 16) {
+				b->len = len;
+				if (buf_reserve(b, 16 * 6 + 16 + (size_t)(end -
+				    p)) == -1)
+					return -1;
+			}
+			o = b->data + len;
+			_mm_storeu_si128((__m128i *)(void *)o, v);
+			if (bits == 0) {
+				len += 16;
+				p += 16;
+				continue;
+			}
+			if (_mm_movemask_epi8(v) != 0)	/* UTF-8: below */
+				break;
+			do {
+				unsigned i = (unsigned)__builtin_ctz(bits);
+				unsigned char c = p[i];
+				char *e = o + i;
+
+				e[0] = '\\';
+				if ((e[1] = escape_short[c]) != 0)
+					o += 1;
+				else {
+					e[1] = 'u';
+					e[2] = '0';
+					e[3] = '0';
+					e[4] = hex[c >> 4];
+					e[5] = hex[c & 0xF];
+					o += 5;
+				}
+				_mm_storeu_si128((__m128i *)(void *)(o + i + 1),
+				    _mm_loadu_si128((const __m128i *)
+				    (const void *)(p + i + 1)));
+				mark = len + (size_t)(o - (b->data + len)) + i + 1;
+				bits &= bits - 1;
+			} while (bits != 0);
+			len += (size_t)(o - (b->data + len)) + 16;
+			p += 16;
+		}
+		b->len = len;
+		run = p;
+		if (buf_reserve(b, (size_t)(end - p) + 6 + RUN_SHORT) == -1)
+			return -1;
+	}
+#endif
+	while (p < end) {
 		if ((p = plain_skip(p, end, n)) == end)
 			break;
-		c = *p;
-		switch (byte_class[c]) {
+		switch (byte_class[*p]) {
 		case BYTE_PLAIN:
 			p++;
 			continue;
@@ -226,35 +322,9 @@ jsonwrite_string(struct buf *b, const char *s, size_t n)
 		default:
 			break;
 		}
-		/* The escape replaces one byte by up to six; the reservation
-		 * covers the rest of the string and the closing quote, and
-		 * RUN_SHORT bytes more for the copy of a short run below. */
 		if (buf_reserve(b, (size_t)(end - run) + 6 + RUN_SHORT) == -1)
 			return -1;
-		o = b->data + b->len;
-		/* Runs between escapes are short (an embedded text's keys):
-		 * a fixed copy of RUN_SHORT bytes, where the string has them,
-		 * instead of a call to memcpy; the bytes past the run are
-		 * overwritten next or lie past len. */
-		if ((size_t)(p - run) <= RUN_SHORT &&
-		    (size_t)(end - run) >= RUN_SHORT)
-			memcpy(o, run, RUN_SHORT);
-		else
-			memcpy(o, run, (size_t)(p - run));
-		b->len += (size_t)(p - run);
-		o = b->data + b->len;
-		o[0] = '\\';
-		if ((o[1] = escape_short[c]) != 0)
-			b->len += 2;
-		else {
-			/* "\\u%04X": jansson's hex digits are upper case */
-			o[1] = 'u';
-			o[2] = '0';
-			o[3] = '0';
-			o[4] = hex[c >> 4];
-			o[5] = hex[c & 0xF];
-			b->len += 6;
-		}
+		escape_one(b, run, p, end);
 		mark = b->len;
 		run = ++p;
 	}
