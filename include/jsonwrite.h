@@ -28,6 +28,11 @@
  * tree deep enough to overflow json_dumps's stack is written here too. */
 char *jsonwrite_dumps(const json_t *v, size_t flags, size_t *lenp);
 
+/* The same text appended to b, NUL-terminated, for a writer that builds a
+ * larger text around v (the patch). Returns 0, or -1 where jsonwrite_dumps
+ * returns NULL, b then holding a cut text that the caller drops. */
+int jsonwrite_append(struct buf *b, const json_t *v, size_t flags);
+
 /* The scalars as jsonwrite_dumps writes them, appended to b (no NUL: the
  * caller ends the text with buf_take), for writers that build a text
  * without a tree (the log line). Each returns 0, or -1 when the buffer has

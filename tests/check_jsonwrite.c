@@ -52,6 +52,7 @@ chaos_calloc(size_t k, size_t n)
 }
 
 char *jsonwrite_dumps_chaos(const json_t *v, size_t flags, size_t *lenp);
+int jsonwrite_append_chaos(struct buf *b, const json_t *v, size_t flags);
 int jsonwrite_string_chaos(struct buf *b, const char *s, size_t n);
 int jsonwrite_integer_chaos(struct buf *b, json_int_t v);
 int jsonwrite_real_chaos(struct buf *b, double d, int precision, char *point);
@@ -59,6 +60,7 @@ int jsonwrite_real_chaos(struct buf *b, double d, int precision, char *point);
 #define realloc		chaos_realloc
 #define calloc		chaos_calloc
 #define jsonwrite_dumps	jsonwrite_dumps_chaos
+#define jsonwrite_append	jsonwrite_append_chaos
 #define jsonwrite_string	jsonwrite_string_chaos
 #define jsonwrite_integer	jsonwrite_integer_chaos
 #define jsonwrite_real	jsonwrite_real_chaos
@@ -67,6 +69,7 @@ int jsonwrite_real_chaos(struct buf *b, double d, int precision, char *point);
 #undef realloc
 #undef calloc
 #undef jsonwrite_dumps
+#undef jsonwrite_append
 #undef jsonwrite_string
 #undef jsonwrite_integer
 #undef jsonwrite_real
@@ -399,10 +402,11 @@ START_TEST(test_bad_key_cut)
 }
 END_TEST
 
-/* Long strings go by blocks of sixteen bytes while 32 are left
- * (jsonwrite_string): one odd piece at every offset of strings of 31 to
- * 72 bytes, so that it falls at each place of a block, across two, and in
- * the byte-wise tail; pieces packed densely (an embedded JSON text); as a
+/* jsonwrite_string tests strings under 32 bytes by two overlapping loads
+ * and longer ones by blocks of sixteen while 32 are left: one odd piece at
+ * every offset of strings of 1 to 72 bytes, so that it falls in each half
+ * of a short string, at each place of a block, across two, and in the
+ * byte-wise tail; pieces packed densely (an embedded JSON text); as a
  * value and as a key, where bad UTF-8 cuts the key after the last escape
  * before it. */
 START_TEST(test_string_blocks)
@@ -416,7 +420,7 @@ START_TEST(test_string_blocks)
 	size_t len, at, k, n, i;
 	json_t *a, *o;
 
-	for (len = 31; len <= 72; len++)
+	for (len = 1; len <= 72; len++)
 		for (at = 0; at < len; at++)
 			for (k = 0; k < sizeof(odd) / sizeof(odd[0]); k++) {
 				memset(s, 'a', len);

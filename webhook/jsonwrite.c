@@ -221,6 +221,59 @@ escape_one(struct buf *b, const unsigned char *run, const unsigned char *p,
 	}
 }
 
+/* Are the n (< 32) bytes at p all plain? A review writes some two hundred
+ * short strings (keys, names): two overlapping loads of the string's own
+ * bytes test them, with no loop and no read outside the string. */
+static inline bool
+plain_short(const unsigned char *p, size_t n)
+{
+	uint64_t x, y;
+	uint32_t lo, hi;
+
+	if (n >= 16) {
+#if JSONSCAN_SSE2
+		return (jsonscan_block16(p) | jsonscan_block16(p + n - 16)) == 0;
+#else
+		return false;
+#endif
+	}
+	if (n >= 8) {
+		memcpy(&x, p, 8);
+		memcpy(&y, p + n - 8, 8);
+		return (jsonscan_word(x) | jsonscan_word(y)) == 0;
+	}
+	if (n >= 4) {
+		memcpy(&lo, p, 4);
+		memcpy(&hi, p + n - 4, 4);
+		return jsonscan_word((uint64_t)lo | (uint64_t)hi << 32) == 0;
+	}
+	if (n == 0)
+		return true;
+	x = (uint64_t)p[0] | (uint64_t)p[n / 2] << 8 |
+	    (uint64_t)p[n - 1] << 16 | (JSONSCAN_ONES * ' ') << 24;
+	return jsonscan_word(x) == 0;
+}
+
+/* Copy the n (< 32) bytes at p to o, by the same overlapping halves. */
+static inline void
+copy_short(char *o, const unsigned char *p, size_t n)
+{
+	if (n >= 16) {
+		memcpy(o, p, 16);
+		memcpy(o + n - 16, p + n - 16, 16);
+	} else if (n >= 8) {
+		memcpy(o, p, 8);
+		memcpy(o + n - 8, p + n - 8, 8);
+	} else if (n >= 4) {
+		memcpy(o, p, 4);
+		memcpy(o + n - 4, p + n - 4, 4);
+	} else if (n > 0) {
+		o[0] = (char)p[0];
+		o[n / 2] = (char)p[n / 2];
+		o[n - 1] = (char)p[n - 1];
+	}
+}
+
 /* Write s[0..n) as a JSON string the way jansson's dump_string does (no
  * JSON_ENSURE_ASCII, no JSON_ESCAPE_SLASH). Returns 0, -1 when memory runs
  * out, or -2 for bad UTF-8, with the buffer cut where jansson's output
@@ -239,6 +292,15 @@ jsonwrite_string(struct buf *b, const char *s, size_t n)
 
 	if (buf_reserve(b, n + 2) == -1)
 		return -1;
+	if (n < 32 && plain_short(p, n)) {
+		char *o = b->data + b->len;
+
+		o[0] = '"';
+		copy_short(o + 1, p, n);
+		o[n + 1] = '"';
+		b->len += n + 2;
+		return 0;
+	}
 	b->data[b->len++] = '"';
 	mark = b->len;
 	run = p;
@@ -761,18 +823,18 @@ writer_run(struct writer *w, const json_t *v)
 	return 0;
 }
 
-char *
-jsonwrite_dumps(const json_t *v, size_t flags, size_t *lenp)
+int
+jsonwrite_append(struct buf *b, const json_t *v, size_t flags)
 {
 	struct writer w;
-	char *text = NULL;
+	int rc;
 
 	if ((flags & ~(size_t)JSONWRITE_FLAGS) != 0 || v == NULL)
-		return NULL;
+		return -1;
 	if (!(flags & JSON_ENCODE_ANY) && !json_is_array(v) &&
 	    !json_is_object(v))
-		return NULL;
-	buf_init(&w.out, BUF_MAX);	/* as jansson's strbuffer */
+		return -1;
+	w.out = *b;
 	memset(&w.deep, 0, sizeof(w.deep));
 	w.stack = w.stack_inline;
 	w.stack_cap = FRAMES_INLINE;
@@ -787,13 +849,28 @@ jsonwrite_dumps(const json_t *v, size_t flags, size_t *lenp)
 		w.precision = 17;
 	w.point = '\0';
 
-	if (buf_reserve(&w.out, OUT_FIRST - 1) == 0 && writer_run(&w, v) == 0)
-		text = buf_take(&w.out, lenp);
-	buf_free(&w.out);
+	rc = writer_run(&w, v);
+	*b = w.out;
+	if (rc == 0 && b->data != NULL)
+		b->data[b->len] = '\0';
 	if (w.stack != w.stack_inline)
 		free(w.stack);
 	if (w.members != w.members_inline)
 		free(w.members);
 	free(w.deep.slots);
+	return rc;
+}
+
+char *
+jsonwrite_dumps(const json_t *v, size_t flags, size_t *lenp)
+{
+	struct buf out;
+	char *text = NULL;
+
+	buf_init(&out, BUF_MAX);	/* as jansson's strbuffer */
+	if (buf_reserve(&out, OUT_FIRST - 1) == 0 &&
+	    jsonwrite_append(&out, v, flags) == 0)
+		text = buf_take(&out, lenp);
+	buf_free(&out);
 	return text;
 }
