@@ -6,14 +6,17 @@
 #include <jansson.h>
 
 #include "config.h"
+#include "patch.h"
 #include "policy.h"
 
-/* Build the patch for a decision whose verdict is VERDICT_INJECT or
- * VERDICT_OBSERVE. `namespace` is request.namespace (a ReplicaSet's pod
- * arrives without one). Returns a new JSON array (empty when nothing is
- * missing), or NULL when memory runs out. */
-json_t *inject_patch(const struct config *cfg, const struct decision *d,
-    const json_t *pod, const char *namespace);
+/* Write the patch for a decision whose verdict is VERDICT_INJECT or
+ * VERDICT_OBSERVE into *patch (patch.h: inject_patch initialises it; the
+ * caller patch_frees it): a JSON array of ops as text, "[]" with
+ * patch->ops 0 when nothing is missing. `namespace` is request.namespace
+ * (a ReplicaSet's pod arrives without one). Returns 0, or -1 when memory
+ * runs out or a value is not UTF-8, *patch then empty. */
+int inject_patch(const struct config *cfg, const struct decision *d,
+    const json_t *pod, const char *namespace, struct patch *patch);
 
 /* The Envoy bootstrap for the pod, as new JSON text (YAML accepts JSON)
  * the caller frees, or NULL when memory runs out. It is the text of the

@@ -585,11 +585,17 @@ START_TEST(test_row_api_agrees)
 		ck_assert_int_eq(d.verdict, (c->features & B(OBSERVE)) ?
 		    VERDICT_OBSERVE : VERDICT_INJECT);
 		ck_assert_uint_eq(d.features, c->features);
-		direct = inject_patch(cfg_of(c), &d, orig, "shop");
+		struct patch p;
+
+		ck_assert_int_eq(inject_patch(cfg_of(c), &d, orig, "shop", &p),
+		    0);
+		direct = json_loadb(p.text.data, p.text.len, 0, NULL);
 		ck_assert_ptr_nonnull(direct);
+		ck_assert_uint_eq(p.ops, json_array_size(direct));
 		ck_assert_msg(json_equal(direct, patch), "%s: inject_patch and "
 		    "review_handle disagree", c->name);
 		json_decref(direct);
+		patch_free(&p);
 	}
 	text = json_dumps(pod, JSON_COMPACT);
 	body = tu_review("CREATE", "shop", text);

@@ -6,23 +6,26 @@
 
 #include "patch.h"
 
-/* The op at index i, as compact JSON, for comparison. */
-static char *
-op_text(const json_t *patch, size_t i)
-{
-	return json_dumps(json_array_get(patch, i), JSON_COMPACT |
-	    JSON_SORT_KEYS);
-}
-
+/* End p; its text must be `want` byte for byte (what the answer carries)
+ * and parse as an array of `ops` ops. Frees p. */
 static void
-assert_op(const json_t *patch, size_t i, const char *want)
+assert_patch(struct patch *p, size_t ops, const char *want)
 {
-	char *got = op_text(patch, i);
+	json_t *tree;
 
-	ck_assert_ptr_nonnull(got);
-	ck_assert_str_eq(got, want);
-	free(got);
+	ck_assert_int_eq(patch_end(p), 0);
+	ck_assert_str_eq(p->text.data, want);
+	ck_assert_uint_eq(p->text.len, strlen(want));
+	ck_assert_uint_eq(p->ops, ops);
+	tree = json_loadb(p->text.data, p->text.len, JSON_REJECT_DUPLICATES,
+	    NULL);
+	ck_assert_ptr_nonnull(tree);
+	ck_assert_uint_eq(json_array_size(tree), ops);
+	json_decref(tree);
+	patch_free(p);
 }
+
+#define ITEM(lit)	{ lit, sizeof(lit) - 1 }
 
 START_TEST(test_escape)
 {
@@ -56,90 +59,124 @@ START_TEST(test_escape_overflow)
 }
 END_TEST
 
+START_TEST(test_empty)
+{
+	struct patch p;
+
+	patch_init(&p);
+	assert_patch(&p, 0, "[]");
+}
+END_TEST
+
 START_TEST(test_members_create_map)
 {
-	json_t *patch = json_array();
+	struct patch p;
 
-	ck_assert_int_eq(patch_add_members(patch, NULL, "/metadata/annotations",
+	patch_init(&p);
+	ck_assert_int_eq(patch_add_members(&p, NULL, "/metadata/annotations",
 	    json_pack("{s:s}", "a/b", "1")), 0);
-	ck_assert_uint_eq(json_array_size(patch), 1);
-	assert_op(patch, 0, "{\"op\":\"add\",\"path\":\"/metadata/annotations\","
-	    "\"value\":{\"a/b\":\"1\"}}");
-	json_decref(patch);
+	assert_patch(&p, 1, "[{\"op\":\"add\",\"path\":\"/metadata/"
+	    "annotations\",\"value\":{\"a/b\":\"1\"}}]");
 }
 END_TEST
 
 START_TEST(test_members_existing_map)
 {
-	json_t *patch = json_array();
+	struct patch p;
 	json_t *existing = json_pack("{s:s}", "user~key", "x");
 
-	ck_assert_int_eq(patch_add_members(patch, existing, "/m",
+	patch_init(&p);
+	ck_assert_int_eq(patch_add_members(&p, existing, "/m",
 	    json_pack("{s:s, s:s}", "a/b", "1", "c~d", "2")), 0);
-	ck_assert_uint_eq(json_array_size(patch), 2);
-	assert_op(patch, 0, "{\"op\":\"add\",\"path\":\"/m/a~1b\",\"value\":"
-	    "\"1\"}");
-	assert_op(patch, 1, "{\"op\":\"add\",\"path\":\"/m/c~0d\",\"value\":"
-	    "\"2\"}");
+	assert_patch(&p, 2, "[{\"op\":\"add\",\"path\":\"/m/a~1b\",\"value\":"
+	    "\"1\"},{\"op\":\"add\",\"path\":\"/m/c~0d\",\"value\":\"2\"}]");
 	json_decref(existing);
-	json_decref(patch);
 }
 END_TEST
 
 START_TEST(test_items_absent_or_null)
 {
-	json_t *patch = json_array();
+	static const struct patch_item one[] = { ITEM("1") };
+	static const struct patch_item two[] = { ITEM("1"), ITEM("{\"a\":2}") };
+	struct patch p;
 	json_t *null = json_null();
 
-	ck_assert_int_eq(patch_insert_items(patch, NULL, "/spec/volumes",
-	    PATCH_END, json_pack("[i]", 1)), 0);
-	ck_assert_int_eq(patch_insert_items(patch, null, "/spec/initContainers",
-	    0, json_pack("[i, i]", 1, 2)), 0);
-	ck_assert_uint_eq(json_array_size(patch), 2);
-	assert_op(patch, 0, "{\"op\":\"add\",\"path\":\"/spec/volumes\","
-	    "\"value\":[1]}");
-	assert_op(patch, 1, "{\"op\":\"add\",\"path\":\"/spec/initContainers\","
-	    "\"value\":[1,2]}");
-	json_decref(patch);
+	patch_init(&p);
+	ck_assert_int_eq(patch_insert_items(&p, NULL, "/spec/volumes",
+	    PATCH_END, one, 1), 0);
+	ck_assert_int_eq(patch_insert_items(&p, null, "/spec/initContainers",
+	    0, two, 2), 0);
+	assert_patch(&p, 2, "[{\"op\":\"add\",\"path\":\"/spec/volumes\","
+	    "\"value\":[1]},{\"op\":\"add\",\"path\":\"/spec/initContainers\","
+	    "\"value\":[1,{\"a\":2}]}]");
 }
 END_TEST
 
 START_TEST(test_items_prepend_and_append)
 {
-	json_t *patch = json_array();
+	static const struct patch_item m12[] = { ITEM("\"m1\""),
+	    ITEM("\"m2\"") };
+	static const struct patch_item m3[] = { ITEM("\"m3\"") };
+	static const struct patch_item m4[] = { ITEM("\"m4\"") };
+	struct patch p;
 	json_t *existing = json_pack("[s, s]", "u1", "u2");
 	json_t *empty = json_array();
 
-	ck_assert_int_eq(patch_insert_items(patch, existing, "/a", 0,
-	    json_pack("[s, s]", "m1", "m2")), 0);
-	ck_assert_int_eq(patch_insert_items(patch, existing, "/b", PATCH_END,
-	    json_pack("[s]", "m3")), 0);
-	ck_assert_int_eq(patch_insert_items(patch, empty, "/c", 0,
-	    json_pack("[s]", "m4")), 0);
-	ck_assert_uint_eq(json_array_size(patch), 4);
-	assert_op(patch, 0, "{\"op\":\"add\",\"path\":\"/a/0\",\"value\":"
-	    "\"m1\"}");
-	assert_op(patch, 1, "{\"op\":\"add\",\"path\":\"/a/1\",\"value\":"
-	    "\"m2\"}");
-	assert_op(patch, 2, "{\"op\":\"add\",\"path\":\"/b/-\",\"value\":"
-	    "\"m3\"}");
-	assert_op(patch, 3, "{\"op\":\"add\",\"path\":\"/c/-\",\"value\":"
-	    "\"m4\"}");
+	patch_init(&p);
+	ck_assert_int_eq(patch_insert_items(&p, existing, "/a", 0, m12, 2), 0);
+	ck_assert_int_eq(patch_insert_items(&p, existing, "/b", PATCH_END, m3,
+	    1), 0);
+	ck_assert_int_eq(patch_insert_items(&p, empty, "/c", 0, m4, 1), 0);
+	assert_patch(&p, 4, "[{\"op\":\"add\",\"path\":\"/a/0\",\"value\":"
+	    "\"m1\"},{\"op\":\"add\",\"path\":\"/a/1\",\"value\":\"m2\"},"
+	    "{\"op\":\"add\",\"path\":\"/b/-\",\"value\":\"m3\"},"
+	    "{\"op\":\"add\",\"path\":\"/c/-\",\"value\":\"m4\"}]");
 	json_decref(existing);
 	json_decref(empty);
-	json_decref(patch);
 }
 END_TEST
 
+/* A path is written as a JSON string; a value too. */
+START_TEST(test_text_escaped)
+{
+	struct patch p;
+
+	patch_init(&p);
+	ck_assert_int_eq(patch_add(&p, "/a\"b", json_string("q\"\n")), 0);
+	ck_assert_int_eq(patch_add_text(&p, "/x", "[true]", 6), 0);
+	assert_patch(&p, 2, "[{\"op\":\"add\",\"path\":\"/a\\\"b\",\"value\":"
+	    "\"q\\\"\\n\"},{\"op\":\"add\",\"path\":\"/x\",\"value\":[true]}]");
+}
+END_TEST
+
+/* A NULL value, or one jsonwrite refuses, fails the add and the patch:
+ * patch_end then fails too, so that no half patch goes out. */
 START_TEST(test_null_value_is_error)
 {
-	json_t *patch = json_array();
+	static const struct patch_item none[] = { { NULL, 0 } };
+	struct patch p;
 
-	ck_assert_int_eq(patch_add(patch, "/x", NULL), -1);
-	ck_assert_int_eq(patch_add_members(patch, NULL, "/x", NULL), -1);
-	ck_assert_int_eq(patch_insert_items(patch, NULL, "/x", 0, NULL), -1);
-	ck_assert_uint_eq(json_array_size(patch), 0);
-	json_decref(patch);
+	patch_init(&p);
+	ck_assert_int_eq(patch_add(&p, "/x", NULL), -1);
+	ck_assert_int_eq(patch_end(&p), -1);
+	patch_free(&p);
+	patch_init(&p);
+	ck_assert_int_eq(patch_add_members(&p, NULL, "/x", NULL), -1);
+	ck_assert_int_eq(patch_end(&p), -1);
+	patch_free(&p);
+	patch_init(&p);
+	ck_assert_int_eq(patch_insert_items(&p, NULL, "/x", 0, none, 1), -1);
+	ck_assert_int_eq(patch_end(&p), -1);
+	patch_free(&p);
+	patch_init(&p);
+	ck_assert_int_eq(patch_add_text(&p, "/x", NULL, 0), -1);
+	ck_assert_int_eq(patch_end(&p), -1);
+	patch_free(&p);
+	patch_init(&p);
+	ck_assert_int_eq(patch_add(&p, "/x", json_string_nocheck("\xff")), -1);
+	ck_assert_int_eq(patch_add(&p, "/y", json_integer(1)), -1);
+	ck_assert_int_eq(patch_end(&p), -1);
+	patch_free(&p);
 }
 END_TEST
 
@@ -238,19 +275,26 @@ END_TEST
  * the same result the ops describe. */
 START_TEST(test_apply_built_patch)
 {
+	static const struct patch_item two[] = {
+		ITEM("{\"name\":\"mesh-init\"}"), ITEM("{\"name\":\"mesh-proxy\"}")
+	};
 	json_t *doc = json_loads("{\"metadata\":{\"annotations\":{\"u\":"
 	    "\"1\"}},\"spec\":{\"initContainers\":[{\"name\":\"user\"}]}}",
 	    0, NULL);
-	json_t *patch = json_array();
+	json_t *patch;
+	struct patch p;
 	char err[256], *got;
 
-	ck_assert_int_eq(patch_add_members(patch, json_object_get(
+	patch_init(&p);
+	ck_assert_int_eq(patch_add_members(&p, json_object_get(
 	    json_object_get(doc, "metadata"), "annotations"),
 	    "/metadata/annotations", json_pack("{s:s}", "m/s", "x")), 0);
-	ck_assert_int_eq(patch_insert_items(patch, json_object_get(
+	ck_assert_int_eq(patch_insert_items(&p, json_object_get(
 	    json_object_get(doc, "spec"), "initContainers"),
-	    "/spec/initContainers", 0, json_pack("[{s:s},{s:s}]", "name",
-	    "mesh-init", "name", "mesh-proxy")), 0);
+	    "/spec/initContainers", 0, two, 2), 0);
+	ck_assert_int_eq(patch_end(&p), 0);
+	patch = json_loadb(p.text.data, p.text.len, 0, NULL);
+	ck_assert_ptr_nonnull(patch);
 	ck_assert_int_eq(patch_apply(doc, patch, err, sizeof(err)), 0);
 	got = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
 	ck_assert_str_eq(got, "{\"metadata\":{\"annotations\":{\"m/s\":"
@@ -258,6 +302,7 @@ START_TEST(test_apply_built_patch)
 	    "\"mesh-init\"},{\"name\":\"mesh-proxy\"},{\"name\":\"user\"}]}}");
 	free(got);
 	json_decref(patch);
+	patch_free(&p);
 	json_decref(doc);
 }
 END_TEST
@@ -270,10 +315,12 @@ patch_suite(void)
 
 	tcase_add_test(tc, test_escape);
 	tcase_add_test(tc, test_escape_overflow);
+	tcase_add_test(tc, test_empty);
 	tcase_add_test(tc, test_members_create_map);
 	tcase_add_test(tc, test_members_existing_map);
 	tcase_add_test(tc, test_items_absent_or_null);
 	tcase_add_test(tc, test_items_prepend_and_append);
+	tcase_add_test(tc, test_text_escaped);
 	tcase_add_test(tc, test_null_value_is_error);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("apply");

@@ -509,39 +509,56 @@ inject_redirect_args(const struct proxy_config *px,
 	return args;
 }
 
-static json_t *
-env_field(const char *name, const char *path)
+/* The container parts below are written as text (jsonpack_text): the
+ * answer carries them as text, and a tree of the proxy's container cost
+ * more to build and to write than the rest of the review. Each part is an
+ * item of a comma-separated list, or a member "key":value of one. */
+
+/* A comma when the list has an item already. */
+static int
+list_next(struct buf *list)
 {
-	return jsonpack("{s:s, s:{s:{s:s, s:s}}}", "name", name, "valueFrom",
-	    "fieldRef", "apiVersion", "v1", "fieldPath", path);
+	return list->len > 0 ? buf_addc(list, ',') : 0;
 }
 
-static json_t *
-env_value(const char *name, const char *value)
+/* "key": of a member of the list. */
+static int
+list_member(struct buf *list, const char *key)
 {
-	return jsonpack("{s:s, s:s}", "name", name, "value", value);
+	if (list_next(list) == -1 ||
+	    jsonwrite_string(list, key, strlen(key)) != 0)
+		return -1;
+	return buf_addc(list, ':');
+}
+
+static int
+env_value(struct buf *list, const char *name, const char *value)
+{
+	if (list_next(list) == -1)
+		return -1;
+	return jsonpack_text(list, "{s:s, s:s}", "name", name, "value", value);
 }
 
 /* env_value with a JSON value serialized, each $ written $$: the kubelet
  * expands $(VAR) in env values too, and the pod's originals must reach the
  * proxy as they were written. Steals v. */
-static json_t *
-env_json(const char *name, json_t *v)
+static int
+env_json(struct buf *list, const char *name, json_t *v)
 {
 	char *text = jsonwrite_dumps(v, JSON_COMPACT | JSON_SORT_KEYS,
 	    NULL), *esc;
 	size_t i, n = 0, dollars = 0;
-	json_t *e;
+	int rc;
 
 	jsonalloc_drop(v);
 	if (text == NULL)
-		return NULL;
+		return -1;
 	for (i = 0; text[i] != '\0'; i++)
 		dollars += text[i] == '$';
 	esc = malloc(i + dollars + 1);
 	if (esc == NULL) {
 		free(text);
-		return NULL;
+		return -1;
 	}
 	for (i = 0; text[i] != '\0'; i++) {
 		esc[n++] = text[i];
@@ -549,10 +566,10 @@ env_json(const char *name, json_t *v)
 			esc[n++] = '$';
 	}
 	esc[n] = '\0';
-	e = env_value(name, esc);
+	rc = env_value(list, name, esc);
 	free(esc);
 	free(text);
-	return e;
+	return rc;
 }
 
 /* requests/limits from the stage's proxy settings and the pod's
@@ -588,109 +605,145 @@ proxy_resources(const struct proxy_config *px, const struct pod_settings *s)
 	return res;
 }
 
-/* The readiness check of the proxy: Envoy's /ready behind the status
- * port. */
-static json_t *
-ready_probe(const struct proxy_config *px, int period, int failures)
+/* The proxy's readiness (and native startup) check, Envoy's /ready behind
+ * the status port, as a member of the list. */
+static int
+ready_probe(struct buf *list, const char *key, const struct proxy_config *px,
+    int period, int failures)
 {
-	return jsonpack("{s:{s:s, s:i}, s:i, s:i, s:i}", "httpGet", "path",
-	    "/healthz/ready", "port", px->port_status, "periodSeconds", period,
-	    "failureThreshold", failures, "timeoutSeconds", 3);
+	if (list_member(list, key) == -1)
+		return -1;
+	return jsonpack_text(list, "{s:{s:s, s:i}, s:i, s:i, s:i}", "httpGet",
+	    "path", "/healthz/ready", "port", px->port_status, "periodSeconds",
+	    period, "failureThreshold", failures, "timeoutSeconds", 3);
 }
 
-static json_t *
-proxy_container(const struct plan *pl)
+/* The members that the native sidecar or hold-application adds at the end
+ * of the proxy's container. */
+static int
+proxy_lifecycle(const struct plan *pl, struct buf *tail)
+{
+	const struct proxy_config *px = pl->px;
+	char wait[512];
+
+	if (has(pl->features, FEATURE_NATIVE_SIDECAR)) {
+		/* An init container that keeps running: starts before the
+		 * app, stops after it, and lets Jobs complete. */
+		if (list_member(tail, "restartPolicy") == -1 ||
+		    jsonwrite_string(tail, "Always", 6) != 0)
+			return -1;
+		if (has(pl->features, FEATURE_HOLD_APP))
+			return ready_probe(tail, "startupProbe", px, 1, 600);
+		return 0;
+	}
+	if (!has(pl->features, FEATURE_HOLD_APP))
+		return 0;
+	/* The kubelet starts the next container only when postStart
+	 * returns: wait for the proxy to be ready (bash's /dev/tcp; the
+	 * Envoy image has bash but no curl). */
+	snprintf(wait, sizeof(wait), "until (exec 3<>/dev/tcp/127.0.0.1/%d && "
+	    "printf 'GET /healthz/ready HTTP/1.0\\r\\n\\r\\n' >&3 && head -n1 "
+	    "<&3 | grep -q ' 200 '); do sleep 0.2; done", px->port_status);
+	if (list_member(tail, "lifecycle") == -1)
+		return -1;
+	return jsonpack_text(tail, "{s:{s:{s:[s, s, s, s, s]}}}", "postStart",
+	    "exec", "command", "timeout", "120", "bash", "-c", wait);
+}
+
+/* mesh-proxy's container, as JSON text appended to out. */
+static int
+proxy_container(const struct plan *pl, struct buf *out)
 {
 	const struct proxy_config *px = pl->px;
 	const struct pod_settings *s = &pl->d->settings;
 	const char *image = s->image != NULL ? s->image : px->image;
 	const char *level = s->log_level != NULL ? s->log_level : px->log_level;
-	json_t *c, *env, *mounts, *probes;
+	struct buf env, mounts, ready, tail;
+	json_t *probes;
 	char *text;
-	size_t i, len;
+	size_t i;
+	int rc = 0;
 
-	text = plan_bootstrap(pl, &len);
+	text = plan_bootstrap(pl, NULL);
 	if (text == NULL)
-		return NULL;
-	env = jsonpack("[o, o, o, o, o]",
-	    env_field("POD_NAME", "metadata.name"),
-	    env_field("POD_NAMESPACE", "metadata.namespace"),
-	    env_field("SERVICE_ACCOUNT", "spec.serviceAccountName"),
-	    env_field("POD_IP", "status.podIP"),
-	    env_value("MESH_STAGE", pl->stage->name));
-	mounts = jsonpack("[{s:s, s:s}]", "name", VOL_RUN, "mountPath",
-	    RUN_DIR);
-	if (env != NULL && mounts != NULL && has(pl->features, FEATURE_MTLS)) {
-		json_array_append_new(env, env_value("MESH_MTLS_MODE",
-		    pl->cfg->mtls_mode));
-		json_array_append_new(env, env_value("MESH_TOKEN_PATH",
-		    TOKEN_DIR "/token"));
-		json_array_append_new(mounts, jsonpack("{s:s, s:s, s:b}",
-		    "name", VOL_TOKEN, "mountPath", TOKEN_DIR, "readOnly", 1));
-		json_array_append_new(mounts, jsonpack("{s:s, s:s}",
-		    "name", VOL_CERTS, "mountPath", CERTS_DIR));
+		return -1;
+	buf_init(&env, BUF_MAX);	/* the env the features add */
+	buf_init(&mounts, BUF_MAX);
+	buf_init(&ready, BUF_MAX);
+	buf_init(&tail, BUF_MAX);
+	if (has(pl->features, FEATURE_MTLS)) {
+		rc |= env_value(&env, "MESH_MTLS_MODE", pl->cfg->mtls_mode);
+		rc |= env_value(&env, "MESH_TOKEN_PATH", TOKEN_DIR "/token");
+		rc |= list_next(&mounts);
+		rc |= jsonpack_text(&mounts, "{s:s, s:s, s:b}", "name",
+		    VOL_TOKEN, "mountPath", TOKEN_DIR, "readOnly", 1);
+		rc |= list_next(&mounts);
+		rc |= jsonpack_text(&mounts, "{s:s, s:s}", "name", VOL_CERTS,
+		    "mountPath", CERTS_DIR);
 	}
 	/* The original probes, for the proxy (and whoever debugs it). */
-	if (env != NULL && pl->n_probes > 0) {
+	if (pl->n_probes > 0) {
 		probes = json_object();
 		for (i = 0; i < pl->n_probes; i++)
 			json_object_set(probes, pl->probes[i].path,
 			    pl->probes[i].original);
-		json_array_append_new(env, env_json("MESH_APP_PROBES", probes));
+		rc |= env_json(&env, "MESH_APP_PROBES", probes);
 	}
-	if (env != NULL && pl->app_metrics_port > 0)
-		json_array_append_new(env, env_json("MESH_APP_METRICS",
-		    jsonpack("{s:i, s:s, s:s}", "port", pl->app_metrics_port,
-		    "path", pl->app_metrics_path, "scheme",
-		    pl->app_metrics_scheme)));
-	/* The bootstrap is valid UTF-8 by construction (its strings come
-	 * from the config and the parsed pod): no 2.5 KB check again. */
-	c = jsonpack("{s:s, s:s, s:[s], s:[s, o, s, s, s, s], s:o, s:o,"
-	    " s:[{s:s, s:i, s:s}, {s:s, s:i, s:s}],"
-	    " s:o, s:o,"
-	    " s:{s:I, s:I, s:b, s:b, s:b, s:b, s:{s:[s]}, s:{s:s}}}",
-	    "name", PROXY_NAME, "image", image,
-	    "command", "envoy",
-	    "args", "--config-yaml", json_stringn_nocheck(text, len),
-	    "--log-level", level,
-	    "--drain-time-s", "5",
-	    "env", env, "volumeMounts", mounts,
-	    "ports", "name", "mesh-status", "containerPort", px->port_status,
-	    "protocol", "TCP",
-	    "name", "mesh-metrics", "containerPort", px->port_metrics,
-	    "protocol", "TCP",
-	    "readinessProbe", ready_probe(px, 2, 30),
-	    "resources", proxy_resources(px, s),
-	    "securityContext", "runAsUser", (json_int_t)px->uid, "runAsGroup",
-	    (json_int_t)px->uid, "runAsNonRoot", 1, "privileged", 0,
-	    "allowPrivilegeEscalation", 0, "readOnlyRootFilesystem", 1,
-	    "capabilities", "drop", "ALL",
-	    "seccompProfile", "type", "RuntimeDefault");
+	if (pl->app_metrics_port > 0)
+		rc |= env_json(&env, "MESH_APP_METRICS", jsonpack("{s:i, s:s, "
+		    "s:s}", "port", pl->app_metrics_port, "path",
+		    pl->app_metrics_path, "scheme", pl->app_metrics_scheme));
+	rc |= ready_probe(&ready, "readinessProbe", px, 2, 30);
+	rc |= proxy_lifecycle(pl, &tail);
+	/* A part that failed fails the container (a failed buf is empty). */
+	if (rc == 0 && !env.failed && !mounts.failed && !ready.failed &&
+	    !tail.failed)
+		rc = jsonpack_text(out, "{s:s, s:s, s:[s], s:[s, s, s, s, s, s],"
+		    " s:[{s:s, s:{s:{s:s, s:s}}}, {s:s, s:{s:{s:s, s:s}}},"
+		    " {s:s, s:{s:{s:s, s:s}}}, {s:s, s:{s:{s:s, s:s}}},"
+		    " {s:s, s:s}, R],"
+		    " s:[{s:s, s:s}, R],"
+		    " s:[{s:s, s:i, s:s}, {s:s, s:i, s:s}],"
+		    " R, s:o,"
+		    " s:{s:I, s:I, s:b, s:b, s:b, s:b, s:{s:[s]}, s:{s:s}}, R}",
+		    "name", PROXY_NAME, "image", image,
+		    "command", "envoy",
+		    "args", "--config-yaml", text, "--log-level", level,
+		    "--drain-time-s", "5",
+		    "env",
+		    "name", "POD_NAME", "valueFrom", "fieldRef", "apiVersion",
+		    "v1", "fieldPath", "metadata.name",
+		    "name", "POD_NAMESPACE", "valueFrom", "fieldRef",
+		    "apiVersion", "v1", "fieldPath", "metadata.namespace",
+		    "name", "SERVICE_ACCOUNT", "valueFrom", "fieldRef",
+		    "apiVersion", "v1", "fieldPath", "spec.serviceAccountName",
+		    "name", "POD_IP", "valueFrom", "fieldRef", "apiVersion",
+		    "v1", "fieldPath", "status.podIP",
+		    "name", "MESH_STAGE", "value", pl->stage->name,
+		    env.data != NULL ? env.data : "", env.len,
+		    "volumeMounts", "name", VOL_RUN, "mountPath", RUN_DIR,
+		    mounts.data != NULL ? mounts.data : "", mounts.len,
+		    "ports", "name", "mesh-status", "containerPort",
+		    px->port_status, "protocol", "TCP",
+		    "name", "mesh-metrics", "containerPort", px->port_metrics,
+		    "protocol", "TCP",
+		    ready.data, ready.len,
+		    "resources", proxy_resources(px, s),
+		    "securityContext", "runAsUser", (json_int_t)px->uid,
+		    "runAsGroup", (json_int_t)px->uid, "runAsNonRoot", 1,
+		    "privileged", 0, "allowPrivilegeEscalation", 0,
+		    "readOnlyRootFilesystem", 1,
+		    "capabilities", "drop", "ALL",
+		    "seccompProfile", "type", "RuntimeDefault",
+		    tail.data != NULL ? tail.data : "", tail.len);
+	else
+		rc = -1;
 	free(text);
-	if (c == NULL)
-		return NULL;
-	if (has(pl->features, FEATURE_NATIVE_SIDECAR)) {
-		/* An init container that keeps running: starts before the
-		 * app, stops after it, and lets Jobs complete. */
-		json_object_set_new(c, "restartPolicy", json_string("Always"));
-		if (has(pl->features, FEATURE_HOLD_APP))
-			json_object_set_new(c, "startupProbe",
-			    ready_probe(px, 1, 600));
-	} else if (has(pl->features, FEATURE_HOLD_APP)) {
-		/* The kubelet starts the next container only when postStart
-		 * returns: wait for the proxy to be ready (bash's /dev/tcp;
-		 * the Envoy image has bash but no curl). */
-		char wait[512];
-
-		snprintf(wait, sizeof(wait), "until (exec 3<>/dev/tcp/"
-		    "127.0.0.1/%d && printf 'GET /healthz/ready HTTP/1.0\\r\\n"
-		    "\\r\\n' >&3 && head -n1 <&3 | grep -q ' 200 '); do "
-		    "sleep 0.2; done", px->port_status);
-		json_object_set_new(c, "lifecycle", jsonpack("{s:{s:{s:[s, s,"
-		    " s, s, s]}}}", "postStart", "exec", "command", "timeout",
-		    "120", "bash", "-c", wait));
-	}
-	return c;
+	buf_free(&env);
+	buf_free(&mounts);
+	buf_free(&ready);
+	buf_free(&tail);
+	return rc == 0 ? 0 : -1;
 }
 
 /*
@@ -699,8 +752,8 @@ proxy_container(const struct plan *pl)
  * and nothing else; the check runs unprivileged as the proxy's UID + 1 (not
  * the proxy's: its traffic is never redirected), Pod Security restricted.
  */
-static json_t *
-init_container(const struct plan *pl)
+static int
+init_container(const struct plan *pl, struct buf *out)
 {
 	bool cni = has(pl->features, FEATURE_CNI);
 	json_int_t uid = cni ? (json_int_t)pl->px->uid + 1 : 0;
@@ -708,13 +761,13 @@ init_container(const struct plan *pl)
 
 	args = inject_redirect_args(pl->px, &pl->d->settings);
 	if (args == NULL)
-		return NULL;
+		return -1;
 	if (cni)
 		json_array_insert_new(args, 0, json_string("--check"));
 	caps = cni ? jsonpack("{s:[s]}", "drop", "ALL") :
 	    jsonpack("{s:[s, s], s:[s]}", "add", "NET_ADMIN", "NET_RAW",
 	    "drop", "ALL");
-	return jsonpack("{s:s, s:s, s:[s, s], s:o,"
+	return jsonpack_text(out, "{s:s, s:s, s:[s, s], s:o,"
 	    " s:{s:{s:s, s:s}, s:{s:s}},"
 	    " s:{s:I, s:I, s:b, s:b, s:b, s:b, s:o, s:{s:s}}}",
 	    "name", INIT_NAME, "image", pl->cfg->init_image,
@@ -730,23 +783,62 @@ init_container(const struct plan *pl)
 	    "seccompProfile", "type", "RuntimeDefault");
 }
 
-static json_t *
-volumes(const struct plan *pl)
-{
-	json_t *v;
+/* The items one list of the pod (spec.initContainers, ...) may get: each
+ * a JSON text of its own, and its name. */
+#define ITEMS_MAX	4
+struct items {
+	struct patch_item item[ITEMS_MAX];
+	const char *name[ITEMS_MAX];
+	struct buf text[ITEMS_MAX];
+	size_t n;
+};
 
-	v = jsonpack("[{s:s, s:{s:s}}]", "name", VOL_RUN, "emptyDir",
+/* A new item called `name`, for the caller to write into; NULL when the
+ * list is full (a builder's bug). */
+static struct buf *
+item_new(struct items *l, const char *name)
+{
+	if (l->n == ITEMS_MAX)
+		return NULL;
+	l->name[l->n] = name;
+	buf_init(&l->text[l->n], BUF_MAX);
+	return &l->text[l->n++];
+}
+
+static void
+items_free(struct items *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		buf_free(&l->text[i]);
+	l->n = 0;
+}
+
+static int
+volumes(const struct plan *pl, struct items *vols)
+{
+	struct buf *b;
+	int rc;
+
+	if ((b = item_new(vols, VOL_RUN)) == NULL)
+		return -1;
+	rc = jsonpack_text(b, "{s:s, s:{s:s}}", "name", VOL_RUN, "emptyDir",
 	    "medium", "Memory");
-	if (v != NULL && has(pl->features, FEATURE_MTLS)) {
-		json_array_append_new(v, jsonpack("{s:s, s:{s:[{s:{s:s, s:i,"
-		    " s:s}}]}}", "name", VOL_TOKEN, "projected", "sources",
+	if (rc == 0 && has(pl->features, FEATURE_MTLS)) {
+		if ((b = item_new(vols, VOL_TOKEN)) == NULL)
+			return -1;
+		rc |= jsonpack_text(b, "{s:s, s:{s:[{s:{s:s, s:i, s:s}}]}}",
+		    "name", VOL_TOKEN, "projected", "sources",
 		    "serviceAccountToken", "audience",
 		    pl->cfg->mtls_token_audience, "expirationSeconds", 43200,
-		    "path", "token"));
-		json_array_append_new(v, jsonpack("{s:s, s:{s:s}}", "name",
-		    VOL_CERTS, "emptyDir", "medium", "Memory"));
+		    "path", "token");
+		if ((b = item_new(vols, VOL_CERTS)) == NULL)
+			return -1;
+		rc |= jsonpack_text(b, "{s:s, s:{s:s}}", "name", VOL_CERTS,
+		    "emptyDir", "medium", "Memory");
 	}
-	return v;
+	return rc == 0 ? 0 : -1;
 }
 
 /* The names the features would add: what observe records. */
@@ -782,28 +874,23 @@ named_in(const json_t *pod, const char *list, const char *name)
 	return false;
 }
 
-/* Keep only the items of `items` whose names the pod does not have yet,
- * collecting every name (present or not) into `names`. Steals items;
- * returns the filtered array, or NULL. */
-static json_t *
-missing_only(json_t *items, const json_t *pod, const char *list,
-    json_t *names)
+/* The items of l whose names the pod's spec.<list> does not have yet,
+ * into keep (n of them); every name, present or not, into `names`. */
+static size_t
+missing_only(const struct items *l, const json_t *pod, const char *list,
+    json_t *names, struct patch_item *keep)
 {
-	json_t *out, *item;
-	size_t i;
+	size_t i, n = 0;
 
-	if (items == NULL)
-		return NULL;
-	out = json_array();
-	json_array_foreach(items, i, item) {
-		const char *n = json_string_value(json_object_get(item, "name"));
-
-		json_array_append_new(names, json_string(n));
-		if (!named_in(pod, list, n))
-			json_array_append(out, item);
+	for (i = 0; i < l->n; i++) {
+		json_array_append_new(names, json_string(l->name[i]));
+		if (!named_in(pod, list, l->name[i])) {
+			keep[n].text = l->text[i].data;
+			keep[n].len = l->text[i].len;
+			n++;
+		}
 	}
-	json_decref(items);
-	return out;
+	return n;
 }
 
 static json_t *
@@ -1070,53 +1157,50 @@ annotations(const struct plan *pl, const char *status)
 	return a;
 }
 
-json_t *
+int
 inject_patch(const struct config *cfg, const struct decision *d,
-    const json_t *pod, const char *namespace)
+    const json_t *pod, const char *namespace, struct patch *patch)
 {
 	const json_t *spec = json_object_get(pod, "spec");
-	json_t *patch = NULL, *inits = NULL, *conts = NULL, *vols = NULL;
 	json_t *init_names = NULL, *cont_names = NULL, *vol_names = NULL;
+	struct items inits = { .n = 0 }, conts = { .n = 0 }, vols = { .n = 0 };
+	struct patch_item keep_i[ITEMS_MAX], keep_c[ITEMS_MAX], keep_v[ITEMS_MAX];
+	size_t n_i, n_c, n_v, i, proxy_at;
 	struct plan *pl;
+	struct buf *b;
 	char *status = NULL;
-	size_t i, proxy_at = 0;
+	int rc = -1;
 	bool native;
 
+	patch_init(patch);
 	pl = malloc(sizeof(*pl));
 	if (pl == NULL)
-		return NULL;
+		return -1;
 	plan_init(pl, cfg, d, pod, namespace);
 	native = has(pl->features, FEATURE_NATIVE_SIDECAR);
-	patch = json_array();
 	init_names = json_array();
 	cont_names = json_array();
 	vol_names = json_array();
-	inits = json_array();
-	conts = json_array();
-	vols = json_array();
-	if (patch == NULL || init_names == NULL || cont_names == NULL ||
-	    vol_names == NULL || inits == NULL || conts == NULL || vols == NULL)
-		goto fail;
+	if (init_names == NULL || cont_names == NULL || vol_names == NULL)
+		goto done;
 
 	if (has(pl->features, FEATURE_PROXY)) {
 		if ((has(pl->features, FEATURE_REDIRECT) ||
 		    has(pl->features, FEATURE_CNI)) &&
-		    json_array_append_new(inits, init_container(pl)) == -1)
-			goto fail;
-		if (json_array_append_new(native ? inits : conts,
-		    proxy_container(pl)) == -1)
-			goto fail;
-		json_decref(vols);
-		vols = volumes(pl);
+		    ((b = item_new(&inits, INIT_NAME)) == NULL ||
+		    init_container(pl, b) == -1))
+			goto done;
+		if ((b = item_new(native ? &inits : &conts, PROXY_NAME)) ==
+		    NULL || proxy_container(pl, b) == -1 ||
+		    volumes(pl, &vols) == -1)
+			goto done;
 	}
-	inits = missing_only(inits, pod, "initContainers", init_names);
-	conts = missing_only(conts, pod, "containers", cont_names);
-	vols = missing_only(vols, pod, "volumes", vol_names);
-	if (inits == NULL || conts == NULL || vols == NULL)
-		goto fail;
+	n_i = missing_only(&inits, pod, "initContainers", init_names, keep_i);
+	n_c = missing_only(&conts, pod, "containers", cont_names, keep_c);
+	n_v = missing_only(&vols, pod, "volumes", vol_names, keep_v);
 	status = status_text(pl, init_names, cont_names, vol_names);
 	if (status == NULL)
-		goto fail;
+		goto done;
 
 	/* mesh-init first among init containers, then a native mesh-proxy,
 	 * so that the user's own init containers already run in the mesh.
@@ -1126,16 +1210,13 @@ inject_patch(const struct config *cfg, const struct decision *d,
 		proxy_at = 0;
 	else
 		proxy_at = PATCH_END;
-	if ((json_array_size(inits) > 0 &&
-	    patch_insert_items(patch, json_object_get(spec, "initContainers"),
-	    "/spec/initContainers", 0, json_incref(inits)) == -1) ||
-	    (json_array_size(conts) > 0 &&
-	    patch_insert_items(patch, json_object_get(spec, "containers"),
-	    "/spec/containers", proxy_at, json_incref(conts)) == -1) ||
-	    (json_array_size(vols) > 0 &&
-	    patch_insert_items(patch, json_object_get(spec, "volumes"),
-	    "/spec/volumes", PATCH_END, json_incref(vols)) == -1))
-		goto fail;
+	if ((n_i > 0 && patch_insert_items(patch, json_object_get(spec,
+	    "initContainers"), "/spec/initContainers", 0, keep_i, n_i) == -1) ||
+	    (n_c > 0 && patch_insert_items(patch, json_object_get(spec,
+	    "containers"), "/spec/containers", proxy_at, keep_c, n_c) == -1) ||
+	    (n_v > 0 && patch_insert_items(patch, json_object_get(spec,
+	    "volumes"), "/spec/volumes", PATCH_END, keep_v, n_v) == -1))
+		goto done;
 
 	/* Rewritten probes replace the originals in place (an add on an
 	 * existing member); indices shift when the proxy went first. */
@@ -1143,32 +1224,31 @@ inject_patch(const struct config *cfg, const struct decision *d,
 		char path[PATCH_PATH_MAX];
 		size_t idx = pl->probes[i].container;
 
-		if (proxy_at == 0 && json_array_size(conts) > 0)
+		if (proxy_at == 0 && n_c > 0)
 			idx++;
 		snprintf(path, sizeof(path), "/spec/containers/%zu/%s", idx,
 		    pl->probes[i].field);
 		if (patch_add(patch, path, json_incref(
 		    pl->probes[i].rewritten)) == -1)
-			goto fail;
+			goto done;
 	}
 
 	if (patch_add_members(patch, json_object_get(json_object_get(pod,
 	    "metadata"), "annotations"), "/metadata/annotations",
 	    annotations(pl, status)) == -1)
-		goto fail;
-	goto done;
-fail:
-	json_decref(patch);
-	patch = NULL;
+		goto done;
+	rc = patch_end(patch);
 done:
+	if (rc == -1)
+		patch_free(patch);
 	free(status);
-	json_decref(inits);
-	json_decref(conts);
-	json_decref(vols);
+	items_free(&inits);
+	items_free(&conts);
+	items_free(&vols);
 	json_decref(init_names);
 	json_decref(cont_names);
 	json_decref(vol_names);
 	plan_free(pl);
 	free(pl);
-	return patch;
+	return rc;
 }

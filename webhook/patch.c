@@ -2,7 +2,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "jsonpack.h"
+#include "jsonalloc.h"
+#include "jsonwrite.h"
 #include "patch.h"
 
 int
@@ -39,81 +40,153 @@ patch_pointer_join(char *buf, size_t buflen, const char *parent,
 	return 0;
 }
 
-int
-patch_add(json_t *patch, const char *path, json_t *value)
+void
+patch_init(struct patch *p)
 {
-	json_t *op;
+	buf_init(&p->text, BUF_MAX);
+	p->ops = 0;
+}
 
-	if (value == NULL)
-		return -1;
-	/* jsonpack, not json_pack: the paths are the injector's own
-	 * (jsonpack.h), and json_pack's format parser and UTF-8 checks cost
-	 * some 3,000 instructions an op. */
-	op = jsonpack("{s:s, s:s, s:o}", "op", "add", "path", path,
-	    "value", value);
-	if (op == NULL)
-		return -1;
-	return json_array_append_new(patch, op);
+void
+patch_free(struct patch *p)
+{
+	buf_free(&p->text);
+	p->ops = 0;
 }
 
 int
-patch_add_members(json_t *patch, const json_t *existing, const char *path,
+patch_end(struct patch *p)
+{
+	if (p->ops == 0)
+		buf_addc(&p->text, '[');
+	buf_addc(&p->text, ']');
+	return p->text.failed ? -1 : 0;
+}
+
+/* "[" or ",", then {"op":"add","path":<path>,"value": */
+static int
+op_begin(struct patch *p, const char *path)
+{
+	static const char op[] = "{\"op\":\"add\",\"path\":";
+	static const char value[] = ",\"value\":";
+
+	if (buf_addc(&p->text, p->ops == 0 ? '[' : ',') == -1 ||
+	    buf_add(&p->text, op, sizeof(op) - 1) == -1)
+		return -1;
+	p->ops++;
+	if (jsonwrite_string(&p->text, path, strlen(path)) != 0) {
+		buf_fail(&p->text);
+		return -1;
+	}
+	return buf_add(&p->text, value, sizeof(value) - 1);
+}
+
+int
+patch_add_text(struct patch *p, const char *path, const char *value,
+    size_t len)
+{
+	if (value == NULL) {
+		buf_fail(&p->text);
+		return -1;
+	}
+	if (op_begin(p, path) == -1 || buf_add(&p->text, value, len) == -1 ||
+	    buf_addc(&p->text, '}') == -1)
+		return -1;
+	return 0;
+}
+
+int
+patch_add(struct patch *p, const char *path, json_t *value)
+{
+	int rc;
+
+	if (value == NULL) {
+		buf_fail(&p->text);
+		return -1;
+	}
+	rc = op_begin(p, path);
+	if (rc == 0 && jsonwrite_append(&p->text, value, JSON_COMPACT |
+	    JSON_ENCODE_ANY) == -1) {
+		buf_fail(&p->text);
+		rc = -1;
+	}
+	if (rc == 0)
+		rc = buf_addc(&p->text, '}');
+	jsonalloc_drop(value);
+	return rc;
+}
+
+int
+patch_add_members(struct patch *p, const json_t *existing, const char *path,
     json_t *members)
 {
-	char p[PATCH_PATH_MAX];
+	char at[PATCH_PATH_MAX];
 	const char *key;
 	json_t *value;
 
-	if (members == NULL)
+	if (members == NULL) {
+		buf_fail(&p->text);
 		return -1;
+	}
 	if (!json_is_object(existing))
-		return patch_add(patch, path, members);
+		return patch_add(p, path, members);
 	json_object_foreach(members, key, value) {
-		if (patch_pointer_join(p, sizeof(p), path, key) == -1 ||
-		    patch_add(patch, p, json_incref(value)) == -1)
+		if (patch_pointer_join(at, sizeof(at), path, key) == -1 ||
+		    patch_add(p, at, json_incref(value)) == -1)
 			goto fail;
 	}
-	json_decref(members);
+	jsonalloc_drop(members);
 	return 0;
 fail:
-	json_decref(members);
+	buf_fail(&p->text);
+	jsonalloc_drop(members);
 	return -1;
 }
 
 int
-patch_insert_items(json_t *patch, const json_t *existing, const char *path,
-    size_t at, json_t *items)
+patch_insert_items(struct patch *p, const json_t *existing, const char *path,
+    size_t at, const struct patch_item *items, size_t n)
 {
-	char p[PATCH_PATH_MAX];
+	char to[PATCH_PATH_MAX];
 	size_t i, len;
-	json_t *item;
 
-	if (items == NULL)
-		return -1;
-	if (!json_is_array(existing))
-		return patch_add(patch, path, items);
+	for (i = 0; i < n; i++)
+		if (items[i].text == NULL) {
+			buf_fail(&p->text);
+			return -1;
+		}
+	if (!json_is_array(existing)) {
+		if (op_begin(p, path) == -1 || buf_addc(&p->text, '[') == -1)
+			return -1;
+		for (i = 0; i < n; i++)
+			if ((i > 0 && buf_addc(&p->text, ',') == -1) ||
+			    buf_add(&p->text, items[i].text, items[i].len) ==
+			    -1)
+				return -1;
+		return buf_add(&p->text, "]}", 2);
+	}
 	len = json_array_size(existing);
 	if (at > len)
 		at = len;
-	json_array_foreach(items, i, item) {
-		int n;
+	for (i = 0; i < n; i++) {
+		int rc;
 
 		/* Appending uses "-" so that the ops do not depend on the
 		 * length; inserting counts up as each add shifts the rest. */
 		if (at == len)
-			n = patch_pointer_join(p, sizeof(p), path, "-");
+			rc = patch_pointer_join(to, sizeof(to), path, "-");
 		else {
-			n = snprintf(p, sizeof(p), "%s/%zu", path, at + i);
-			n = n < 0 || (size_t)n >= sizeof(p) ? -1 : 0;
+			rc = snprintf(to, sizeof(to), "%s/%zu", path, at + i);
+			rc = rc < 0 || (size_t)rc >= sizeof(to) ? -1 : 0;
 		}
-		if (n == -1 || patch_add(patch, p, json_incref(item)) == -1)
-			goto fail;
+		if (rc == -1) {
+			buf_fail(&p->text);
+			return -1;
+		}
+		if (patch_add_text(p, to, items[i].text, items[i].len) == -1)
+			return -1;
 	}
-	json_decref(items);
 	return 0;
-fail:
-	json_decref(items);
-	return -1;
 }
 
 /* Unescape one pointer token ("~1" to "/", "~0" to "~") into buf. Returns

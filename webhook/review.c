@@ -239,12 +239,12 @@ splice_patch(char *text, const char *b64)
  * NULL). Returns a new JSON text, or NULL. */
 static char *
 review_encode(const struct review_request *r, const struct decision *d,
-    const json_t *patch)
+    const struct patch *patch)
 {
 	json_t *resp = NULL, *warnings = NULL, *out = NULL;
-	char audit[POLICY_MSG_LEN + 16], *text = NULL, *patch_text = NULL;
+	char audit[POLICY_MSG_LEN + 16], *text = NULL;
 	char *b64 = NULL;
-	size_t i, patch_len;
+	size_t i;
 
 	/* jsonpack on the path every review takes: the uid and apiVersion
 	 * were read from the review, why is cleaned (review_decide, policy),
@@ -263,11 +263,8 @@ review_encode(const struct review_request *r, const struct decision *d,
 		    "Forbidden", "code", d->code != 0 ? d->code : 403)) == -1)
 			goto done;
 	}
-	if (patch != NULL && json_array_size(patch) > 0) {
-		patch_text = jsonwrite_dumps(patch, JSON_COMPACT, &patch_len);
-		if (patch_text == NULL)
-			goto done;
-		b64 = base64_encode(patch_text, patch_len, NULL);
+	if (patch->ops > 0) {
+		b64 = base64_encode(patch->text.data, patch->text.len, NULL);
 		if (b64 == NULL ||
 		    json_object_set_new_nocheck(resp, "patchType",
 		    json_string_nocheck("JSONPatch")) == -1)
@@ -297,7 +294,6 @@ done:
 	json_decref(out);
 	json_decref(resp);
 	json_decref(warnings);
-	free(patch_text);
 	free(b64);
 	return text;
 }
@@ -305,7 +301,7 @@ done:
 /* Decide, for a well-formed review, and build its patch. */
 static int
 review_decide(const struct config *cfg, const struct review_opts *opts,
-    const struct review_request *r, struct decision *d, json_t **patch)
+    const struct review_request *r, struct decision *d, struct patch *patch)
 {
 	struct policy_input in = {
 		.pod = r->object,
@@ -316,7 +312,6 @@ review_decide(const struct config *cfg, const struct review_opts *opts,
 		.self_namespace = opts->self_namespace,
 	};
 
-	*patch = NULL;
 	if (!is_pod(r)) {
 		decision_init(d);
 		d->verdict = VERDICT_SKIP;
@@ -329,11 +324,10 @@ review_decide(const struct config *cfg, const struct review_opts *opts,
 	if (policy_decide(cfg, &in, d) == -1)
 		return -1;
 	if (d->verdict == VERDICT_INJECT || d->verdict == VERDICT_OBSERVE) {
-		*patch = inject_patch(cfg, d, r->object,
-		    r->namespace != NULL ? r->namespace : "");
-		if (*patch == NULL)
+		if (inject_patch(cfg, d, r->object, r->namespace != NULL ?
+		    r->namespace : "", patch) == -1)
 			return -1;
-		if (json_array_size(*patch) == 0)
+		if (patch->ops == 0)
 			policy_nothing_to_add(d);
 	}
 	return 0;
@@ -346,7 +340,7 @@ review_handle(const struct config *cfg, const struct review_opts *opts,
 {
 	struct review_request r;
 	struct decision *d = NULL;
-	json_t *patch = NULL;
+	struct patch patch;
 	char err[512];
 	int status = -1;
 	unsigned long failures = jsonalloc_failures();
@@ -355,6 +349,7 @@ review_handle(const struct config *cfg, const struct review_opts *opts,
 	bool arena = jsonalloc_arena_begin();
 
 	*response = NULL;
+	patch_init(&patch);
 	if (outcome != NULL)
 		memset(outcome, 0, sizeof(*outcome));
 	if (review_decode(body, len, &r, err, sizeof(err)) == -1 ||
@@ -372,7 +367,7 @@ review_handle(const struct config *cfg, const struct review_opts *opts,
 	d = malloc(sizeof(*d));
 	if (d == NULL || review_decide(cfg, opts, &r, d, &patch) == -1)
 		goto done;
-	*response = review_encode(&r, d, patch);
+	*response = review_encode(&r, d, &patch);
 	if (*response == NULL)
 		goto done;
 	status = 200;
@@ -399,10 +394,9 @@ done:
 		*response = NULL;
 		status = -1;
 	}
-	if (!arena) {
-		json_decref(patch);
+	if (!arena)
 		json_decref(r.root);
-	}
+	patch_free(&patch);
 	free(d);
 	jsonalloc_arena_end();
 	return status;
