@@ -17,6 +17,11 @@
  * the patch of a review is encoded on every request. */
 char *base64_encode(const void *data, size_t len, size_t *outlen);
 
+/* The same digits appended to b, NUL-terminated, for an answer written
+ * around them. Returns 0, or -1 (len passes BASE64_MAX, memory). */
+struct buf;
+int base64_append(struct buf *b, const void *data, size_t len);
+
 /* Whether base64_encode may use SSSE3 where the CPU has it (the default);
  * false: the portable loops only. For the tests, which compare both with
  * OpenSSL's encoder. Call before encoding on other threads. */

@@ -1,7 +1,7 @@
 /* check_base64.c - Check suite for base64 (base64.c): RFC 4648's test
  * vectors (section 10) both ways, every byte value through a round trip,
- * the encoder against OpenSSL's (an independent one) with SSSE3 and
- * without, and the texts the strict decoder refuses. */
+ * the encoder (and base64_append) against OpenSSL's (an independent one)
+ * with SSSE3 and without, and the texts the strict decoder refuses. */
 #include <check.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -10,6 +10,7 @@
 #include <openssl/evp.h>
 
 #include "base64.h"
+#include "buf.h"
 
 /* RFC 4648, section 10. */
 static const struct {
@@ -98,6 +99,7 @@ START_TEST(test_openssl)
 	static unsigned char want[(MAXLEN + 2) / 3 * 4 + 1];
 	uint64_t x = 0x9e3779b97f4a7c15ull;
 	size_t i, len, off, got;
+	struct buf b;
 	char *s;
 
 	base64_use_simd(_i == 0);
@@ -117,6 +119,16 @@ START_TEST(test_openssl)
 			    "against OpenSSL's \"%.40s\"", len, off, _i == 0,
 			    s, (const char *)want);
 			free(s);
+			/* base64_append: the same digits after what the
+			 * buffer holds */
+			buf_init(&b, BUF_MAX);
+			ck_assert_int_eq(buf_add(&b, "x", 1), 0);
+			ck_assert_int_eq(base64_append(&b, in + off, len), 0);
+			ck_assert_msg(b.len == got + 1 && b.data[0] == 'x' &&
+			    memcmp(b.data + 1, want, got) == 0 &&
+			    b.data[b.len] == '\0', "base64_append: length %zu "
+			    "at offset %zu (simd %d)", len, off, _i == 0);
+			buf_free(&b);
 		}
 	base64_use_simd(true);
 }

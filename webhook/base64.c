@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "base64.h"
+#include "buf.h"
 
 static const char digits[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -121,22 +122,16 @@ base64_use_simd(bool on)
  * eight are left, four lookups, one 8-byte store): 40 % fewer
  * instructions than three at a time, the same digits; sixteen digits a
  * step with SSSE3 where the CPU has it (encode_ssse3). */
-char *
-base64_encode(const void *data, size_t len, size_t *outlen)
+/* The padded base64 of in[0..len) at out, which has room for it and a
+ * NUL; returns the digits written (the NUL not counted). */
+static size_t
+encode(const unsigned char *in, size_t len, char *out)
 {
-	const unsigned char *in = data;
-	char *out, *o;
-	size_t i;
+	char *o = out;
+	size_t i = 0;
 	uint32_t v;
 
-	if (len > BASE64_MAX)
-		return NULL;
 	pthread_once(&pairs_once, pairs_init);
-	out = malloc(4 * ((len + 2) / 3) + 1);
-	if (out == NULL)
-		return NULL;
-	o = out;
-	i = 0;
 #if SSSE3
 	if (has_ssse3 && len >= 16) {
 		i = encode_ssse3(in, len, o);
@@ -173,9 +168,33 @@ base64_encode(const void *data, size_t len, size_t *outlen)
 		o += 4;
 	}
 	*o = '\0';
+	return (size_t)(o - out);
+}
+
+char *
+base64_encode(const void *data, size_t len, size_t *outlen)
+{
+	char *out;
+	size_t n;
+
+	if (len > BASE64_MAX)
+		return NULL;
+	out = malloc(4 * ((len + 2) / 3) + 1);
+	if (out == NULL)
+		return NULL;
+	n = encode(data, len, out);
 	if (outlen != NULL)
-		*outlen = (size_t)(o - out);
+		*outlen = n;
 	return out;
+}
+
+int
+base64_append(struct buf *b, const void *data, size_t len)
+{
+	if (len > BASE64_MAX || buf_reserve(b, 4 * ((len + 2) / 3)) == -1)
+		return -1;
+	b->len += encode(data, len, b->data + b->len);
+	return 0;
 }
 
 int

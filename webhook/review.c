@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "base64.h"
+#include "buf.h"
 #include "inject.h"
 #include "jsonalloc.h"
 #include "jsonpack.h"
@@ -174,10 +175,10 @@ pod_check_shape(const json_t *pod, char *err, size_t errlen)
  * without control characters. */
 #define WARNING_MAX 119
 
-static json_t *
-warning_string(const char *msg)
+/* msg as a warning line in buf (WARNING_MAX + 1 bytes). */
+static void
+warning_text(char *buf, const char *msg)
 {
-	char buf[WARNING_MAX + 1];
 	size_t i, n = strlen(msg);
 
 	for (i = 0; i < n && i < WARNING_MAX; i++)
@@ -187,7 +188,6 @@ warning_string(const char *msg)
 		memcpy(buf + WARNING_MAX - 3, "...", 3);
 	buf[i] = '\0';
 	utf8_clean(buf);
-	return json_string(buf);
 }
 
 /* Join problem messages into one status message, "; "-separated. */
@@ -206,96 +206,78 @@ join(const struct msg_list *l, char *buf, size_t buflen)
 	}
 }
 
-/* Insert ,"patch":"<b64>" after "patchType":"JSONPatch" in the response
- * text: the same text as with the patch as a member, without jansson
- * checking the UTF-8 of, copying and escaping byte by byte a base64 string
- * of several KB (a tenth of a review's time). The anchor occurs once:
- * quotes inside JSON strings are escaped. Frees text; returns a new text,
- * or NULL. */
-static char *
-splice_patch(char *text, const char *b64)
+/* ,"key": */
+static int
+member(struct buf *b, const char *key)
 {
-	static const char anchor[] = "\"patchType\":\"JSONPatch\"";
-	static const char member[] = ",\"patch\":\"";
-	size_t len = strlen(text), blen = strlen(b64), at;
-	char *p = strstr(text, anchor), *out;
-
-	if (p == NULL || (out = malloc(len + sizeof(member) + blen + 1)) ==
-	    NULL) {
-		free(text);
-		return NULL;
-	}
-	at = (size_t)(p - text) + sizeof(anchor) - 1;
-	memcpy(out, text, at);
-	memcpy(out + at, member, sizeof(member) - 1);
-	memcpy(out + at + sizeof(member) - 1, b64, blen);
-	out[at + sizeof(member) - 1 + blen] = '"';
-	memcpy(out + at + sizeof(member) + blen, text + at, len - at + 1);
-	free(text);
-	return out;
+	if (buf_addc(b, ',') == -1 ||
+	    jsonwrite_string(b, key, strlen(key)) != 0)
+		return -1;
+	return buf_addc(b, ':');
 }
 
-/* Build the AdmissionReview response around decision d and patch (may be
- * NULL). Returns a new JSON text, or NULL. */
+/* Write the AdmissionReview response around decision d and patch as text:
+ * the patch's base64 (most of the answer) goes straight into it. Returns
+ * a new JSON text, or NULL. */
 static char *
 review_encode(const struct review_request *r, const struct decision *d,
     const struct patch *patch)
 {
-	json_t *resp = NULL, *warnings = NULL, *out = NULL;
-	char audit[POLICY_MSG_LEN + 16], *text = NULL;
-	char *b64 = NULL;
+	static const char patch_type[] =
+	    ",\"patchType\":\"JSONPatch\",\"patch\":\"";
+	char audit[POLICY_MSG_LEN + 16], warning[WARNING_MAX + 1];
+	struct buf out;
 	size_t i;
+	int rc;
 
-	/* jsonpack on the path every review takes: the uid and apiVersion
-	 * were read from the review, why is cleaned (review_decide, policy),
-	 * and jsonwrite refuses what is not UTF-8 after all (jsonpack.h). */
-	resp = jsonpack("{s:s, s:b}", "uid", r->uid, "allowed",
-	    d->verdict != VERDICT_DENY);
-	if (resp == NULL)
-		goto done;
-	if (d->verdict == VERDICT_DENY) {
+	buf_init(&out, BUF_MAX);
+	/* The envelope and the first members of response; the rest follow
+	 * in place of its two closing braces. The uid and apiVersion were
+	 * read from the review, why is cleaned (review_decide, policy), and
+	 * jsonwrite refuses what is not UTF-8 after all (jsonpack.h). */
+	rc = jsonpack_text(&out, "{s:s, s:s, s:{s:s, s:b}}", "apiVersion",
+	    r->api_version, "kind", "AdmissionReview", "response", "uid",
+	    r->uid, "allowed", d->verdict != VERDICT_DENY);
+	if (rc == 0)
+		out.len -= 2;
+	if (rc == 0 && d->verdict == VERDICT_DENY) {
 		char msg[POLICY_MSG_MAX * (POLICY_MSG_LEN + 2)];
 
 		join(&d->problems, msg, sizeof(msg));
-		if (json_object_set_new(resp, "status", json_pack("{s:{}, s:s,"
-		    " s:s, s:s, s:i}", "metadata", "status", "Failure",
-		    "message", msg, "reason", d->reason != NULL ? d->reason :
-		    "Forbidden", "code", d->code != 0 ? d->code : 403)) == -1)
-			goto done;
+		rc = member(&out, "status") == -1 || jsonpack_text(&out,
+		    "{s:{}, s:s, s:s, s:s, s:i}", "metadata", "status",
+		    "Failure", "message", msg, "reason", d->reason != NULL ?
+		    d->reason : "Forbidden", "code", d->code != 0 ? d->code :
+		    403) == -1 ? -1 : 0;
 	}
-	if (patch->ops > 0) {
-		b64 = base64_encode(patch->text.data, patch->text.len, NULL);
-		if (b64 == NULL ||
-		    json_object_set_new_nocheck(resp, "patchType",
-		    json_string_nocheck("JSONPatch")) == -1)
-			goto done;
-	}
-	if (d->warnings.n > 0) {
-		warnings = json_array();
-		for (i = 0; warnings != NULL && i < d->warnings.n; i++)
-			json_array_append_new(warnings,
-			    warning_string(d->warnings.items[i]));
-		if (json_object_set(resp, "warnings", warnings) == -1)
-			goto done;
+	if (rc == 0 && patch->ops > 0)
+		rc = buf_add(&out, patch_type, sizeof(patch_type) - 1) == -1 ||
+		    base64_append(&out, patch->text.data, patch->text.len) ==
+		    -1 || buf_addc(&out, '"') == -1 ? -1 : 0;
+	if (rc == 0 && d->warnings.n > 0) {
+		rc = member(&out, "warnings") == -1 || buf_addc(&out, '[') ==
+		    -1 ? -1 : 0;
+		for (i = 0; rc == 0 && i < d->warnings.n; i++) {
+			warning_text(warning, d->warnings.items[i]);
+			if ((i > 0 && buf_addc(&out, ',') == -1) ||
+			    jsonwrite_string(&out, warning, strlen(warning)) !=
+			    0)
+				rc = -1;
+		}
+		if (rc == 0)
+			rc = buf_addc(&out, ']');
 	}
 	/* On a reinvocation the first call's annotation stands: kube-apiserver
 	 * refuses to overwrite an audit annotation and warns for each pod. */
 	snprintf(audit, sizeof(audit), "%s", d->why);
-	if (!d->already && json_object_set_new_nocheck(resp,
-	    "auditAnnotations", jsonpack("{s:s}", "decision", audit)) == -1)
-		goto done;
-	out = jsonpack("{s:s, s:s, s:O}", "apiVersion", r->api_version,
-	    "kind", "AdmissionReview", "response", resp);
-	if (out != NULL)
-		text = jsonwrite_dumps(out, JSON_COMPACT, NULL);
-	if (text != NULL && b64 != NULL)
-		text = splice_patch(text, b64);
-done:
-	json_decref(out);
-	json_decref(resp);
-	json_decref(warnings);
-	free(b64);
-	return text;
+	if (rc == 0 && !d->already)
+		rc = member(&out, "auditAnnotations") == -1 ||
+		    jsonpack_text(&out, "{s:s}", "decision", audit) == -1 ?
+		    -1 : 0;
+	if (rc == 0 && buf_add(&out, "}}", 2) == 0)
+		return buf_take(&out, NULL);
+	buf_free(&out);
+	return NULL;
 }
 
 /* Decide, for a well-formed review, and build its patch. */
