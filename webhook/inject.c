@@ -841,21 +841,35 @@ volumes(const struct plan *pl, struct items *vols)
 	return rc == 0 ? 0 : -1;
 }
 
-/* The names the features would add: what observe records. */
-static void
-names_for(unsigned features, json_t *inits, json_t *conts, json_t *vols)
+/* name as the next string of the comma-separated list. */
+static int
+list_string(struct buf *list, const char *name)
 {
+	if (list_next(list) == -1)
+		return -1;
+	return jsonwrite_string(list, name, strlen(name)) == 0 ? 0 : -1;
+}
+
+/* The names the features would add, as lists of strings: what observe
+ * records. */
+static int
+names_for(unsigned features, struct buf *inits, struct buf *conts,
+    struct buf *vols)
+{
+	int rc = 0;
+
 	if (!has(features, FEATURE_PROXY))
-		return;
+		return 0;
 	if (has(features, FEATURE_REDIRECT) || has(features, FEATURE_CNI))
-		json_array_append_new(inits, json_string(INIT_NAME));
-	json_array_append_new(has(features, FEATURE_NATIVE_SIDECAR) ? inits :
-	    conts, json_string(PROXY_NAME));
-	json_array_append_new(vols, json_string(VOL_RUN));
+		rc |= list_string(inits, INIT_NAME);
+	rc |= list_string(has(features, FEATURE_NATIVE_SIDECAR) ? inits :
+	    conts, PROXY_NAME);
+	rc |= list_string(vols, VOL_RUN);
 	if (has(features, FEATURE_MTLS)) {
-		json_array_append_new(vols, json_string(VOL_TOKEN));
-		json_array_append_new(vols, json_string(VOL_CERTS));
+		rc |= list_string(vols, VOL_TOKEN);
+		rc |= list_string(vols, VOL_CERTS);
 	}
+	return rc == 0 ? 0 : -1;
 }
 
 /* Is there an item called `name` in the pod's spec.<list>? */
@@ -875,15 +889,18 @@ named_in(const json_t *pod, const char *list, const char *name)
 }
 
 /* The items of l whose names the pod's spec.<list> does not have yet,
- * into keep (n of them); every name, present or not, into `names`. */
-static size_t
+ * into keep (n of them); every name, present or not, onto the list of
+ * strings `names`. Returns n, or -1. */
+static int
 missing_only(const struct items *l, const json_t *pod, const char *list,
-    json_t *names, struct patch_item *keep)
+    struct buf *names, struct patch_item *keep)
 {
-	size_t i, n = 0;
+	size_t i;
+	int n = 0;
 
 	for (i = 0; i < l->n; i++) {
-		json_array_append_new(names, json_string(l->name[i]));
+		if (list_string(names, l->name[i]) == -1)
+			return -1;
 		if (!named_in(pod, list, l->name[i])) {
 			keep[n].text = l->text[i].data;
 			keep[n].len = l->text[i].len;
@@ -893,16 +910,17 @@ missing_only(const struct items *l, const json_t *pod, const char *list,
 	return n;
 }
 
-static json_t *
-feature_names(unsigned features)
+/* The features' names, as a list of strings. */
+static int
+feature_names(struct buf *list, unsigned features)
 {
-	json_t *a = json_array();
 	int f;
 
 	for (f = 0; f < FEATURE_COUNT; f++)
-		if (features & FEATURE_BIT(f))
-			json_array_append_new(a, json_string(feature_name(f)));
-	return a;
+		if ((features & FEATURE_BIT(f)) &&
+		    list_string(list, feature_name(f)) == -1)
+			return -1;
+	return 0;
 }
 
 static long
@@ -1078,42 +1096,66 @@ inject_envoy_bootstrap(const struct config *cfg, const struct decision *d,
 	return b;
 }
 
+/* A list's text for jsonpack_text's R: "" while it is empty. */
+#define LIST(b)	((b)->data != NULL ? (b)->data : ""), (b)->len
+
 /* The status annotation: what was injected, under which stage, config and
- * rollout, and for observe what the next stage would inject. */
+ * rollout, and for observe what the next stage would inject. Its keys are
+ * written in sorted order, as the annotation always was (JSON_SORT_KEYS):
+ * tools compare it as text. inits, conts and vols are lists of the names
+ * added. Returns a new text, or NULL. */
 static char *
-status_text(const struct plan *pl, json_t *inits, json_t *conts,
-    json_t *vols)
+status_text(const struct plan *pl, const struct buf *inits,
+    const struct buf *conts, const struct buf *vols)
 {
 	const struct decision *d = pl->d;
-	json_t *st;
-	char *text;
+	struct buf features, rollout, would, wf, wi, wc, wv, out;
+	int rc;
 
-	st = jsonpack("{s:s, s:o, s:O, s:O, s:O, s:s}",
-	    "stage", d->stage->name, "features", feature_names(d->features),
-	    "initContainers", inits, "containers", conts, "volumes", vols,
-	    "configHash", pl->cfg->hash);
-	if (st == NULL)
-		return NULL;
-	if (d->rollout_from != NULL)
-		json_object_set_new(st, "rollout", jsonpack("{s:s, s:i, s:i}",
-		    "stage", d->rollout_from->name, "percent",
-		    d->rollout_from->rollout_percent, "bucket", d->bucket));
-	else if (d->bucket >= 0)
-		json_object_set_new(st, "rollout", jsonpack("{s:s, s:i, s:i}",
-		    "stage", d->stage->name, "percent",
-		    d->stage->rollout_percent, "bucket", d->bucket));
-	if (d->verdict == VERDICT_OBSERVE && d->would_stage != NULL) {
-		json_t *wi = json_array(), *wc = json_array(), *wv = json_array();
+	buf_init(&features, BUF_MAX);
+	buf_init(&rollout, BUF_MAX);
+	buf_init(&would, BUF_MAX);
+	buf_init(&wf, BUF_MAX);
+	buf_init(&wi, BUF_MAX);
+	buf_init(&wc, BUF_MAX);
+	buf_init(&wv, BUF_MAX);
+	buf_init(&out, BUF_MAX);
+	rc = feature_names(&features, d->features);
+	if (rc == 0 && (d->rollout_from != NULL || d->bucket >= 0)) {
+		const struct stage *from = d->rollout_from != NULL ?
+		    d->rollout_from : d->stage;
 
-		names_for(d->would_features, wi, wc, wv);
-		json_object_set_new(st, "wouldInject", jsonpack("{s:s, s:o,"
-		    " s:o, s:o, s:o}", "stage", d->would_stage->name,
-		    "features", feature_names(d->would_features),
-		    "initContainers", wi, "containers", wc, "volumes", wv));
+		rc = list_member(&rollout, "rollout") == -1 ||
+		    jsonpack_text(&rollout, "{s:i, s:i, s:s}", "bucket",
+		    d->bucket, "percent", from->rollout_percent, "stage",
+		    from->name) == -1 ? -1 : 0;
 	}
-	text = jsonwrite_dumps(st, JSON_COMPACT | JSON_SORT_KEYS, NULL);
-	jsonalloc_drop(st);
-	return text;
+	if (rc == 0 && d->verdict == VERDICT_OBSERVE && d->would_stage != NULL)
+		rc = names_for(d->would_features, &wi, &wc, &wv) == -1 ||
+		    feature_names(&wf, d->would_features) == -1 ||
+		    list_member(&would, "wouldInject") == -1 ||
+		    jsonpack_text(&would, "{s:[R], s:[R], s:[R], s:s, s:[R]}",
+		    "containers", LIST(&wc), "features", LIST(&wf),
+		    "initContainers", LIST(&wi), "stage", d->would_stage->name,
+		    "volumes", LIST(&wv)) == -1 ? -1 : 0;
+	if (rc == 0)
+		rc = jsonpack_text(&out, "{s:s, s:[R], s:[R], s:[R], R, s:s,"
+		    " s:[R], R}", "configHash", pl->cfg->hash,
+		    "containers", LIST(conts), "features", LIST(&features),
+		    "initContainers", LIST(inits), LIST(&rollout),
+		    "stage", d->stage->name, "volumes", LIST(vols),
+		    LIST(&would));
+	buf_free(&features);
+	buf_free(&rollout);
+	buf_free(&would);
+	buf_free(&wf);
+	buf_free(&wi);
+	buf_free(&wc);
+	buf_free(&wv);
+	if (rc == 0)
+		return buf_take(&out, NULL);
+	buf_free(&out);
+	return NULL;
 }
 
 /* The annotations the injection writes: status, the CNI plugin's
@@ -1162,10 +1204,11 @@ inject_patch(const struct config *cfg, const struct decision *d,
     const json_t *pod, const char *namespace, struct patch *patch)
 {
 	const json_t *spec = json_object_get(pod, "spec");
-	json_t *init_names = NULL, *cont_names = NULL, *vol_names = NULL;
+	struct buf init_names, cont_names, vol_names;
 	struct items inits = { .n = 0 }, conts = { .n = 0 }, vols = { .n = 0 };
 	struct patch_item keep_i[ITEMS_MAX], keep_c[ITEMS_MAX], keep_v[ITEMS_MAX];
-	size_t n_i, n_c, n_v, i, proxy_at;
+	int n_i, n_c, n_v;
+	size_t i, proxy_at;
 	struct plan *pl;
 	struct buf *b;
 	char *status = NULL;
@@ -1173,17 +1216,14 @@ inject_patch(const struct config *cfg, const struct decision *d,
 	bool native;
 
 	patch_init(patch);
+	buf_init(&init_names, BUF_MAX);		/* lists of strings */
+	buf_init(&cont_names, BUF_MAX);
+	buf_init(&vol_names, BUF_MAX);
 	pl = malloc(sizeof(*pl));
 	if (pl == NULL)
 		return -1;
 	plan_init(pl, cfg, d, pod, namespace);
 	native = has(pl->features, FEATURE_NATIVE_SIDECAR);
-	init_names = json_array();
-	cont_names = json_array();
-	vol_names = json_array();
-	if (init_names == NULL || cont_names == NULL || vol_names == NULL)
-		goto done;
-
 	if (has(pl->features, FEATURE_PROXY)) {
 		if ((has(pl->features, FEATURE_REDIRECT) ||
 		    has(pl->features, FEATURE_CNI)) &&
@@ -1195,10 +1235,12 @@ inject_patch(const struct config *cfg, const struct decision *d,
 		    volumes(pl, &vols) == -1)
 			goto done;
 	}
-	n_i = missing_only(&inits, pod, "initContainers", init_names, keep_i);
-	n_c = missing_only(&conts, pod, "containers", cont_names, keep_c);
-	n_v = missing_only(&vols, pod, "volumes", vol_names, keep_v);
-	status = status_text(pl, init_names, cont_names, vol_names);
+	n_i = missing_only(&inits, pod, "initContainers", &init_names, keep_i);
+	n_c = missing_only(&conts, pod, "containers", &cont_names, keep_c);
+	n_v = missing_only(&vols, pod, "volumes", &vol_names, keep_v);
+	if (n_i == -1 || n_c == -1 || n_v == -1)
+		goto done;
+	status = status_text(pl, &init_names, &cont_names, &vol_names);
 	if (status == NULL)
 		goto done;
 
@@ -1211,11 +1253,14 @@ inject_patch(const struct config *cfg, const struct decision *d,
 	else
 		proxy_at = PATCH_END;
 	if ((n_i > 0 && patch_insert_items(patch, json_object_get(spec,
-	    "initContainers"), "/spec/initContainers", 0, keep_i, n_i) == -1) ||
+	    "initContainers"), "/spec/initContainers", 0, keep_i,
+	    (size_t)n_i) == -1) ||
 	    (n_c > 0 && patch_insert_items(patch, json_object_get(spec,
-	    "containers"), "/spec/containers", proxy_at, keep_c, n_c) == -1) ||
+	    "containers"), "/spec/containers", proxy_at, keep_c,
+	    (size_t)n_c) == -1) ||
 	    (n_v > 0 && patch_insert_items(patch, json_object_get(spec,
-	    "volumes"), "/spec/volumes", PATCH_END, keep_v, n_v) == -1))
+	    "volumes"), "/spec/volumes", PATCH_END, keep_v,
+	    (size_t)n_v) == -1))
 		goto done;
 
 	/* Rewritten probes replace the originals in place (an add on an
@@ -1245,9 +1290,9 @@ done:
 	items_free(&inits);
 	items_free(&conts);
 	items_free(&vols);
-	json_decref(init_names);
-	json_decref(cont_names);
-	json_decref(vol_names);
+	buf_free(&init_names);
+	buf_free(&cont_names);
+	buf_free(&vol_names);
 	plan_free(pl);
 	free(pl);
 	return rc;
