@@ -8,6 +8,7 @@
 #include <regex.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -111,6 +112,53 @@ static const char json_line[] =
     "\"utf8\":\"caf\xC3\xA9\",\"bad\":\"x?y?\",\"none\":null,\"empty\":\"\","
     "\"status\":200,\"neg\":-9007199254740993,\"ms\":0.123457,"
     "\"whole\":3.0,\"tiny\":1e-7,\"nan\":null}\n";
+
+/* The time of a line in ms since the epoch, read back with timegm. */
+static long long
+line_time_ms(const char *line)
+{
+	struct tm tm;
+	const char *t = strstr(line, "\"time\":\"");
+	char *rest;
+
+	ck_assert_ptr_nonnull(t);
+	memset(&tm, 0, sizeof(tm));
+	rest = strptime(t + 8, "%Y-%m-%dT%H:%M:%S", &tm);
+	ck_assert_ptr_nonnull(rest);
+	ck_assert_msg(rest[0] == '.' && rest[4] == 'Z', "%s", line);
+	return (long long)timegm(&tm) * 1000 + strtol(rest + 1, NULL, 10);
+}
+
+static long long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Each line's time is the clock's when it was written, also after the
+ * second turns (the seconds are formatted once per second per thread). */
+START_TEST(test_time_is_now)
+{
+	long long before, after, t;
+	int i;
+
+	log_set_format(LOG_FORMAT_JSON);
+	log_set_level(LOG_LEVEL_INFO);
+	for (i = 0; i < 3; i++) {
+		before = now_ms();
+		capture_start();
+		log_fields(LOG_LEVEL_INFO, "tick", NULL, 0);
+		t = line_time_ms(capture_end());
+		after = now_ms();
+		ck_assert_msg(t >= before && t <= after, "line %d at %lld, "
+		    "written between %lld and %lld", i, t, before, after);
+		usleep(600 * 1000);
+	}
+}
+END_TEST
 
 START_TEST(test_json_written_out)
 {
@@ -219,6 +267,7 @@ log_suite(void)
 	TCase *tc = tcase_create("lines");
 
 	tcase_add_test(tc, test_json_written_out);
+	tcase_add_test(tc, test_time_is_now);
 	tcase_add_test(tc, test_json_as_jansson);
 	tcase_add_test(tc, test_text_written_out);
 	tcase_add_test(tc, test_level_filter);
