@@ -400,6 +400,7 @@ plan_bootstrap(const struct plan *pl, size_t *lenp)
 	 * appear once each, escaped), so only as json_dumps is; 2 KiB holds
 	 * most bootstraps without growing. */
 	buf_init(&t, BUF_MAX);
+	buf_reserve(&t, 4096);	/* about 2.7 KB: no growing, no copies */
 	buf_reserve(&t, 2047);
 	buf_lit(&t, "{\"admin\":{\"address\":");
 	bs_sockaddr(&t, "127.0.0.1", px->port_admin);
@@ -695,6 +696,9 @@ proxy_container(const struct plan *pl, struct buf *out)
 		    pl->app_metrics_path, "scheme", pl->app_metrics_scheme));
 	rc |= ready_probe(&ready, "readinessProbe", px, 2, 30);
 	rc |= proxy_lifecycle(pl, &tail);
+	/* The bootstrap and an eighth more for its escapes, and the rest of
+	 * the container: written once, without growing. */
+	rc |= buf_reserve(out, strlen(text) / 8 * 9 + 2048);
 	/* A part that failed fails the container (a failed buf is empty). */
 	if (rc == 0 && !env.failed && !mounts.failed && !ready.failed &&
 	    !tail.failed)

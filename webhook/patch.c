@@ -6,6 +6,8 @@
 #include "jsonwrite.h"
 #include "patch.h"
 
+#define PATCH_FIRST	8192
+
 int
 patch_pointer_join(char *buf, size_t buflen, const char *parent,
     const char *token)
@@ -70,6 +72,9 @@ op_begin(struct patch *p, const char *path)
 	static const char op[] = "{\"op\":\"add\",\"path\":";
 	static const char value[] = ",\"value\":";
 
+	/* A pod's patch is some 5 KB: room for it at the first op. */
+	if (p->ops == 0 && buf_reserve(&p->text, PATCH_FIRST) == -1)
+		return -1;
 	if (buf_addc(&p->text, p->ops == 0 ? '[' : ',') == -1 ||
 	    buf_add(&p->text, op, sizeof(op) - 1) == -1)
 		return -1;

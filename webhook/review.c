@@ -231,6 +231,9 @@ review_encode(const struct review_request *r, const struct decision *d,
 	int rc;
 
 	buf_init(&out, BUF_MAX);
+	/* The patch's base64 and the rest: room once, no copies. */
+	if (buf_reserve(&out, patch->text.len / 3 * 4 + 1024) == -1)
+		return NULL;
 	/* The envelope and the first members of response; the rest follow
 	 * in place of its two closing braces. The uid and apiVersion were
 	 * read from the review, why is cleaned (review_decide, policy), and
