@@ -12,13 +12,15 @@
  *   bucket = h % 100
  *
  * ) and is checked here through policy_decide(), from the pod as the
- * apiserver sends it: the owner reference, the pod-template-hash label.
+ * apiserver sends it: the owner reference, the pod-template-hash label;
+ * and the status annotation inject_patch writes records it.
  */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "inject.h"
 #include "policy.h"
 
 struct vector {
@@ -165,6 +167,88 @@ START_TEST(test_boundary)
 }
 END_TEST
 
+/* The status annotation inject_patch writes for v's pod under cfg, parsed;
+ * its text must be compact JSON with its keys in sorted order (tools
+ * compare it as text; it was a sorted dump), checked with jansson's own
+ * sort. */
+static json_t *
+status_for(const struct config *cfg, const struct vector *v)
+{
+	struct policy_input in = { 0 };
+	struct decision d;
+	struct patch p;
+	json_t *pod, *patch, *op, *st;
+	const char *text = NULL;
+	char *sorted;
+	size_t i;
+
+	pod = json_loads(v->pod, 0, NULL);
+	ck_assert_ptr_nonnull(pod);
+	in.pod = pod;
+	in.namespace = v->namespace;
+	in.operation = "CREATE";
+	in.path_stage = "partial";
+	decision_init(&d);
+	ck_assert_int_eq(policy_decide(cfg, &in, &d), 0);
+	ck_assert_int_eq(inject_patch(cfg, &d, pod, v->namespace, &p), 0);
+	patch = json_loadb(p.text.data, p.text.len, 0, NULL);
+	ck_assert_ptr_nonnull(patch);
+	json_array_foreach(patch, i, op)
+		if (strcmp(json_string_value(json_object_get(op, "path")),
+		    "/metadata/annotations") == 0)
+			text = json_string_value(json_object_get(json_object_get(
+			    op, "value"), "meshinject.io/status"));
+	ck_assert_ptr_nonnull(text);
+	st = json_loads(text, 0, NULL);
+	ck_assert_ptr_nonnull(st);
+	sorted = json_dumps(st, JSON_COMPACT | JSON_SORT_KEYS);
+	ck_assert_str_eq(text, sorted);
+	free(sorted);
+	json_decref(patch);
+	patch_free(&p);
+	json_decref(pod);
+	return st;
+}
+
+/* Inside the rollout the status says so, with the bucket; fallen back to
+ * observe, it says which rollout sent it there and what the next stage
+ * would inject. */
+START_TEST(test_status_rollout)
+{
+	const struct vector *v = &vectors[_i];
+	struct config *cfg;
+	json_t *st, *r;
+
+	cfg = load_rollout(v->bucket + 1);
+	st = status_for(cfg, v);
+	r = json_object_get(st, "rollout");
+	ck_assert_str_eq(json_string_value(json_object_get(st, "stage")),
+	    "partial");
+	ck_assert_str_eq(json_string_value(json_object_get(r, "stage")),
+	    "partial");
+	ck_assert_int_eq(json_integer_value(json_object_get(r, "percent")),
+	    v->bucket + 1);
+	ck_assert_int_eq(json_integer_value(json_object_get(r, "bucket")),
+	    v->bucket);
+	ck_assert_ptr_null(json_object_get(st, "wouldInject"));
+	json_decref(st);
+	config_free(cfg);
+
+	cfg = load_rollout(v->bucket);
+	st = status_for(cfg, v);
+	r = json_object_get(st, "rollout");
+	ck_assert_str_eq(json_string_value(json_object_get(st, "stage")),
+	    "observe");
+	ck_assert_str_eq(json_string_value(json_object_get(r, "stage")),
+	    "partial");
+	ck_assert_int_eq(json_integer_value(json_object_get(r, "percent")),
+	    v->bucket);
+	ck_assert_ptr_nonnull(json_object_get(st, "wouldInject"));
+	json_decref(st);
+	config_free(cfg);
+}
+END_TEST
+
 static Suite *
 rollout_suite(void)
 {
@@ -175,6 +259,7 @@ rollout_suite(void)
 	tcase_add_loop_test(tc, test_vectors_consistent, 0, n);
 	tcase_add_loop_test(tc, test_known_bucket, 0, n);
 	tcase_add_loop_test(tc, test_boundary, 0, n);
+	tcase_add_loop_test(tc, test_status_rollout, 0, n);
 	suite_add_tcase(s, tc);
 	return s;
 }
