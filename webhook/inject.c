@@ -446,18 +446,51 @@ plan_bootstrap(const struct plan *pl, size_t *lenp)
 	return buf_take(&t, lenp);
 }
 
-/* Append "--flag" and its value to args. */
+/* The container parts below are written as text (jsonpack_text): the
+ * answer carries them as text, and a tree of the proxy's container cost
+ * more to build and to write than the rest of the review. Each part is an
+ * item of a comma-separated list, or a member "key":value of one. */
+
+/* A list's text and length for jsonpack_text's R: "" while it is empty. */
+#define LIST(b)	((b)->data != NULL ? (b)->data : ""), (b)->len
+
+/* A comma when the list has an item already. */
 static int
-arg2(json_t *args, const char *flag, const char *value)
+list_next(struct buf *list)
 {
-	if (json_array_append_new(args, json_string(flag)) == -1 ||
-	    json_array_append_new(args, json_string(value)) == -1)
+	return list->len > 0 ? buf_addc(list, ',') : 0;
+}
+
+/* "key": of a member of the list. */
+static int
+list_member(struct buf *list, const char *key)
+{
+	if (list_next(list) == -1 ||
+	    jsonwrite_string(list, key, strlen(key)) != 0)
+		return -1;
+	return buf_addc(list, ':');
+}
+
+/* name as the next string of the comma-separated list. */
+static int
+list_string(struct buf *list, const char *name)
+{
+	if (list_next(list) == -1)
+		return -1;
+	return jsonwrite_string(list, name, strlen(name)) == 0 ? 0 : -1;
+}
+
+/* "--flag" and its value, onto the list of args. */
+static int
+arg2(struct buf *args, const char *flag, const char *value)
+{
+	if (list_string(args, flag) == -1 || list_string(args, value) == -1)
 		return -1;
 	return 0;
 }
 
 static int
-arg_int(json_t *args, const char *flag, long value)
+arg_int(struct buf *args, const char *flag, long value)
 {
 	char buf[LONG_TEXT];
 
@@ -466,19 +499,15 @@ arg_int(json_t *args, const char *flag, long value)
 }
 
 /* The redirect's flags for the proxy settings and the pod's traffic
- * annotations. Excluding every outbound CIDR ("*") is capturing none: an
- * empty include list. */
-json_t *
-inject_redirect_args(const struct proxy_config *px,
-    const struct pod_settings *s)
+ * annotations, as a list of strings. Excluding every outbound CIDR ("*")
+ * is capturing none: an empty include list. */
+static int
+redirect_args(const struct proxy_config *px, const struct pod_settings *s,
+    struct buf *args)
 {
 	char ports[3 * LONG_TEXT];
-	json_t *args;
 	size_t n;
 
-	args = json_array();
-	if (args == NULL)
-		return NULL;
 	/* "%d,%d,%d" */
 	n = long_text(ports, px->port_admin);
 	ports[n++] = ',';
@@ -503,33 +532,38 @@ inject_redirect_args(const struct proxy_config *px,
 	    -1) ||
 	    (!s->exclude_cidrs.all && s->exclude_cidrs_text != NULL &&
 	    arg2(args, "--exclude-outbound-cidrs", s->exclude_cidrs_text) ==
-	    -1)) {
-		json_decref(args);
-		return NULL;
-	}
-	return args;
-}
-
-/* The container parts below are written as text (jsonpack_text): the
- * answer carries them as text, and a tree of the proxy's container cost
- * more to build and to write than the rest of the review. Each part is an
- * item of a comma-separated list, or a member "key":value of one. */
-
-/* A comma when the list has an item already. */
-static int
-list_next(struct buf *list)
-{
-	return list->len > 0 ? buf_addc(list, ',') : 0;
-}
-
-/* "key": of a member of the list. */
-static int
-list_member(struct buf *list, const char *key)
-{
-	if (list_next(list) == -1 ||
-	    jsonwrite_string(list, key, strlen(key)) != 0)
+	    -1))
 		return -1;
-	return buf_addc(list, ':');
+	return 0;
+}
+
+/* The args as the JSON array text "[...]" into out. */
+static int
+redirect_args_text(const struct proxy_config *px,
+    const struct pod_settings *s, struct buf *out)
+{
+	struct buf args;
+	int rc;
+
+	buf_init(&args, BUF_MAX);
+	rc = redirect_args(px, s, &args) == -1 ? -1 :
+	    jsonpack_text(out, "[R]", LIST(&args));
+	buf_free(&args);
+	return rc;
+}
+
+json_t *
+inject_redirect_args(const struct proxy_config *px,
+    const struct pod_settings *s)
+{
+	struct buf text;
+	json_t *args = NULL;
+
+	buf_init(&text, BUF_MAX);
+	if (redirect_args_text(px, s, &text) == 0)
+		args = json_loadb(text.data, text.len, 0, NULL);
+	buf_free(&text);
+	return args;
 }
 
 static int
@@ -573,37 +607,57 @@ env_json(struct buf *list, const char *name, json_t *v)
 	return rc;
 }
 
-/* requests/limits from the stage's proxy settings and the pod's
- * annotations (which win); keys without a value are left out. */
-static json_t *
-proxy_resources(const struct proxy_config *px, const struct pod_settings *s)
+/* "key":"value" onto the list of members, when value is not NULL. */
+static int
+member_str(struct buf *list, const char *key, const char *value)
 {
-	const char *cpu_r = s->cpu_request ? s->cpu_request : px->cpu_request;
-	const char *mem_r = s->memory_request ? s->memory_request :
-	    px->memory_request;
-	const char *cpu_l = s->cpu_limit ? s->cpu_limit : px->cpu_limit;
-	const char *mem_l = s->memory_limit ? s->memory_limit :
-	    px->memory_limit;
-	json_t *res, *req, *lim;
+	if (value == NULL)
+		return 0;
+	if (list_member(list, key) == -1 ||
+	    jsonwrite_string(list, value, strlen(value)) != 0)
+		return -1;
+	return 0;
+}
 
-	res = json_object();
-	req = json_object();
-	lim = json_object();
-	if (cpu_r != NULL)
-		json_object_set_new(req, "cpu", json_string(cpu_r));
-	if (mem_r != NULL)
-		json_object_set_new(req, "memory", json_string(mem_r));
-	if (cpu_l != NULL)
-		json_object_set_new(lim, "cpu", json_string(cpu_l));
-	if (mem_l != NULL)
-		json_object_set_new(lim, "memory", json_string(mem_l));
-	if (json_object_size(req) > 0)
-		json_object_set(res, "requests", req);
-	if (json_object_size(lim) > 0)
-		json_object_set(res, "limits", lim);
-	json_decref(req);
-	json_decref(lim);
-	return res;
+/* "key":{members} onto the list, when there are members. */
+static int
+member_obj(struct buf *list, const char *key, const struct buf *members)
+{
+	if (members->len == 0)
+		return 0;
+	if (list_member(list, key) == -1)
+		return -1;
+	return jsonpack_text(list, "{R}", LIST(members));
+}
+
+/* requests/limits from the stage's proxy settings and the pod's
+ * annotations (which win), as the members of resources; keys without a
+ * value are left out. */
+static int
+proxy_resources(const struct proxy_config *px, const struct pod_settings *s,
+    struct buf *res)
+{
+	struct buf req, lim;
+	int rc = 0;
+
+	buf_init(&req, BUF_MAX);
+	buf_init(&lim, BUF_MAX);
+	rc |= member_str(&req, "cpu", s->cpu_request ? s->cpu_request :
+	    px->cpu_request);
+	rc |= member_str(&req, "memory", s->memory_request ?
+	    s->memory_request : px->memory_request);
+	rc |= member_str(&lim, "cpu", s->cpu_limit ? s->cpu_limit :
+	    px->cpu_limit);
+	rc |= member_str(&lim, "memory", s->memory_limit ? s->memory_limit :
+	    px->memory_limit);
+	if (rc == 0 && !req.failed && !lim.failed)
+		rc = member_obj(res, "requests", &req) == -1 ||
+		    member_obj(res, "limits", &lim) == -1 ? -1 : 0;
+	else
+		rc = -1;
+	buf_free(&req);
+	buf_free(&lim);
+	return rc;
 }
 
 /* The proxy's readiness (and native startup) check, Envoy's /ready behind
@@ -659,7 +713,7 @@ proxy_container(const struct plan *pl, struct buf *out)
 	const struct pod_settings *s = &pl->d->settings;
 	const char *image = s->image != NULL ? s->image : px->image;
 	const char *level = s->log_level != NULL ? s->log_level : px->log_level;
-	struct buf env, mounts, ready, tail;
+	struct buf env, mounts, ready, res, tail;
 	json_t *probes;
 	char *text;
 	size_t i;
@@ -671,6 +725,7 @@ proxy_container(const struct plan *pl, struct buf *out)
 	buf_init(&env, BUF_MAX);	/* the env the features add */
 	buf_init(&mounts, BUF_MAX);
 	buf_init(&ready, BUF_MAX);
+	buf_init(&res, BUF_MAX);
 	buf_init(&tail, BUF_MAX);
 	if (has(pl->features, FEATURE_MTLS)) {
 		rc |= env_value(&env, "MESH_MTLS_MODE", pl->cfg->mtls_mode);
@@ -695,20 +750,21 @@ proxy_container(const struct plan *pl, struct buf *out)
 		    "s:s}", "port", pl->app_metrics_port, "path",
 		    pl->app_metrics_path, "scheme", pl->app_metrics_scheme));
 	rc |= ready_probe(&ready, "readinessProbe", px, 2, 30);
+	rc |= proxy_resources(px, s, &res);
 	rc |= proxy_lifecycle(pl, &tail);
 	/* The bootstrap and an eighth more for its escapes, and the rest of
 	 * the container: written once, without growing. */
 	rc |= buf_reserve(out, strlen(text) / 8 * 9 + 2048);
 	/* A part that failed fails the container (a failed buf is empty). */
 	if (rc == 0 && !env.failed && !mounts.failed && !ready.failed &&
-	    !tail.failed)
+	    !res.failed && !tail.failed)
 		rc = jsonpack_text(out, "{s:s, s:s, s:[s], s:[s, s, s, s, s, s],"
 		    " s:[{s:s, s:{s:{s:s, s:s}}}, {s:s, s:{s:{s:s, s:s}}},"
 		    " {s:s, s:{s:{s:s, s:s}}}, {s:s, s:{s:{s:s, s:s}}},"
 		    " {s:s, s:s}, R],"
 		    " s:[{s:s, s:s}, R],"
 		    " s:[{s:s, s:i, s:s}, {s:s, s:i, s:s}],"
-		    " R, s:o,"
+		    " R, s:{R},"
 		    " s:{s:I, s:I, s:b, s:b, s:b, s:b, s:{s:[s]}, s:{s:s}}, R}",
 		    "name", PROXY_NAME, "image", image,
 		    "command", "envoy",
@@ -724,28 +780,29 @@ proxy_container(const struct plan *pl, struct buf *out)
 		    "name", "POD_IP", "valueFrom", "fieldRef", "apiVersion",
 		    "v1", "fieldPath", "status.podIP",
 		    "name", "MESH_STAGE", "value", pl->stage->name,
-		    env.data != NULL ? env.data : "", env.len,
+		    LIST(&env),
 		    "volumeMounts", "name", VOL_RUN, "mountPath", RUN_DIR,
-		    mounts.data != NULL ? mounts.data : "", mounts.len,
+		    LIST(&mounts),
 		    "ports", "name", "mesh-status", "containerPort",
 		    px->port_status, "protocol", "TCP",
 		    "name", "mesh-metrics", "containerPort", px->port_metrics,
 		    "protocol", "TCP",
-		    ready.data, ready.len,
-		    "resources", proxy_resources(px, s),
+		    LIST(&ready),
+		    "resources", LIST(&res),
 		    "securityContext", "runAsUser", (json_int_t)px->uid,
 		    "runAsGroup", (json_int_t)px->uid, "runAsNonRoot", 1,
 		    "privileged", 0, "allowPrivilegeEscalation", 0,
 		    "readOnlyRootFilesystem", 1,
 		    "capabilities", "drop", "ALL",
 		    "seccompProfile", "type", "RuntimeDefault",
-		    tail.data != NULL ? tail.data : "", tail.len);
+		    LIST(&tail));
 	else
 		rc = -1;
 	free(text);
 	buf_free(&env);
 	buf_free(&mounts);
 	buf_free(&ready);
+	buf_free(&res);
 	buf_free(&tail);
 	return rc == 0 ? 0 : -1;
 }
@@ -759,23 +816,20 @@ proxy_container(const struct plan *pl, struct buf *out)
 static int
 init_container(const struct plan *pl, struct buf *out)
 {
+	static const char add[] = "\"add\":[\"NET_ADMIN\",\"NET_RAW\"]";
 	bool cni = has(pl->features, FEATURE_CNI);
 	json_int_t uid = cni ? (json_int_t)pl->px->uid + 1 : 0;
-	json_t *args, *caps;
+	struct buf args;
+	int rc;
 
-	args = inject_redirect_args(pl->px, &pl->d->settings);
-	if (args == NULL)
-		return -1;
-	if (cni)
-		json_array_insert_new(args, 0, json_string("--check"));
-	caps = cni ? jsonpack("{s:[s]}", "drop", "ALL") :
-	    jsonpack("{s:[s, s], s:[s]}", "add", "NET_ADMIN", "NET_RAW",
-	    "drop", "ALL");
-	return jsonpack_text(out, "{s:s, s:s, s:[s, s], s:o,"
+	buf_init(&args, BUF_MAX);
+	rc = (cni && list_string(&args, "--check") == -1) ||
+	    redirect_args(pl->px, &pl->d->settings, &args) == -1 ? -1 :
+	    jsonpack_text(out, "{s:s, s:s, s:[s, s], s:[R],"
 	    " s:{s:{s:s, s:s}, s:{s:s}},"
-	    " s:{s:I, s:I, s:b, s:b, s:b, s:b, s:o, s:{s:s}}}",
+	    " s:{s:I, s:I, s:b, s:b, s:b, s:b, s:{R, s:[s]}, s:{s:s}}}",
 	    "name", INIT_NAME, "image", pl->cfg->init_image,
-	    "command", "meshinject", "redirect", "args", args,
+	    "command", "meshinject", "redirect", "args", LIST(&args),
 	    "resources", "requests", "cpu", "10m", "memory", "16Mi",
 	    "limits", "memory", "64Mi",
 	    "securityContext", "runAsUser", uid, "runAsGroup", uid,
@@ -783,8 +837,12 @@ init_container(const struct plan *pl, struct buf *out)
 	    "allowPrivilegeEscalation", 0,
 	    /* iptables takes a lock file under /run. */
 	    "readOnlyRootFilesystem", cni,
-	    "capabilities", caps,
+	    /* the redirect needs NET_ADMIN and NET_RAW, the check none */
+	    "capabilities", cni ? "" : add, cni ? (size_t)0 : sizeof(add) - 1,
+	    "drop", "ALL",
 	    "seccompProfile", "type", "RuntimeDefault");
+	buf_free(&args);
+	return rc;
 }
 
 /* The items one list of the pod (spec.initContainers, ...) may get: each
@@ -843,15 +901,6 @@ volumes(const struct plan *pl, struct items *vols)
 		    "emptyDir", "medium", "Memory");
 	}
 	return rc == 0 ? 0 : -1;
-}
-
-/* name as the next string of the comma-separated list. */
-static int
-list_string(struct buf *list, const char *name)
-{
-	if (list_next(list) == -1)
-		return -1;
-	return jsonwrite_string(list, name, strlen(name)) == 0 ? 0 : -1;
 }
 
 /* The names the features would add, as lists of strings: what observe
@@ -1100,9 +1149,6 @@ inject_envoy_bootstrap(const struct config *cfg, const struct decision *d,
 	return b;
 }
 
-/* A list's text for jsonpack_text's R: "" while it is empty. */
-#define LIST(b)	((b)->data != NULL ? (b)->data : ""), (b)->len
-
 /* The status annotation: what was injected, under which stage, config and
  * rollout, and for observe what the next stage would inject. Its keys are
  * written in sorted order, as the annotation always was (JSON_SORT_KEYS):
@@ -1173,17 +1219,17 @@ annotations(const struct plan *pl, const char *status)
 	if (a == NULL)
 		return NULL;
 	if (has(pl->features, FEATURE_CNI)) {
-		json_t *args = inject_redirect_args(pl->px, &pl->d->settings);
-		char *text = jsonwrite_dumps(args, JSON_COMPACT, NULL);
+		struct buf text;
 
-		jsonalloc_drop(args);
-		if (text == NULL) {
+		buf_init(&text, BUF_MAX);
+		if (redirect_args_text(pl->px, &pl->d->settings, &text) == -1) {
+			buf_free(&text);
 			json_decref(a);
 			return NULL;
 		}
 		json_object_set_new(a, "meshinject.io/cni-redirect",
-		    json_string(text));
-		free(text);
+		    json_stringn(text.data, text.len));
+		buf_free(&text);
 	}
 	if (has(pl->features, FEATURE_METRICS_MERGE)) {
 		char port[16];
