@@ -163,7 +163,9 @@ sed -e "s|@DIR@|$NGX|g; s|@PORT@|$PORT_NGX|; s|@CERT@|$PKI/tls.crt|; s|@KEY@|$PK
 nginx -c "$NGX/nginx.conf" -e "$NGX/nginx-error.log" &
 NGINX=$!
 pids+=("$NGINX")
-for _ in $(seq 1 200); do curl -fsk "https://127.0.0.1:$PORT_NGX/" -o /dev/null -w '' 2>/dev/null; [ -s "$NGX/nginx.pid" ] && break; sleep 0.01; done
+# Until nginx answers anything over TLS (its pid file is written before it
+# listens: waiting for that raced the first POST, curl exit 7).
+for _ in $(seq 1 500); do curl -sk "https://127.0.0.1:$PORT_NGX/" -o /dev/null 2>/dev/null && break; sleep 0.01; done
 nsize=$(curl -fs --cacert "$PKI/ca.crt" -H 'Content-Type: application/json' --data-binary @"$RS" "https://127.0.0.1:$PORT_NGX/mutate/traffic" | wc -c)
 # The Go webhook: net/http, GOMAXPROCS = the CPUs, as meshinject has a
 # thread per CPU; its slog line per review goes to a file as meshinject's.
