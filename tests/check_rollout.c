@@ -16,6 +16,7 @@
  * and the status annotation inject_patch writes records it.
  */
 #include <check.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -210,42 +211,38 @@ status_for(const struct config *cfg, const struct vector *v)
 	return st;
 }
 
+/* The status for v's pod under a rollout of percent: its stage, the
+ * rollout that decided it (the stage "partial", percent, v's bucket), and
+ * whether it records what the next stage would inject. */
+static void
+assert_status(const struct vector *v, int percent, const char *stage,
+    bool would)
+{
+	struct config *cfg = load_rollout(percent);
+	json_t *st = status_for(cfg, v), *r = json_object_get(st, "rollout");
+
+	ck_assert_str_eq(json_string_value(json_object_get(st, "stage")),
+	    stage);
+	ck_assert_str_eq(json_string_value(json_object_get(r, "stage")),
+	    "partial");
+	ck_assert_int_eq(json_integer_value(json_object_get(r, "percent")),
+	    percent);
+	ck_assert_int_eq(json_integer_value(json_object_get(r, "bucket")),
+	    v->bucket);
+	ck_assert_int_eq(json_object_get(st, "wouldInject") != NULL, would);
+	json_decref(st);
+	config_free(cfg);
+}
+
 /* Inside the rollout the status says so, with the bucket; fallen back to
  * observe, it says which rollout sent it there and what the next stage
  * would inject. */
 START_TEST(test_status_rollout)
 {
 	const struct vector *v = &vectors[_i];
-	struct config *cfg;
-	json_t *st, *r;
 
-	cfg = load_rollout(v->bucket + 1);
-	st = status_for(cfg, v);
-	r = json_object_get(st, "rollout");
-	ck_assert_str_eq(json_string_value(json_object_get(st, "stage")),
-	    "partial");
-	ck_assert_str_eq(json_string_value(json_object_get(r, "stage")),
-	    "partial");
-	ck_assert_int_eq(json_integer_value(json_object_get(r, "percent")),
-	    v->bucket + 1);
-	ck_assert_int_eq(json_integer_value(json_object_get(r, "bucket")),
-	    v->bucket);
-	ck_assert_ptr_null(json_object_get(st, "wouldInject"));
-	json_decref(st);
-	config_free(cfg);
-
-	cfg = load_rollout(v->bucket);
-	st = status_for(cfg, v);
-	r = json_object_get(st, "rollout");
-	ck_assert_str_eq(json_string_value(json_object_get(st, "stage")),
-	    "observe");
-	ck_assert_str_eq(json_string_value(json_object_get(r, "stage")),
-	    "partial");
-	ck_assert_int_eq(json_integer_value(json_object_get(r, "percent")),
-	    v->bucket);
-	ck_assert_ptr_nonnull(json_object_get(st, "wouldInject"));
-	json_decref(st);
-	config_free(cfg);
+	assert_status(v, v->bucket + 1, "partial", false);
+	assert_status(v, v->bucket, "observe", true);
 }
 END_TEST
 
