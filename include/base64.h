@@ -5,7 +5,6 @@
 #ifndef MESHINJECT_BASE64_H
 #define MESHINJECT_BASE64_H
 
-#include <stdbool.h>
 #include <stddef.h>
 
 /* The longest input either function takes: bytes. */
@@ -22,10 +21,13 @@ char *base64_encode(const void *data, size_t len, size_t *outlen);
 struct buf;
 int base64_append(struct buf *b, const void *data, size_t len);
 
-/* Whether base64_encode may use SSSE3 where the CPU has it (the default);
- * false: the portable loops only. For the tests, which compare both with
- * OpenSSL's encoder. Call before encoding on other threads. */
-void base64_use_simd(bool on);
+/* The encoder's loops: portable C, SSSE3 (16 digits a step), AVX2 (32). */
+enum base64_simd { BASE64_PORTABLE, BASE64_SSSE3, BASE64_AVX2 };
+
+/* Use the widest loop up to `most` that the CPU has (the default: the
+ * widest it has); returns the one now in use. For the tests, which compare
+ * each with OpenSSL's encoder. Call before encoding on other threads. */
+enum base64_simd base64_use_simd(enum base64_simd most);
 
 /* The bytes of the padded base64 text s[0..len), strictly: a multiple of
  * four characters of the standard alphabet, "=" only as the last one or

@@ -49,14 +49,16 @@ static const unsigned char values[256] = {
  * 16-entry table indexed by its range. Needs 16 readable bytes from `in`;
  * returns the bytes consumed (a multiple of 12). Some five times fewer
  * instructions than the six-byte loop: the patch of a review is ~5 KB. */
+#define SPREAD	1, 0, 2, 1, 4, 3, 5, 4, 7, 6, 8, 7, 10, 9, 11, 10
+#define SHIFT	'a' - 26, '0' - 52, '0' - 52, '0' - 52, '0' - 52, '0' - 52, \
+		'0' - 52, '0' - 52, '0' - 52, '0' - 52, '0' - 52, '+' - 62, \
+		'/' - 63, 'A', 0, 0
+
 __attribute__((target("ssse3"))) static size_t
 encode_ssse3(const unsigned char *in, size_t len, char *out)
 {
-	const __m128i spread = _mm_setr_epi8(1, 0, 2, 1, 4, 3, 5, 4,
-	    7, 6, 8, 7, 10, 9, 11, 10);
-	const __m128i shift = _mm_setr_epi8('a' - 26, '0' - 52, '0' - 52,
-	    '0' - 52, '0' - 52, '0' - 52, '0' - 52, '0' - 52, '0' - 52,
-	    '0' - 52, '0' - 52, '+' - 62, '/' - 63, 'A', 0, 0);
+	const __m128i spread = _mm_setr_epi8(SPREAD);
+	const __m128i shift = _mm_setr_epi8(SHIFT);
 	size_t i;
 
 	for (i = 0; len - i >= 16; i += 12, out += 16) {
@@ -79,7 +81,45 @@ encode_ssse3(const unsigned char *in, size_t len, char *out)
 	return i;
 }
 
-static bool has_ssse3;	/* set with the pairs, cleared by base64_use_simd */
+/* The same steps on two groups of twelve bytes at once, one in each
+ * 128-bit lane of an AVX2 register (AVX2's shuffle stays within a lane):
+ * 24 bytes to 32 digits a step, half the SSSE3 loop's instructions.
+ * Needs 28 readable bytes from `in`; returns the bytes consumed (a
+ * multiple of 24), the rest for encode_ssse3. */
+__attribute__((target("avx2"))) static size_t
+encode_avx2(const unsigned char *in, size_t len, char *out)
+{
+	const __m256i spread = _mm256_setr_epi8(SPREAD, SPREAD);
+	const __m256i shift = _mm256_setr_epi8(SHIFT, SHIFT);
+	size_t i;
+
+	for (i = 0; len - i >= 28; i += 24, out += 32) {
+		__m256i x, a, b, range;
+
+		x = _mm256_inserti128_si256(_mm256_castsi128_si256(
+		    _mm_loadu_si128((const __m128i *)(const void *)(in + i))),
+		    _mm_loadu_si128((const __m128i *)(const void *)
+		    (in + i + 12)), 1);
+		x = _mm256_shuffle_epi8(x, spread);
+		a = _mm256_mulhi_epu16(_mm256_and_si256(x,
+		    _mm256_set1_epi32(0x0fc0fc00)),
+		    _mm256_set1_epi32(0x04000040));
+		b = _mm256_mullo_epi16(_mm256_and_si256(x,
+		    _mm256_set1_epi32(0x003f03f0)),
+		    _mm256_set1_epi32(0x01000010));
+		x = _mm256_or_si256(a, b);
+		range = _mm256_subs_epu8(x, _mm256_set1_epi8(51));
+		range = _mm256_or_si256(range, _mm256_and_si256(
+		    _mm256_cmpgt_epi8(_mm256_set1_epi8(26), x),
+		    _mm256_set1_epi8(13)));
+		x = _mm256_add_epi8(x, _mm256_shuffle_epi8(shift, range));
+		_mm256_storeu_si256((__m256i *)(void *)out, x);
+	}
+	return i;
+}
+
+/* The widest loop in use: set with the pairs, lowered by base64_use_simd. */
+static enum base64_simd simd;
 #else
 #define SSSE3	0
 #endif
@@ -91,7 +131,8 @@ pairs_init(void)
 
 #if SSSE3
 	__builtin_cpu_init();
-	has_ssse3 = __builtin_cpu_supports("ssse3");
+	simd = __builtin_cpu_supports("avx2") ? BASE64_AVX2 :
+	    __builtin_cpu_supports("ssse3") ? BASE64_SSSE3 : BASE64_PORTABLE;
 #endif
 	for (i = 0; i < 4096; i++)
 		memcpy(&pairs[i], (const char[2]){ digits[i >> 6],
@@ -105,14 +146,18 @@ pairs_init(void)
 #define WIDE	0
 #endif
 
-void
-base64_use_simd(bool on)
+enum base64_simd
+base64_use_simd(enum base64_simd most)
 {
 	pthread_once(&pairs_once, pairs_init);
 #if SSSE3
-	has_ssse3 = on && __builtin_cpu_supports("ssse3");
+	simd = most >= BASE64_AVX2 && __builtin_cpu_supports("avx2") ?
+	    BASE64_AVX2 : most >= BASE64_SSSE3 &&
+	    __builtin_cpu_supports("ssse3") ? BASE64_SSSE3 : BASE64_PORTABLE;
+	return simd;
 #else
-	(void)on;
+	(void)most;
+	return BASE64_PORTABLE;
 #endif
 }
 
@@ -121,7 +166,8 @@ base64_use_simd(bool on)
  * machine is little-endian, six bytes at a time (one 8-byte load while
  * eight are left, four lookups, one 8-byte store): 40 % fewer
  * instructions than three at a time, the same digits; sixteen digits a
- * step with SSSE3 where the CPU has it (encode_ssse3). */
+ * step with SSSE3 where the CPU has it (encode_ssse3), 32 with AVX2
+ * (encode_avx2). */
 /* The padded base64 of in[0..len) at out, which has room for it and a
  * NUL; returns the digits written (the NUL not counted). */
 static size_t
@@ -133,9 +179,15 @@ encode(const unsigned char *in, size_t len, char *out)
 
 	pthread_once(&pairs_once, pairs_init);
 #if SSSE3
-	if (has_ssse3 && len >= 16) {
-		i = encode_ssse3(in, len, o);
+	if (simd == BASE64_AVX2 && len >= 28) {
+		i = encode_avx2(in, len, o);
 		o += i / 3 * 4;
+	}
+	if (simd >= BASE64_SSSE3 && len - i >= 16) {
+		size_t n = encode_ssse3(in + i, len - i, o);
+
+		i += n;
+		o += n / 3 * 4;
 	}
 #endif
 #if WIDE
