@@ -139,6 +139,7 @@ struct line {
 static _Thread_local char log_point;
 
 #define LINE_MAX_BYTES	(1024 * 1024)
+#define LINE_FIRST	512	/* room first taken for a line: a review's ~300 */
 
 /* Can a logfmt value go unquoted? Not empty, no space, quote, '=',
  * backslash or control character. */
@@ -172,13 +173,37 @@ line_key(struct line *l, const char *key)
 	l->first = false;
 }
 
+/* val[0..n) bare in logfmt where it can be, else quoted and escaped as
+ * JSON. Returns 0, -1 (the buffer failed), or -2 when val is not valid
+ * UTF-8, the line then as it was. */
+static int
+line_value(struct line *l, const char *val, size_t n)
+{
+	size_t mark = l->b.len;
+	int rc;
+
+	if (l->text && text_bare(val, n)) {
+		if (!utf8_valid(val, n))
+			return -2;
+		return buf_add(&l->b, val, n);
+	}
+	/* jsonwrite_string checks the UTF-8 as it goes: most values are
+	 * valid, and are read once */
+	if ((rc = jsonwrite_string(&l->b, val, n)) == -2 && !l->b.failed) {
+		l->b.len = mark;
+		l->b.data[mark] = '\0';
+	}
+	return rc;
+}
+
 /* A string value: NULL is null; bare in logfmt where it can be, else
  * quoted and escaped as JSON; bytes that are not valid UTF-8 become '?'. */
 static void
 line_str(struct line *l, const char *key, const char *val)
 {
-	char *copy = NULL;
+	char *copy;
 	size_t n;
+	int rc;
 
 	line_key(l, key);
 	if (val == NULL) {
@@ -186,19 +211,17 @@ line_str(struct line *l, const char *key, const char *val)
 		return;
 	}
 	n = strlen(val);
-	if (!utf8_valid(val, n)) {
+	if ((rc = line_value(l, val, n)) == -2) {
 		if ((copy = strdup(val)) == NULL) {
 			buf_fail(&l->b);
 			return;
 		}
 		utf8_clean(copy);
-		val = copy;
+		rc = line_value(l, copy, n);
+		free(copy);
 	}
-	if (l->text && text_bare(val, n))
-		buf_add(&l->b, val, n);
-	else if (jsonwrite_string(&l->b, val, n) != 0)
+	if (rc != 0)
 		buf_fail(&l->b);
-	free(copy);
 }
 
 static void
@@ -207,6 +230,7 @@ line_begin(struct line *l, enum log_level level, const char *msg)
 	char ts[LOG_TIME_LEN + 1];
 
 	buf_init(&l->b, LINE_MAX_BYTES);
+	buf_reserve(&l->b, LINE_FIRST);	/* at once, not by doubling */
 	l->text = atomic_load(&log_cur_format) == LOG_FORMAT_TEXT;
 	l->first = true;
 	log_time(ts);
