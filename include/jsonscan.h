@@ -1,6 +1,7 @@
-/* jsonscan.h - the scan that jsonread.c and jsonwrite.c share: where, in a
- * run of a JSON string's bytes, is the first one that cannot stand as is
- * (below 0x20, '"', '\\', above 0x7f). Inline; no I/O, no allocation. */
+/* jsonscan.h - the scan that jsonread.c, jsonwrite.c and inject.c share:
+ * where, in a run of a JSON string's bytes, is the first one that cannot
+ * stand as is (below 0x20, '"', '\\', above 0x7f). Inline; no I/O, no
+ * allocation. */
 #ifndef MESHINJECT_JSONSCAN_H
 #define MESHINJECT_JSONSCAN_H
 

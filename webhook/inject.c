@@ -1,6 +1,8 @@
 /* inject.c - build the mesh containers, volumes and status annotation for
  * a decision, and the patch that adds them. */
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +13,7 @@
 #include "inject.h"
 #include "jsonalloc.h"
 #include "jsonpack.h"
+#include "jsonscan.h"
 #include "jsonwrite.h"
 #include "patch.h"
 
@@ -108,15 +111,54 @@ split_hostport(const char *s, char *host, size_t hostlen, int *port)
  * that a pod's "$(MESH_APP_PROBES)" reaches Envoy as written instead of as
  * JSON spliced into the bootstrap. NULL fails the text, as json_pack fails
  * on it. */
+/* Can s[0..n) go between quotes as it is: none of ", \\, $ or a control
+ * byte? Eight bytes a step (jsonscan_word); a byte above 0x7f, or one that
+ * the word's borrow flags, says no, and text_str_after's byte-wise loop
+ * decides. */
+static bool
+text_plain(const char *s, size_t n)
+{
+	uint64_t x, d;
+	size_t i;
+
+	for (i = 0; n - i >= 8; i += 8) {
+		memcpy(&x, s + i, sizeof(x));
+		d = x ^ (JSONSCAN_ONES * '$');
+		if ((jsonscan_word(x) | ((d - JSONSCAN_ONES) & ~d &
+		    JSONSCAN_HIGHS)) != 0)
+			return false;
+	}
+	for (; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == '"' ||
+		    s[i] == '\\' || s[i] == '$')
+			return false;
+	return true;
+}
+
 static void
 text_str_after(struct buf *t, const char *prefix, const char *s)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	const char *run;
-	char esc[6];
+	char esc[6], *o;
+	size_t np, n;
 
 	if (s == NULL) {
 		buf_fail(t);
+		return;
+	}
+	/* Most are names with nothing to escape: measured, checked and
+	 * copied at once (some 25 a review). */
+	np = strlen(prefix);
+	n = strlen(s);
+	if (text_plain(s, n) && buf_reserve(t, np + n + 2) == 0) {
+		o = t->data + t->len;
+		o[0] = '"';
+		memcpy(o + 1, prefix, np);
+		memcpy(o + 1 + np, s, n);
+		o[1 + np + n] = '"';
+		t->len += np + n + 2;
+		t->data[t->len] = '\0';
 		return;
 	}
 	buf_add(t, "\"", 1);
@@ -446,13 +488,47 @@ plan_bootstrap(const struct plan *pl, size_t *lenp)
 	return buf_take(&t, lenp);
 }
 
-/* The container parts below are written as text (jsonpack_text): the
- * answer carries them as text, and a tree of the proxy's container cost
- * more to build and to write than the rest of the review. Each part is an
- * item of a comma-separated list, or a member "key":value of one. */
+/* The container parts below are written as text: the answer carries them
+ * as text, and a tree of the proxy's container cost more to build and to
+ * write than the rest of the review. The fixed parts are literal JSON
+ * text, the values between them escaped as they are written; each part is
+ * an item of a comma-separated list, or a member "key":value of one. */
 
 /* A list's text and length for jsonpack_text's R: "" while it is empty. */
 #define LIST(b)	((b)->data != NULL ? (b)->data : ""), (b)->len
+
+/* s as a JSON string, escaped as jansson escapes (the container's values:
+ * no $$, unlike text_str); NULL or bad UTF-8 fails the text. */
+static void
+text_json(struct buf *t, const char *s)
+{
+	if (s == NULL || jsonwrite_string(t, s, strlen(s)) != 0)
+		buf_fail(t);
+}
+
+/* key (literal text), then a string value as text_json writes it. */
+static void
+text_kv_json(struct buf *t, const char *key, const char *value)
+{
+	buf_lit(t, key);
+	text_json(t, value);
+}
+
+/* The items of a list written elsewhere after the ones written here, as
+ * jsonpack_text's R splices them: a comma and the list, or nothing when
+ * it is empty. */
+static void
+text_splice(struct buf *t, const struct buf *list)
+{
+	if (list->len > 0) {
+		buf_addc(t, ',');
+		buf_add(t, list->data, list->len);
+	}
+}
+
+/* An env var set from a field of the pod: literal JSON text. */
+#define FIELD_ENV(name, path) "{\"name\":\"" name "\",\"valueFrom\":" \
+	"{\"fieldRef\":{\"apiVersion\":\"v1\",\"fieldPath\":\"" path "\"}}}"
 
 /* A comma when the list has an item already. */
 static int
@@ -571,7 +647,10 @@ env_value(struct buf *list, const char *name, const char *value)
 {
 	if (list_next(list) == -1)
 		return -1;
-	return jsonpack_text(list, "{s:s, s:s}", "name", name, "value", value);
+	text_kv_json(list, "{\"name\":", name);
+	text_kv_json(list, ",\"value\":", value);
+	buf_lit(list, "}");
+	return list->failed ? -1 : 0;
 }
 
 /* env_value with a JSON value serialized, each $ written $$: the kubelet
@@ -668,9 +747,14 @@ ready_probe(struct buf *list, const char *key, const struct proxy_config *px,
 {
 	if (list_member(list, key) == -1)
 		return -1;
-	return jsonpack_text(list, "{s:{s:s, s:i}, s:i, s:i, s:i}", "httpGet",
-	    "path", "/healthz/ready", "port", px->port_status, "periodSeconds",
-	    period, "failureThreshold", failures, "timeoutSeconds", 3);
+	buf_lit(list, "{\"httpGet\":{\"path\":\"/healthz/ready\",\"port\":");
+	text_int(list, px->port_status);
+	buf_lit(list, "},\"periodSeconds\":");
+	text_int(list, period);
+	buf_lit(list, ",\"failureThreshold\":");
+	text_int(list, failures);
+	buf_lit(list, ",\"timeoutSeconds\":3}");
+	return list->failed ? -1 : 0;
 }
 
 /* The members that the native sidecar or hold-application adds at the end
@@ -730,12 +814,9 @@ proxy_container(const struct plan *pl, struct buf *out)
 	if (has(pl->features, FEATURE_MTLS)) {
 		rc |= env_value(&env, "MESH_MTLS_MODE", pl->cfg->mtls_mode);
 		rc |= env_value(&env, "MESH_TOKEN_PATH", TOKEN_DIR "/token");
-		rc |= list_next(&mounts);
-		rc |= jsonpack_text(&mounts, "{s:s, s:s, s:b}", "name",
-		    VOL_TOKEN, "mountPath", TOKEN_DIR, "readOnly", 1);
-		rc |= list_next(&mounts);
-		rc |= jsonpack_text(&mounts, "{s:s, s:s}", "name", VOL_CERTS,
-		    "mountPath", CERTS_DIR);
+		buf_lit(&mounts, "{\"name\":\"" VOL_TOKEN "\",\"mountPath\":\""
+		    TOKEN_DIR "\",\"readOnly\":true},{\"name\":\"" VOL_CERTS
+		    "\",\"mountPath\":\"" CERTS_DIR "\"}");
 	}
 	/* The original probes, for the proxy (and whoever debugs it). */
 	if (pl->n_probes > 0) {
@@ -757,45 +838,50 @@ proxy_container(const struct plan *pl, struct buf *out)
 	rc |= buf_reserve(out, strlen(text) / 8 * 9 + 2048);
 	/* A part that failed fails the container (a failed buf is empty). */
 	if (rc == 0 && !env.failed && !mounts.failed && !ready.failed &&
-	    !res.failed && !tail.failed)
-		rc = jsonpack_text(out, "{s:s, s:s, s:[s], s:[s, s, s, s, s, s],"
-		    " s:[{s:s, s:{s:{s:s, s:s}}}, {s:s, s:{s:{s:s, s:s}}},"
-		    " {s:s, s:{s:{s:s, s:s}}}, {s:s, s:{s:{s:s, s:s}}},"
-		    " {s:s, s:s}, R],"
-		    " s:[{s:s, s:s}, R],"
-		    " s:[{s:s, s:i, s:s}, {s:s, s:i, s:s}],"
-		    " R, s:{R},"
-		    " s:{s:I, s:I, s:b, s:b, s:b, s:b, s:{s:[s]}, s:{s:s}}, R}",
-		    "name", PROXY_NAME, "image", image,
-		    "command", "envoy",
-		    "args", "--config-yaml", text, "--log-level", level,
-		    "--drain-time-s", "5",
-		    "env",
-		    "name", "POD_NAME", "valueFrom", "fieldRef", "apiVersion",
-		    "v1", "fieldPath", "metadata.name",
-		    "name", "POD_NAMESPACE", "valueFrom", "fieldRef",
-		    "apiVersion", "v1", "fieldPath", "metadata.namespace",
-		    "name", "SERVICE_ACCOUNT", "valueFrom", "fieldRef",
-		    "apiVersion", "v1", "fieldPath", "spec.serviceAccountName",
-		    "name", "POD_IP", "valueFrom", "fieldRef", "apiVersion",
-		    "v1", "fieldPath", "status.podIP",
-		    "name", "MESH_STAGE", "value", pl->stage->name,
-		    LIST(&env),
-		    "volumeMounts", "name", VOL_RUN, "mountPath", RUN_DIR,
-		    LIST(&mounts),
-		    "ports", "name", "mesh-status", "containerPort",
-		    px->port_status, "protocol", "TCP",
-		    "name", "mesh-metrics", "containerPort", px->port_metrics,
-		    "protocol", "TCP",
-		    LIST(&ready),
-		    "resources", LIST(&res),
-		    "securityContext", "runAsUser", (json_int_t)px->uid,
-		    "runAsGroup", (json_int_t)px->uid, "runAsNonRoot", 1,
-		    "privileged", 0, "allowPrivilegeEscalation", 0,
-		    "readOnlyRootFilesystem", 1,
-		    "capabilities", "drop", "ALL",
-		    "seccompProfile", "type", "RuntimeDefault",
-		    LIST(&tail));
+	    !res.failed && !tail.failed) {
+		/* The fixed parts as literal text, the rest spliced in: a
+		 * jsonpack_text format walked a hundred keys and values, each
+		 * measured and checked for escapes, a tenth of a review. */
+		text_kv_json(out, "{\"name\":\"" PROXY_NAME "\",\"image\":",
+		    image);
+		text_kv_json(out, ",\"command\":[\"envoy\"],\"args\":"
+		    "[\"--config-yaml\",", text);
+		text_kv_json(out, ",\"--log-level\",", level);
+		buf_lit(out, ",\"--drain-time-s\",\"5\"],\"env\":["
+		    FIELD_ENV("POD_NAME", "metadata.name") ","
+		    FIELD_ENV("POD_NAMESPACE", "metadata.namespace") ","
+		    FIELD_ENV("SERVICE_ACCOUNT", "spec.serviceAccountName") ","
+		    FIELD_ENV("POD_IP", "status.podIP") ","
+		    "{\"name\":\"MESH_STAGE\",\"value\":");
+		text_json(out, pl->stage->name);
+		buf_lit(out, "}");
+		text_splice(out, &env);
+		buf_lit(out, "],\"volumeMounts\":[{\"name\":\"" VOL_RUN "\","
+		    "\"mountPath\":\"" RUN_DIR "\"}");
+		text_splice(out, &mounts);
+		buf_lit(out, "],\"ports\":[{\"name\":\"mesh-status\","
+		    "\"containerPort\":");
+		text_int(out, px->port_status);
+		buf_lit(out, ",\"protocol\":\"TCP\"},{\"name\":\"mesh-metrics\","
+		    "\"containerPort\":");
+		text_int(out, px->port_metrics);
+		buf_lit(out, ",\"protocol\":\"TCP\"}]");
+		text_splice(out, &ready);
+		buf_lit(out, ",\"resources\":{");
+		buf_add(out, res.data != NULL ? res.data : "", res.len);
+		buf_lit(out, "},\"securityContext\":{\"runAsUser\":");
+		text_int(out, px->uid);
+		buf_lit(out, ",\"runAsGroup\":");
+		text_int(out, px->uid);
+		buf_lit(out, ",\"runAsNonRoot\":true,\"privileged\":false,"
+		    "\"allowPrivilegeEscalation\":false,"
+		    "\"readOnlyRootFilesystem\":true,"
+		    "\"capabilities\":{\"drop\":[\"ALL\"]},"
+		    "\"seccompProfile\":{\"type\":\"RuntimeDefault\"}}");
+		text_splice(out, &tail);
+		buf_lit(out, "}");
+		rc = out->failed ? -1 : 0;
+	}
 	else
 		rc = -1;
 	free(text);
@@ -816,33 +902,42 @@ proxy_container(const struct plan *pl, struct buf *out)
 static int
 init_container(const struct plan *pl, struct buf *out)
 {
-	static const char add[] = "\"add\":[\"NET_ADMIN\",\"NET_RAW\"]";
 	bool cni = has(pl->features, FEATURE_CNI);
-	json_int_t uid = cni ? (json_int_t)pl->px->uid + 1 : 0;
+	long uid = cni ? (long)pl->px->uid + 1 : 0;
 	struct buf args;
-	int rc;
 
 	buf_init(&args, BUF_MAX);
-	rc = (cni && list_string(&args, "--check") == -1) ||
-	    redirect_args(pl->px, &pl->d->settings, &args) == -1 ? -1 :
-	    jsonpack_text(out, "{s:s, s:s, s:[s, s], s:[R],"
-	    " s:{s:{s:s, s:s}, s:{s:s}},"
-	    " s:{s:I, s:I, s:b, s:b, s:b, s:b, s:{R, s:[s]}, s:{s:s}}}",
-	    "name", INIT_NAME, "image", pl->cfg->init_image,
-	    "command", "meshinject", "redirect", "args", LIST(&args),
-	    "resources", "requests", "cpu", "10m", "memory", "16Mi",
-	    "limits", "memory", "64Mi",
-	    "securityContext", "runAsUser", uid, "runAsGroup", uid,
-	    "runAsNonRoot", cni, "privileged", 0,
-	    "allowPrivilegeEscalation", 0,
-	    /* iptables takes a lock file under /run. */
-	    "readOnlyRootFilesystem", cni,
-	    /* the redirect needs NET_ADMIN and NET_RAW, the check none */
-	    "capabilities", cni ? "" : add, cni ? (size_t)0 : sizeof(add) - 1,
-	    "drop", "ALL",
-	    "seccompProfile", "type", "RuntimeDefault");
+	if ((cni && list_string(&args, "--check") == -1) ||
+	    redirect_args(pl->px, &pl->d->settings, &args) == -1) {
+		buf_free(&args);
+		return -1;
+	}
+	text_kv_json(out, "{\"name\":\"" INIT_NAME "\",\"image\":",
+	    pl->cfg->init_image);
+	buf_lit(out, ",\"command\":[\"meshinject\",\"redirect\"],\"args\":[");
+	buf_add(out, args.data != NULL ? args.data : "", args.len);
 	buf_free(&args);
-	return rc;
+	buf_lit(out, "],\"resources\":{\"requests\":{\"cpu\":\"10m\","
+	    "\"memory\":\"16Mi\"},\"limits\":{\"memory\":\"64Mi\"}},"
+	    "\"securityContext\":{\"runAsUser\":");
+	text_int(out, uid);
+	buf_lit(out, ",\"runAsGroup\":");
+	text_int(out, uid);
+	/* iptables takes a lock file under /run: a writable root for the
+	 * redirect, which needs NET_ADMIN and NET_RAW; the check none. */
+	if (cni)
+		buf_lit(out, ",\"runAsNonRoot\":true,\"privileged\":false,"
+		    "\"allowPrivilegeEscalation\":false,"
+		    "\"readOnlyRootFilesystem\":true,"
+		    "\"capabilities\":{\"drop\":[\"ALL\"]},");
+	else
+		buf_lit(out, ",\"runAsNonRoot\":false,\"privileged\":false,"
+		    "\"allowPrivilegeEscalation\":false,"
+		    "\"readOnlyRootFilesystem\":false,"
+		    "\"capabilities\":{\"add\":[\"NET_ADMIN\",\"NET_RAW\"],"
+		    "\"drop\":[\"ALL\"]},");
+	buf_lit(out, "\"seccompProfile\":{\"type\":\"RuntimeDefault\"}}}");
+	return out->failed ? -1 : 0;
 }
 
 /* The items one list of the pod (spec.initContainers, ...) may get: each
@@ -885,20 +980,22 @@ volumes(const struct plan *pl, struct items *vols)
 
 	if ((b = item_new(vols, VOL_RUN)) == NULL)
 		return -1;
-	rc = jsonpack_text(b, "{s:s, s:{s:s}}", "name", VOL_RUN, "emptyDir",
-	    "medium", "Memory");
+	buf_lit(b, "{\"name\":\"" VOL_RUN "\",\"emptyDir\":"
+	    "{\"medium\":\"Memory\"}}");
+	rc = b->failed ? -1 : 0;
 	if (rc == 0 && has(pl->features, FEATURE_MTLS)) {
 		if ((b = item_new(vols, VOL_TOKEN)) == NULL)
 			return -1;
-		rc |= jsonpack_text(b, "{s:s, s:{s:[{s:{s:s, s:i, s:s}}]}}",
-		    "name", VOL_TOKEN, "projected", "sources",
-		    "serviceAccountToken", "audience",
-		    pl->cfg->mtls_token_audience, "expirationSeconds", 43200,
-		    "path", "token");
+		text_kv_json(b, "{\"name\":\"" VOL_TOKEN "\",\"projected\":"
+		    "{\"sources\":[{\"serviceAccountToken\":{\"audience\":",
+		    pl->cfg->mtls_token_audience);
+		buf_lit(b, ",\"expirationSeconds\":43200,\"path\":\"token\"}}]}}");
+		rc |= b->failed ? -1 : 0;
 		if ((b = item_new(vols, VOL_CERTS)) == NULL)
 			return -1;
-		rc |= jsonpack_text(b, "{s:s, s:{s:s}}", "name", VOL_CERTS,
-		    "emptyDir", "medium", "Memory");
+		buf_lit(b, "{\"name\":\"" VOL_CERTS "\",\"emptyDir\":"
+		    "{\"medium\":\"Memory\"}}");
+		rc |= b->failed ? -1 : 0;
 	}
 	return rc == 0 ? 0 : -1;
 }
