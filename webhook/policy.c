@@ -438,20 +438,26 @@ apply_features_annotation(struct decision *d, const char *text,
 static void
 feature_list(unsigned set, char *buf, size_t buflen)
 {
-	size_t n = 0;
+	size_t n = 0, len;
 	int f;
 
 	buf[0] = '\0';
 	for (f = 0; f < FEATURE_COUNT; f++) {
-		int w;
+		const char *name;
 
 		if (!(set & FEATURE_BIT(f)))
 			continue;
-		w = snprintf(buf + n, buflen - n, "%s%s", n > 0 ? "," : "",
-		    feature_name(f));
-		if (w < 0 || (size_t)w >= buflen - n)
+		name = feature_name(f);
+		len = strlen(name);
+		if (len + (n > 0) >= buflen - n) {	/* cut, and the end */
+			snprintf(buf + n, buflen - n, "%s%s", n > 0 ? "," : "",
+			    name);
 			break;
-		n += (size_t)w;
+		}
+		if (n > 0)
+			buf[n++] = ',';
+		memcpy(buf + n, name, len + 1);
+		n += len;
 	}
 }
 
