@@ -408,7 +408,9 @@ END_TEST
  * of a short string, at each place of a block, across two, and in the
  * byte-wise tail; pieces packed densely (an embedded JSON text); as a
  * value and as a key, where bad UTF-8 cuts the key after the last escape
- * before it. */
+ * before it; quotes and backslashes mixed at random with plain bytes in
+ * strings of up to 390 bytes, as values and as keys cut by a bad byte at
+ * their end. */
 START_TEST(test_string_blocks)
 {
 	static const char *const odd[] = {
@@ -416,8 +418,9 @@ START_TEST(test_string_blocks)
 		"\xe2\x82\xac", "\xf0\x9f\x98\x80", "\xff", "\xe2\x82", "\"\"",
 		"\\\"", "\x01\"",
 	};
-	char s[128], what[96];
+	char s[128], big[400], what[96];
 	size_t len, at, k, n, i;
+	uint64_t x = 0x9e3779b97f4a7c15ull;
 	json_t *a, *o;
 
 	for (len = 1; len <= 72; len++)
@@ -458,6 +461,25 @@ START_TEST(test_string_blocks)
 			s[i] = i % 2 ? '"' : 'k';
 		a = json_stringn(s, len);
 		assert_prints(a, what);
+		json_decref(a);
+	}
+	for (len = 16; len <= 390; len += 3) {
+		for (i = 0; i < len; i++) {
+			x = x * 6364136223846793005ull + 1442695040888963407ull;
+			big[i] = "\"\\ab"[x >> 62];
+		}
+		snprintf(what, sizeof(what), "quotes and backslashes, %zu",
+		    len);
+		a = json_array();
+		json_array_append_new(a, json_stringn_nocheck(big, len));
+		/* and a key that bad UTF-8 at its end cuts */
+		big[len - 1] = '\xff';
+		o = json_object();
+		json_object_setn_new_nocheck(o, big, len, json_integer(1));
+		json_array_append(a, o);
+		assert_same(a, what);
+		assert_same(o, what);
+		json_decref(o);
 		json_decref(a);
 	}
 }
