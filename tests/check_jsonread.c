@@ -23,9 +23,34 @@
 #include "jsonread.h"
 #include "lib/testutil.h"
 
-static const char *const mf_path[] = { "request", "object", "metadata",
-    "managedFields", NULL };
-static const char *const ab_path[] = { "a", "b", NULL };
+/* request.object.metadata.managedFields, as one path */
+static const struct jsonread_skip mf_metadata[] = {
+	{ "managedFields", NULL }, { NULL, NULL }
+};
+static const struct jsonread_skip mf_object[] = {
+	{ "metadata", mf_metadata }, { NULL, NULL }
+};
+static const struct jsonread_skip mf_request[] = {
+	{ "object", mf_object }, { NULL, NULL }
+};
+static const struct jsonread_skip mf_path[] = {
+	{ "request", mf_request }, { NULL, NULL }
+};
+/* a.b */
+static const struct jsonread_skip ab_a[] = { { "b", NULL }, { NULL, NULL } };
+static const struct jsonread_skip ab_path[] = {
+	{ "a", ab_a }, { NULL, NULL }
+};
+/* several keys a level: a.b, a.c, a.d.e and x (the webhook's shape) */
+static const struct jsonread_skip many_d[] = {
+	{ "e", NULL }, { NULL, NULL }
+};
+static const struct jsonread_skip many_a[] = {
+	{ "b", NULL }, { "c", NULL }, { "d", many_d }, { NULL, NULL }
+};
+static const struct jsonread_skip many_path[] = {
+	{ "a", many_a }, { "x", NULL }, { NULL, NULL }
+};
 
 enum outcome {
 	BOTH_REJECT,
@@ -57,18 +82,22 @@ show(const char *text, size_t len)
 	return out;
 }
 
-/* Delete the skip path's key from j where every key before it names an
- * object, as jsonread leaves it out. Returns 1 when there was one. */
+/* Delete the skipped keys from j where every key above them names an
+ * object, as jsonread leaves them out. Returns how many there were. */
 static int
-skip_delete(json_t *j, const char *const *skip)
+skip_delete(json_t *j, const struct jsonread_skip *skip)
 {
-	size_t i;
+	int i, n = 0;
 
-	for (i = 0; skip[i + 1] != NULL; i++)
-		if ((j = json_object_get(j, skip[i])) == NULL ||
-		    !json_is_object(j))
-			return 0;
-	return json_is_object(j) && json_object_del(j, skip[i]) == 0;
+	if (!json_is_object(j))
+		return 0;
+	for (i = 0; skip[i].key != NULL; i++)
+		if (skip[i].under != NULL)
+			n += skip_delete(json_object_get(j, skip[i].key),
+			    skip[i].under);
+		else
+			n += json_object_del(j, skip[i].key) == 0;
+	return n;
 }
 
 /* Nesting depth of a tree, counting containers. */
@@ -101,7 +130,7 @@ tree_depth(const json_t *j)
  * jsonread_loadb documents as leaving to jansson). Returns the outcome.
  */
 static enum outcome
-contract(const char *text, size_t len, const char *const *skip, int strict,
+contract(const char *text, size_t len, const struct jsonread_skip *skip, int strict,
     const char *what)
 {
 	json_error_t err;
@@ -277,7 +306,7 @@ END_TEST
 static const struct edge {
 	const char *text;
 	size_t len;
-	const char *const *skip;
+	const struct jsonread_skip *skip;
 	int jansson, fast;
 } edges[] = {
 	/* the top level: an object or an array, only whitespace around */
@@ -493,6 +522,22 @@ static const struct edge {
 	    "\"k:{\\\"n\\\":3}\":{\".\":{},\"f:x\":{}}}}}"), ab_path, OK },
 	{ T("{\"a\":{\"b\":{\"\\u00e9\":1,\"\\u00e8\":2,\"\xc3\xaa\":3}}}"),
 	    ab_path, OK },
+	/* several keys a level (a.b, a.c, a.d.e, x): each left out, the
+	 * rest built, a followed key that is no object built whole */
+	{ T("{\"a\":{\"b\":1,\"c\":2,\"d\":{\"e\":3,\"f\":4},\"g\":5},"
+	    "\"x\":[6],\"y\":7}"), many_path, OK },
+	{ T("{\"x\":{},\"a\":{\"d\":{\"f\":{\"e\":1}},\"c\":{\"b\":2}}}"),
+	    many_path, OK },
+	{ T("{\"a\":{\"d\":[{\"e\":1}],\"c\":null,\"b\":\"\"}}"), many_path,
+	    OK },
+	{ T("{\"a\":7,\"x\":{\"a\":{\"b\":1}}}"), many_path, OK },
+	{ T("{\"a\":{\"\\u0062\":1,\"\\u0063\":2}}"), many_path, OK },
+	{ T("{\"a\":{\"b\":1,\"c\":2,\"b\":3}}"), many_path, BAD },
+	{ T("{\"a\":{\"c\":1,\"b\":2,\"\\u0063\":3}}"), many_path, BAD },
+	{ T("{\"x\":1,\"a\":{},\"x\":2}"), many_path, BAD },
+	{ T("{\"a\":{\"d\":{\"e\":1,\"e\":2}}}"), many_path, BAD },
+	{ T("{\"a\":{\"d\":{\"e\":1},\"d\":{}}}"), many_path, BAD },
+	{ T("{\"a\":{\"c\":{\"k\":1,\"k\":2}}}"), many_path, BAD },
 	/* skipping a.b: everything jansson checks is still checked */
 	{ T("{\"a\":{\"b\":1,\"b\":2}}"), ab_path, BAD },
 	{ T("{\"a\":{\"b\":{},\"\\u0062\":2}}"), ab_path, BAD },
@@ -553,7 +598,7 @@ END_TEST
 
 START_TEST(test_null_text)
 {
-	static const char *const none[] = { NULL };
+	static const struct jsonread_skip none[] = { { NULL, NULL } };
 	json_t *j;
 
 	ck_assert_ptr_null(jsonread_loadb(NULL, 0, NULL));
@@ -1113,7 +1158,7 @@ chaos_free(void *p)
 
 START_TEST(test_out_of_memory)
 {
-	const char *const *skip = _i == 0 ? NULL : mf_path;
+	const struct jsonread_skip *skip = _i == 0 ? NULL : mf_path;
 	json_t *want, *got;
 	size_t len, failures = 0;
 	char *text;

@@ -30,7 +30,7 @@
 #define DBUF_INLINE	128	/* decoded string bytes before the heap */
 #define KEYS_LINEAR	16	/* a skipped object's keys compared in turn */
 #define MAX_PROBES	32	/* past this, the keys collide on purpose */
-#define NOPATH	(-1)
+#define SKIP_KEYS_MAX	32	/* keys of one level of a skip (a bit each) */
 
 #if JSON_INTEGER_IS_LONG_LONG
 #define JINT_MAX	LLONG_MAX
@@ -101,15 +101,15 @@ struct frame {
 	size_t icap;
 	size_t key0;		/* skipped object: its first key in keys */
 	size_t mark;		/* skipped object: arena length before it */
-	int level;		/* object on the skip path: skip[level] names
-				 * the key to skip or follow; else NOPATH */
+	/* object on a skip path: the keys to skip or follow in it; else
+	 * NULL */
+	const struct jsonread_skip *level;
+	uint32_t skipped;	/* the keys of level skipped here, a bit each */
 	char type;		/* '{' or '[' */
-	char skipped;		/* the key to skip was seen here */
 };
 
 struct parser {
 	const char *text;
-	const char *const *skip;
 	struct frame *frames;
 	size_t depth;
 	struct skipkey *keys;
@@ -705,14 +705,37 @@ node_attach(struct parser *ps, json_t **rootp, json_t *node,
 	return json_object_size(f->node) == size ? -1 : 0;
 }
 
+/* The entry of level whose key is key[0..klen), or -1. */
 static int
-key_is(const char *key, size_t klen, const char *name)
+skip_find(const struct jsonread_skip *level, const char *key, size_t klen)
 {
-	return strlen(name) == klen && memcmp(key, name, klen) == 0;
+	int i;
+
+	for (i = 0; level[i].key != NULL; i++)
+		if (level[i].key[0] == (klen > 0 ? key[0] : '\0') &&
+		    strlen(level[i].key) == klen &&
+		    memcmp(key, level[i].key, klen) == 0)
+			return i;
+	return -1;
+}
+
+/* Does every level of skip have at most SKIP_KEYS_MAX keys? */
+static int
+skip_fits(const struct jsonread_skip *skip, int depth)
+{
+	int i;
+
+	if (depth > MAX_DEPTH)
+		return 0;
+	for (i = 0; skip[i].key != NULL; i++)
+		if (i == SKIP_KEYS_MAX || (skip[i].under != NULL &&
+		    !skip_fits(skip[i].under, depth + 1)))
+			return 0;
+	return 1;
 }
 
 json_t *
-jsonread_loadb(const char *text, size_t len, const char *const *skip)
+jsonread_loadb(const char *text, size_t len, const struct jsonread_skip *skip)
 {
 	struct parser ps;
 	struct frame *f = NULL;
@@ -720,12 +743,12 @@ jsonread_loadb(const char *text, size_t len, const char *const *skip)
 	const char *key = NULL, *s;
 	json_t *root = NULL, *node = NULL;
 	size_t klen = 0, slen;
-	int build = 1, level, c, r;
+	const struct jsonread_skip *level;
+	int build = 1, c, r, i;
 
-	if (text == NULL)
+	if (text == NULL || (skip != NULL && !skip_fits(skip, 0)))
 		return NULL;
 	ps.text = text;
-	ps.skip = skip;
 	ps.frames = ps.small_frames;
 	ps.depth = 0;
 	ps.keys = ps.small_keys;
@@ -735,7 +758,7 @@ jsonread_loadb(const char *text, size_t len, const char *const *skip)
 	ps.arenalen = ps.arenacap = 0;
 	dbuf_init(&ps.key);
 	dbuf_init(&ps.val);
-	level = skip != NULL && skip[0] != NULL ? 0 : NOPATH;
+	level = skip != NULL && skip[0].key != NULL ? skip : NULL;
 
 	p = (const unsigned char *)text;
 	end = p + len;
@@ -763,7 +786,7 @@ value:
 			goto fail;
 		f->node = node;
 		f->type = (char)c;
-		f->level = c == '{' ? level : NOPATH;
+		f->level = c == '{' ? level : NULL;
 		p = skip_ws(p + 1, end);
 		if (p == end)
 			goto fail;
@@ -774,7 +797,7 @@ value:
 		}
 		if (c == '{')
 			goto member;
-		level = NOPATH;
+		level = NULL;
 		goto value;
 	case '"':
 		if ((r = scan_string(p, end, &ps.val, &p, &s, &slen)) == -1)
@@ -829,7 +852,7 @@ next:
 		if (f->type == '{')
 			goto member;
 		build = f->node != NULL;
-		level = NOPATH;
+		level = NULL;
 		goto value;
 	}
 	if (*p != (f->type == '{' ? '}' : ']'))
@@ -846,19 +869,20 @@ member:
 		goto fail;
 	/* NUL in a key: scan_string refused \u0000 already. */
 	build = f->node != NULL;
-	level = NOPATH;
+	level = NULL;
 	if (!build) {
 		if (skipped_key_add(&ps, f, key, klen, r) == -1)
 			goto fail;
-	} else if (f->level != NOPATH &&
-	    key_is(key, klen, skip[f->level])) {
-		if (skip[f->level + 1] != NULL)
-			level = f->level + 1;
+	} else if (f->level != NULL &&
+	    (i = skip_find(f->level, key, klen)) != -1) {
+		if (f->level[i].under != NULL)
+			level = f->level[i].under;
 		else {
-			/* not in the object, so its size cannot tell */
-			if (f->skipped)
+			/* a second one: not in the object, so that its size
+			 * cannot tell */
+			if (f->skipped & UINT32_C(1) << i)
 				goto fail;
-			f->skipped = 1;
+			f->skipped |= UINT32_C(1) << i;
 			build = 0;
 		}
 	}

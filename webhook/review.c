@@ -52,8 +52,23 @@ error_body(const char *msg)
 	return s;
 }
 
-static const char *const managed_fields[] = {
-	"request", "object", "metadata", "managedFields", NULL
+/* What the core never reads, left out of the tree: the pod's
+ * managedFields (a fifth of a pod) and status, and the parts of the
+ * request that repeat what kind says or concern who asked and how. */
+static const struct jsonread_skip skip_metadata[] = {
+	{ "managedFields", NULL }, { NULL, NULL }
+};
+static const struct jsonread_skip skip_object[] = {
+	{ "metadata", skip_metadata }, { "status", NULL }, { NULL, NULL }
+};
+static const struct jsonread_skip skip_request[] = {
+	{ "object", skip_object }, { "oldObject", NULL },
+	{ "options", NULL }, { "requestKind", NULL },
+	{ "requestResource", NULL }, { "resource", NULL },
+	{ "userInfo", NULL }, { NULL, NULL }
+};
+static const struct jsonread_skip review_skip[] = {
+	{ "request", skip_request }, { NULL, NULL }
 };
 
 /* Decode and check the envelope. Returns 0, or -1 with a reason in err. */
@@ -66,8 +81,8 @@ review_decode(const char *body, size_t len, struct review_request *r,
 
 	memset(r, 0, sizeof(*r));
 	/* The fast reader first; jansson decides what it declines and words
-	 * the error. managedFields (a fifth of a pod) is never read. */
-	r->root = jsonread_loadb(body, len, managed_fields);
+	 * the error. */
+	r->root = jsonread_loadb(body, len, review_skip);
 	if (r->root == NULL)
 		r->root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (r->root == NULL) {

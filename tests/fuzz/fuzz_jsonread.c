@@ -1,9 +1,9 @@
 /* fuzz_jsonread.c - libFuzzer target holding jsonread_loadb to its contract
  * against jansson's json_loadb on arbitrary bytes, with no skip, with the
- * webhook's request.object.metadata.managedFields and with a short a.b (which
- * the fuzzer reaches more easily):
+ * webhook's request.object.metadata.managedFields, and with a.b, a.c, a.d.e
+ * and x (several keys a level, short enough for the fuzzer to reach):
  *   - a tree only for a text json_loadb(JSON_REJECT_DUPLICATES) accepts;
- *   - that tree json_equal to jansson's with the skipped key deleted.
+ *   - that tree json_equal to jansson's with the skipped keys deleted.
  * A breach prints jansson's verdict and both trees and aborts.
  * JSONREAD_FUZZ_STRICT=1 also aborts when jsonread declines a text jansson
  * accepts that has no NUL byte and nests no deeper than 500: not a breach,
@@ -26,9 +26,27 @@
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static const char *const mf_path[] = { "request", "object", "metadata",
-    "managedFields", NULL };
-static const char *const ab_path[] = { "a", "b", NULL };
+static const struct jsonread_skip mf_metadata[] = {
+	{ "managedFields", NULL }, { NULL, NULL }
+};
+static const struct jsonread_skip mf_object[] = {
+	{ "metadata", mf_metadata }, { NULL, NULL }
+};
+static const struct jsonread_skip mf_request[] = {
+	{ "object", mf_object }, { NULL, NULL }
+};
+static const struct jsonread_skip mf_path[] = {
+	{ "request", mf_request }, { NULL, NULL }
+};
+static const struct jsonread_skip many_d[] = {
+	{ "e", NULL }, { NULL, NULL }
+};
+static const struct jsonread_skip many_a[] = {
+	{ "b", NULL }, { "c", NULL }, { "d", many_d }, { NULL, NULL }
+};
+static const struct jsonread_skip many_path[] = {
+	{ "a", many_a }, { "x", NULL }, { NULL, NULL }
+};
 static int strict;
 
 int
@@ -43,16 +61,18 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 }
 
 static void
-skip_delete(json_t *j, const char *const *skip)
+skip_delete(json_t *j, const struct jsonread_skip *skip)
 {
 	size_t i;
 
-	for (i = 0; skip[i + 1] != NULL; i++)
-		if ((j = json_object_get(j, skip[i])) == NULL ||
-		    !json_is_object(j))
-			return;
-	if (json_is_object(j))
-		json_object_del(j, skip[i]);
+	if (!json_is_object(j))
+		return;
+	for (i = 0; skip[i].key != NULL; i++)
+		if (skip[i].under != NULL)
+			skip_delete(json_object_get(j, skip[i].key),
+			    skip[i].under);
+		else
+			json_object_del(j, skip[i].key);
 }
 
 static size_t
@@ -86,7 +106,7 @@ dump(const char *what, const json_t *j)
 
 static void
 check(const char *text, size_t len, const json_t *want,
-    const json_error_t *err, const char *const *skip, const char *name)
+    const json_error_t *err, const struct jsonread_skip *skip, const char *name)
 {
 	json_t *got, *cut;
 
@@ -134,7 +154,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	want = json_loadb(text, size, JSON_REJECT_DUPLICATES, &err);
 	check(text, size, want, &err, NULL, "none");
 	check(text, size, want, &err, mf_path, "managedFields");
-	check(text, size, want, &err, ab_path, "a.b");
+	check(text, size, want, &err, many_path, "a.b, a.c, a.d.e, x");
 	json_decref(want);
 	return 0;
 }
