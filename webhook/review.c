@@ -333,6 +333,13 @@ review_decide(const struct config *cfg, const struct review_opts *opts,
 	return 0;
 }
 
+/* The decision is large (some 39 KB, the parsed annotation lists): off the
+ * stack of server threads, and not malloc'd per review either. A freed
+ * block that size on top of a thread's heap went straight back to the
+ * kernel (glibc's trim: an madvise per review, and page faults on the
+ * next). One per thread, reused; review_handle does not nest. */
+static _Thread_local struct decision review_decision;
+
 int
 review_handle(const struct config *cfg, const struct review_opts *opts,
     const char *body, size_t len, char **response,
@@ -362,10 +369,8 @@ review_handle(const struct config *cfg, const struct review_opts *opts,
 			copy(outcome->reason, sizeof(outcome->reason), err);
 		goto done;
 	}
-	/* The decision is large (parsed annotation lists); keep it off the
-	 * stack of server threads. */
-	d = malloc(sizeof(*d));
-	if (d == NULL || review_decide(cfg, opts, &r, d, &patch) == -1)
+	d = &review_decision;
+	if (review_decide(cfg, opts, &r, d, &patch) == -1)
 		goto done;
 	*response = review_encode(&r, d, &patch);
 	if (*response == NULL)
@@ -397,7 +402,6 @@ done:
 	if (!arena)
 		json_decref(r.root);
 	patch_free(&patch);
-	free(d);
 	jsonalloc_arena_end();
 	return status;
 }
