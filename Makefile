@@ -24,6 +24,7 @@ OBJS     := $(SRCS:webhook/%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/default_config.o \
             $(BUILD)/obj/policy_validations.o $(BUILD)/obj/install_manifests.o
 LIB_OBJS := $(filter-out $(BUILD)/obj/main.o,$(OBJS))
 HDRS     := $(wildcard include/*.h)
+TEST_HDRS := $(wildcard tests/lib/*.h)
 # The core: what decides and builds a review's answer, and the redirect's
 # rules; no I/O (README, "The core and the shells"). One static library, linked with jansson, libyaml and
 # libcrypto only; `make check-core` holds the fence.
@@ -89,11 +90,11 @@ $(BUILD)/obj/policy_validations.o: $(BUILD)/gen/policy_validations.c | $(BUILD)/
 $(BUILD)/meshinject: $(OBJS)
 	$(CC) $(LDFLAGS) -o $@ $(OBJS) $(PKG_LIBS)
 
-$(BUILD)/tests/check_%: tests/check_%.c tests/lib/testutil.c tests/lib/testutil.h $(LIB_OBJS) $(HDRS) | $(BUILD)/tests
+$(BUILD)/tests/check_%: tests/check_%.c tests/lib/testutil.c $(TEST_HDRS) $(LIB_OBJS) $(HDRS) | $(BUILD)/tests
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(shell pkg-config --cflags check) -o $@ $< \
 	    tests/lib/testutil.c $(LIB_OBJS) $(LDFLAGS) $(PKG_LIBS) $(shell pkg-config --libs check)
 
-$(BUILD)/tests/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(LIB_OBJS) $(HDRS) | $(BUILD)/tests
+$(BUILD)/tests/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(LIB_OBJS) $(HDRS) $(TEST_HDRS) | $(BUILD)/tests
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< tests/fuzz/replay.c \
 	    $(LIB_OBJS) $(LDFLAGS) $(PKG_LIBS)
 
@@ -132,7 +133,7 @@ check-core: $(CORE_LIB) $(CORE_SUITES:%=$(BUILD)/core/check_%)
 	[ $$bad = 0 ] || exit 1; \
 	for t in $(CORE_SUITES); do echo "== core: check_$$t"; $(BUILD)/core/check_$$t; done
 
-$(BUILD)/core/check_%: tests/check_%.c tests/lib/testutil.c tests/lib/testutil.h $(CORE_LIB) $(HDRS) | $(BUILD)/core
+$(BUILD)/core/check_%: tests/check_%.c tests/lib/testutil.c $(TEST_HDRS) $(CORE_LIB) $(HDRS) | $(BUILD)/core
 	$(CC) $(CFLAGS) $(shell pkg-config --cflags jansson yaml-0.1 check) -o $@ $< \
 	    tests/lib/testutil.c $(CORE_LIB) $(LDFLAGS) $(CORE_LIBS) -lpthread -lm \
 	    $(shell pkg-config --libs check)
@@ -226,7 +227,7 @@ FUZZ_TARGETS := review config jsonread jsonwrite
 FUZZ_OBJS    := $(patsubst %,$(FUZZ_BUILD)/obj/%.o,$(CORE_MODS) config_file default_config)
 FUZZ_BINS    := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
 
-$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJS) $(HDRS)
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJS) $(HDRS) $(TEST_HDRS)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -fsanitize=fuzzer \
 	    -DFUZZ_CONFIG_PATH='"$(abspath tests/fuzz/fuzz-config.yaml)"' \
 	    -DFUZZ_REVIEW_PATH='"$(abspath tests/fixtures/review-replicaset-pod.json)"' \

@@ -31,14 +31,7 @@
 #include "lib/testutil.h"
 #include "review.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#endif
-#endif
-#ifdef UNDER_ASAN
+#if TU_UNDER_ASAN
 #include <sanitizer/lsan_interface.h>
 #endif
 
@@ -68,7 +61,7 @@ chaos_free(void *p)
 static bool
 under_tool(void)
 {
-#ifdef UNDER_ASAN
+#if TU_UNDER_ASAN
 	return true;
 #else
 	const char *pre = getenv("LD_PRELOAD");
@@ -94,7 +87,7 @@ in_use(void)
 static void
 leak_check(const char *what)
 {
-#ifdef UNDER_ASAN
+#if TU_UNDER_ASAN
 	ck_assert_msg(__lsan_do_recoverable_leak_check() == 0,
 	    "%s: LeakSanitizer found leaks (see above)", what);
 #else

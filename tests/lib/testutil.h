@@ -15,6 +15,19 @@
 #include "config.h"
 #include "review.h"
 
+/* 1 in an AddressSanitizer build (gcc's or clang's), else 0: some tests
+ * measure what ASan changes by design (its quarantine, its allocator). */
+#if defined(__SANITIZE_ADDRESS__)
+#define TU_UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TU_UNDER_ASAN 1
+#endif
+#endif
+#ifndef TU_UNDER_ASAN
+#define TU_UNDER_ASAN 0
+#endif
+
 /* The whole file as a new NUL-terminated buffer the caller frees; its length
  * (without the NUL) in *len when len is not NULL. Fails the test when the
  * file cannot be read (tests run from the repository's root). */
