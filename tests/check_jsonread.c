@@ -21,35 +21,13 @@
 #include <jansson.h>
 
 #include "jsonread.h"
+#include "lib/jsonread_skips.h"
 #include "lib/testutil.h"
 
-/* request.object.metadata.managedFields, as one path */
-static const struct jsonread_skip mf_metadata[] = {
-	{ "managedFields", NULL }, { NULL, NULL }
-};
-static const struct jsonread_skip mf_object[] = {
-	{ "metadata", mf_metadata }, { NULL, NULL }
-};
-static const struct jsonread_skip mf_request[] = {
-	{ "object", mf_object }, { NULL, NULL }
-};
-static const struct jsonread_skip mf_path[] = {
-	{ "request", mf_request }, { NULL, NULL }
-};
 /* a.b */
 static const struct jsonread_skip ab_a[] = { { "b", NULL }, { NULL, NULL } };
 static const struct jsonread_skip ab_path[] = {
 	{ "a", ab_a }, { NULL, NULL }
-};
-/* several keys a level: a.b, a.c, a.d.e and x (the webhook's shape) */
-static const struct jsonread_skip many_d[] = {
-	{ "e", NULL }, { NULL, NULL }
-};
-static const struct jsonread_skip many_a[] = {
-	{ "b", NULL }, { "c", NULL }, { "d", many_d }, { NULL, NULL }
-};
-static const struct jsonread_skip many_path[] = {
-	{ "a", many_a }, { "x", NULL }, { NULL, NULL }
 };
 
 enum outcome {

@@ -22,31 +22,11 @@
 #include <jansson.h>
 
 #include "jsonread.h"
+#include "../lib/jsonread_skips.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static const struct jsonread_skip mf_metadata[] = {
-	{ "managedFields", NULL }, { NULL, NULL }
-};
-static const struct jsonread_skip mf_object[] = {
-	{ "metadata", mf_metadata }, { NULL, NULL }
-};
-static const struct jsonread_skip mf_request[] = {
-	{ "object", mf_object }, { NULL, NULL }
-};
-static const struct jsonread_skip mf_path[] = {
-	{ "request", mf_request }, { NULL, NULL }
-};
-static const struct jsonread_skip many_d[] = {
-	{ "e", NULL }, { NULL, NULL }
-};
-static const struct jsonread_skip many_a[] = {
-	{ "b", NULL }, { "c", NULL }, { "d", many_d }, { NULL, NULL }
-};
-static const struct jsonread_skip many_path[] = {
-	{ "a", many_a }, { "x", NULL }, { NULL, NULL }
-};
 static int strict;
 
 int
