@@ -103,14 +103,6 @@ split_hostport(const char *s, char *host, size_t hostlen, int *port)
  * review; its text is all the patch needs.
  */
 
-/* s as a JSON string after `prefix` (a literal that needs no escaping),
- * escaped as jansson escapes: ", \ and the control characters; the rest as
- * is (s is valid UTF-8: from the config, or from the parsed pod). A $ is
- * written $$: the text goes into the proxy's args, where the kubelet
- * expands $(VAR) from the container's env and turns $$ back into $, so
- * that a pod's "$(MESH_APP_PROBES)" reaches Envoy as written instead of as
- * JSON spliced into the bootstrap. NULL fails the text, as json_pack fails
- * on it. */
 /* Can s[0..n) go between quotes as it is: none of ", \\, $ or a control
  * byte? Eight bytes a step (jsonscan_word); a byte above 0x7f, or one that
  * the word's borrow flags, says no, and text_str_after's byte-wise loop
@@ -135,6 +127,14 @@ text_plain(const char *s, size_t n)
 	return true;
 }
 
+/* s as a JSON string after `prefix` (a literal that needs no escaping),
+ * escaped as jansson escapes: ", \ and the control characters; the rest as
+ * is (s is valid UTF-8: from the config, or from the parsed pod). A $ is
+ * written $$: the text goes into the proxy's args, where the kubelet
+ * expands $(VAR) from the container's env and turns $$ back into $, so
+ * that a pod's "$(MESH_APP_PROBES)" reaches Envoy as written instead of as
+ * JSON spliced into the bootstrap. NULL fails the text, as json_pack fails
+ * on it. */
 static void
 text_str_after(struct buf *t, const char *prefix, const char *s)
 {
