@@ -11,8 +11,8 @@
  * of an object, each either skipped (under NULL: its value is checked for
  * syntax and duplicate keys, as jansson checks it, but left out, the key
  * absent from its object) or followed (under: the keys to leave out of its
- * value, where that is an object). A level ends with a NULL key and has at
- * most 32 keys. E.g. the webhook's: request.object.metadata.managedFields
+ * value, where that is an object). A level ends with a NULL key; only its
+ * first 32 keys can be skipped ones. E.g. the webhook's: request.object.metadata.managedFields
  * and the parts of request that it never reads. */
 struct jsonread_skip {
 	const char *key;
@@ -24,8 +24,8 @@ struct jsonread_skip {
  * Returns a new reference the caller json_decref()s, or NULL when the text
  * is not valid JSON *or* when the fast parser is not sure (a NUL byte,
  * nesting deeper than 512, a real in a locale whose decimal point is not
- * '.', a skipped object whose keys hash badly, a skip level with more than
- * 32 keys, memory running out); callers then call json_loadb for the
+ * '.', a skipped object whose keys hash badly, a key skipped past the
+ * 32nd of its level, memory running out); callers then call json_loadb for the
  * authoritative answer and its error message.
  * Contract: never returns a tree for a text json_loadb rejects; when it
  * returns a tree, json_equal() holds with json_loadb's tree after deleting

@@ -574,6 +574,33 @@ START_TEST(test_edges)
 }
 END_TEST
 
+/* A level of 33 skipped keys: the first 32 are left out, a key skipped
+ * past them is left to jansson (there is no bit to find its duplicate). */
+START_TEST(test_skip_level_of_33)
+{
+	static char names[33][4];
+	static struct jsonread_skip level[34], root[2];
+	char text[64];
+	int i;
+
+	for (i = 0; i < 33; i++) {
+		snprintf(names[i], sizeof(names[i]), "k%d", i);
+		level[i].key = names[i];
+		level[i].under = NULL;
+	}
+	level[33].key = NULL;
+	root[0].key = "a";
+	root[0].under = level;
+	root[1].key = NULL;
+	snprintf(text, sizeof(text), "{\"a\":{\"k0\":1,\"k31\":2,\"z\":3}}");
+	ck_assert_int_eq(contract(text, strlen(text), root, 0, "k0, k31"),
+	    BOTH_EQUAL);
+	snprintf(text, sizeof(text), "{\"a\":{\"k32\":1,\"z\":3}}");
+	ck_assert_int_eq(contract(text, strlen(text), root, 0, "k32"),
+	    FAST_DECLINED);
+}
+END_TEST
+
 START_TEST(test_null_text)
 {
 	static const struct jsonread_skip none[] = { { NULL, NULL } };
@@ -1180,6 +1207,7 @@ jsonread_suite(void)
 	tcase_add_loop_test(tc, test_edges, 0,
 	    (int)(sizeof(edges) / sizeof(edges[0])));
 	tcase_add_test(tc, test_null_text);
+	tcase_add_test(tc, test_skip_level_of_33);
 	tcase_add_test(tc, test_decimal_comma_locale);
 	tcase_add_test(tc, test_depth);
 	tcase_add_test(tc, test_skip_many_keys);
