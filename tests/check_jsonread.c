@@ -578,7 +578,7 @@ END_TEST
  * past them is left to jansson (there is no bit to find its duplicate). */
 START_TEST(test_skip_level_of_33)
 {
-	static char names[33][4];
+	static char names[33][16];
 	static struct jsonread_skip level[34], root[2];
 	char text[64];
 	int i;
